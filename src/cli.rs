@@ -1,0 +1,145 @@
+//! The command line. The doc comments below are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// pidlab: build Linux PID namespaces from scratch and watch the life of PID 1.
+#[derive(Debug, Parser)]
+#[command(name = "pidlab", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a workload as PID 1 of a new PID namespace, with its own root and /proc.
+    Run(RunArgs),
+    /// The built-in workload: report PIDs, catch or ignore signals, leave orphans.
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Root filesystem to run in. Default: a temporary root made of the host's
+    /// /usr, /bin, /sbin, /lib*, /etc (read-only) with a writable /tmp and /data.
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+
+    /// Switch root with pivot_root(2) and detach the old root, instead of chroot(2).
+    #[arg(long)]
+    pub pivot_root: bool,
+
+    /// Number of nested PID namespaces (1 to 32). The workload is PID 1 of the innermost.
+    #[arg(long, default_value = "1", value_name = "N", value_parser = parse_nest)]
+    pub nest: u32,
+
+    /// The shell for shell-form commands: a program (/bin/bash, "/bin/busybox sh"),
+    /// to which -c is added, or a JSON array like Dockerfile SHELL ["/bin/bash", "-c"].
+    #[arg(long, value_name = "SH")]
+    pub shell: Option<String>,
+
+    /// CMD as a Dockerfile writes it: a JSON array is exec form, anything else shell form.
+    #[arg(long, value_name = "SPEC")]
+    pub cmd: Option<String>,
+
+    /// ENTRYPOINT as a Dockerfile writes it (clears the CMD of -f FILE, like docker run --entrypoint).
+    #[arg(long, value_name = "SPEC")]
+    pub entrypoint: Option<String>,
+
+    /// Read CMD, ENTRYPOINT, SHELL, STOPSIGNAL, ENV and WORKDIR from a Dockerfile.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub dockerfile: Option<PathBuf>,
+
+    /// Run PATH (inside the root) as PID 1 with the workload as its arguments,
+    /// as `docker run --init` runs docker-init.
+    #[arg(long, value_name = "PATH")]
+    pub init: Option<String>,
+
+    /// Signal that stops the sandbox (default SIGTERM, or the Dockerfile's STOPSIGNAL).
+    #[arg(long, value_name = "SIG")]
+    pub stop_signal: Option<String>,
+
+    /// Seconds between the stop signal and SIGKILL (default 10, like docker stop;
+    /// 0 = SIGKILL at once; -1 = wait forever).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    pub stop_timeout: Option<f64>,
+
+    /// Stop the sandbox after SECS seconds, as `docker stop` would.
+    #[arg(long, value_name = "SECS")]
+    pub stop_after: Option<f64>,
+
+    /// Create a user namespace first, mapping you to root inside
+    /// (automatic when you are not root).
+    #[arg(long)]
+    pub rootless: bool,
+
+    /// Set an environment variable inside (KEY=VALUE).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Bind-mount a host directory into the sandbox (HOST:PATH[:ro]).
+    #[arg(short = 'v', long = "volume", value_name = "HOST:PATH")]
+    pub volumes: Vec<String>,
+
+    /// Working directory inside (default /, or the Dockerfile's WORKDIR).
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// Print the argv that would become PID 1, and why, without running it.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The command, replacing CMD (like `docker run IMAGE ARG...`).
+    #[arg(trailing_var_arg = true, value_name = "ARG")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Catch these signals (comma-separated) and log each one with its sender's PID.
+    #[arg(long, value_name = "SIG,...")]
+    pub catch: Option<String>,
+
+    /// Set these signals to SIG_IGN.
+    #[arg(long, value_name = "SIG,...")]
+    pub ignore: Option<String>,
+
+    /// On SIGTERM or SIGINT write FILE and exit 0: a stand-in for a database's clean shutdown.
+    #[arg(long, value_name = "FILE")]
+    pub on_term_save: Option<PathBuf>,
+
+    /// Also append each caught signal to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Leave N grandchildren that outlive their parent (orphans for PID 1 to adopt).
+    #[arg(long, value_name = "N", default_value = "0")]
+    pub orphans: u32,
+
+    /// How long each orphan lives before it exits.
+    #[arg(long, value_name = "SECS", default_value = "0.2")]
+    pub orphan_life: f64,
+
+    /// Exit 0 after SECS seconds (default: run until a signal ends it).
+    #[arg(long, value_name = "SECS")]
+    pub sleep: Option<f64>,
+}
+
+/// `--nest`: refuse what the kernel would refuse, and say why.
+fn parse_nest(text: &str) -> Result<u32, String> {
+    let n: u32 = text.parse().map_err(|_| format!("{text:?} is not a whole number"))?;
+    if n == 0 {
+        return Err("a sandbox needs at least one PID namespace: use --nest 1 (the default) or more".into());
+    }
+    if n > crate::pidns::MAX_NEST {
+        return Err(format!(
+            "the kernel allows at most {} nested PID namespaces below the initial one \
+             (MAX_PID_NS_LEVEL, pid_namespaces(7)); use --nest 1 to {}",
+            crate::pidns::MAX_NEST,
+            crate::pidns::MAX_NEST
+        ));
+    }
+    Ok(n)
+}

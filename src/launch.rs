@@ -1,0 +1,573 @@
+//! From Dockerfile syntax to the argv that becomes PID 1.
+//!
+//! A Dockerfile writes a command in one of two forms (Dockerfile reference,
+//! "Shell and exec form"):
+//!
+//! - **exec form**, a JSON array of strings: `CMD ["redis-server", "--save", "60 1"]`.
+//!   The array *is* the argv; no shell is involved, so `redis-server` is PID 1.
+//! - **shell form**, anything else: `CMD redis-server --save "60 1"`. It is run
+//!   as `SHELL + [string]`, by default `["/bin/sh", "-c", "redis-server ..."]`,
+//!   so PID 1 is the shell — unless that shell replaces itself with the
+//!   command (bash and busybox do for a final simple command, Debian's dash
+//!   does not). pidlab shows which happened; it never assumes.
+//!
+//! A JSON array that does not parse (single quotes, a missing bracket) is
+//! silently shell form, exactly as in Docker; an array holding anything but
+//! strings is an error, as in Docker's parser ("when using JSON array syntax,
+//! arrays must be comprised of strings only").
+//!
+//! The daemon then runs `ENTRYPOINT + CMD`, both already turned into argv
+//! arrays; arguments after the image name (`docker run IMAGE ARG...`) replace
+//! CMD, and `docker run --entrypoint` replaces ENTRYPOINT and clears the
+//! image's CMD. Every cell of the reference's ENTRYPOINT × CMD table follows
+//! from those few rules (see the tests at the end of this file).
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::Signal;
+
+use crate::signals;
+
+/// The default `SHELL` on Linux.
+pub const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
+
+/// How a CMD or ENTRYPOINT was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Form {
+    /// A JSON array of strings: the argv itself.
+    Exec(Vec<String>),
+    /// Any other string: run by the shell.
+    Shell(String),
+}
+
+/// Parse the text of a CMD or ENTRYPOINT (or `--cmd` / `--entrypoint`).
+/// Empty text means "not set".
+pub fn parse_form(text: &str) -> Result<Option<Form>> {
+    let rest = text.trim_start();
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    // Not valid JSON: Docker silently treats it as shell form, and so do we.
+    if let (true, Ok(serde_json::Value::Array(items))) = (rest.starts_with('['), serde_json::from_str(rest)) {
+        let mut argv = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                serde_json::Value::String(word) => argv.push(word),
+                other => bail!(
+                    "{text:?}: when using JSON array syntax, arrays must be comprised of strings only \
+                     (Docker refuses this too; {other} is not a string). Quote every element: \
+                     [\"prog\", \"1\"], or drop the brackets to use shell form"
+                ),
+            }
+        }
+        return Ok(Some(Form::Exec(argv)));
+    }
+    Ok(Some(Form::Shell(text.to_string())))
+}
+
+/// Parse `--shell`: a JSON array is the whole SHELL (`["/bin/bash", "-c"]`);
+/// anything else is the shell program and its words, to which `-c` is added
+/// (`/bin/bash`, `/bin/busybox sh`).
+pub fn parse_shell(text: &str) -> Result<Vec<String>> {
+    match parse_form(text)? {
+        Some(Form::Exec(argv)) if !argv.is_empty() => Ok(argv),
+        Some(Form::Shell(words)) => {
+            let mut argv: Vec<String> = words.split_whitespace().map(str::to_string).collect();
+            argv.push("-c".to_string());
+            Ok(argv)
+        }
+        _ => bail!("--shell is empty: give a shell such as /bin/bash or [\"/bin/bash\", \"-c\"]"),
+    }
+}
+
+/// A CMD or ENTRYPOINT after the shell form has been expanded, remembering
+/// how it was written so pidlab can explain who becomes PID 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub argv: Vec<String>,
+    /// `Some(n)`: shell form; the first `n` words are the SHELL.
+    pub shell_words: Option<usize>,
+}
+
+impl Command {
+    /// Expand a form with the SHELL in force, as BuildKit does when it
+    /// dispatches the instruction.
+    pub fn new(form: Form, shell: &[String]) -> Command {
+        match form {
+            Form::Exec(argv) => Command { argv, shell_words: None },
+            Form::Shell(text) => {
+                let mut argv = shell.to_vec();
+                argv.push(text);
+                Command { argv, shell_words: Some(shell.len()) }
+            }
+        }
+    }
+}
+
+/// What an image contributes to a run: the part of a container's config that
+/// the Dockerfile instructions pidlab applies can set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub shell: Vec<String>,
+    pub entrypoint: Option<Command>,
+    pub cmd: Option<Command>,
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<String>,
+    pub stop_signal: Option<Signal>,
+}
+
+impl Image {
+    pub fn new(shell: Vec<String>) -> Image {
+        Image { shell, entrypoint: None, cmd: None, env: Vec::new(), workdir: None, stop_signal: None }
+    }
+}
+
+/// What the `pidlab run` command line says, on top of the image
+/// (like `docker run`'s flags on top of an image's config).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub entrypoint: Option<Form>,
+    pub cmd: Option<Form>,
+    /// Trailing arguments: they replace CMD, as `docker run IMAGE ARG...`.
+    pub args: Vec<String>,
+}
+
+/// Who will be PID 1, as far as can be known before the process starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pid1 {
+    /// The first word is a program run directly (exec form).
+    Program,
+    /// The first word is the shell of a shell-form command.
+    Shell,
+    /// The first word is an init given with `--init=PATH`.
+    Init,
+}
+
+/// The final argv and who comes first in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub argv: Vec<String>,
+    pub pid1: Pid1,
+}
+
+impl Launch {
+    /// Combine image and command line into the argv, as the Docker daemon
+    /// does: `ENTRYPOINT + CMD`.
+    pub fn resolve(image: &Image, run: &Overrides) -> Result<Launch> {
+        let (entrypoint, image_cmd) = match &run.entrypoint {
+            // `docker run --entrypoint` replaces the image's ENTRYPOINT and
+            // clears its CMD.
+            Some(form) => (Some(Command::new(form.clone(), &image.shell)), None),
+            None => (image.entrypoint.clone(), image.cmd.clone()),
+        };
+        let cmd = if !run.args.is_empty() {
+            Some(Command::new(Form::Exec(run.args.clone()), &image.shell))
+        } else if let Some(form) = &run.cmd {
+            Some(Command::new(form.clone(), &image.shell))
+        } else {
+            image_cmd
+        };
+
+        let first = entrypoint.as_ref().or(cmd.as_ref());
+        let pid1 = match first {
+            Some(command) if command.shell_words.is_some() => Pid1::Shell,
+            _ => Pid1::Program,
+        };
+        let mut argv = Vec::new();
+        for part in [entrypoint, cmd].into_iter().flatten() {
+            argv.extend(part.argv);
+        }
+        if argv.is_empty() {
+            bail!(
+                "no command to run: give one after `--` (pidlab run -- ps -ef), with --cmd or \
+                 --entrypoint, or with -f FILE holding CMD or ENTRYPOINT (an empty CMD and \
+                 ENTRYPOINT are an error in Docker too)"
+            );
+        }
+        Ok(Launch { argv, pid1 })
+    }
+
+    /// Put an init in front, as `docker run --init` puts `docker-init --`.
+    pub fn with_init(self, init: &str) -> Launch {
+        let mut argv = vec![init.to_string(), "--".to_string()];
+        argv.extend(self.argv);
+        Launch { argv, pid1: Pid1::Init }
+    }
+}
+
+/// A Dockerfile as pidlab reads it: the image config its runtime
+/// instructions produce, and the build-time instructions it did not apply.
+#[derive(Debug, Clone)]
+pub struct Dockerfile {
+    pub image: Image,
+    /// `(line, instruction)` for FROM, RUN, COPY, ...: pidlab runs, it does
+    /// not build; the root comes from `--rootfs`.
+    pub not_applied: Vec<(usize, String)>,
+}
+
+/// Instructions that only matter when building an image (or that pidlab
+/// does not model): accepted, listed, not applied.
+const NOT_APPLIED: &[&str] = &[
+    "FROM",
+    "RUN",
+    "COPY",
+    "ADD",
+    "ARG",
+    "LABEL",
+    "EXPOSE",
+    "VOLUME",
+    "USER",
+    "HEALTHCHECK",
+    "ONBUILD",
+    "MAINTAINER",
+];
+
+impl Dockerfile {
+    /// Parse a Dockerfile. `base` is the image config before the first
+    /// instruction (pidlab's `--shell` acts as the base image's SHELL).
+    pub fn parse(text: &str, base: &Image) -> Result<Dockerfile> {
+        let mut image = base.clone();
+        let mut not_applied = Vec::new();
+        let mut cmd_set = false;
+        for (line, instruction, rest) in logical_lines(text) {
+            let upper = instruction.to_ascii_uppercase();
+            let at = || format!("line {line}: {instruction}");
+            match upper.as_str() {
+                "CMD" => {
+                    image.cmd = parse_form(&rest).with_context(at)?.map(|f| Command::new(f, &image.shell));
+                    cmd_set = true;
+                }
+                "ENTRYPOINT" => {
+                    image.entrypoint =
+                        parse_form(&rest).with_context(at)?.map(|f| Command::new(f, &image.shell));
+                    // BuildKit: an ENTRYPOINT clears the CMD inherited from the
+                    // base image, unless this stage sets CMD itself.
+                    if !cmd_set {
+                        image.cmd = None;
+                    }
+                }
+                "SHELL" => match parse_form(&rest).with_context(at)? {
+                    Some(Form::Exec(argv)) if !argv.is_empty() => image.shell = argv,
+                    _ => bail!(
+                        "line {line}: SHELL requires the arguments to be in JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]"
+                    ),
+                },
+                "STOPSIGNAL" => image.stop_signal = Some(signals::parse(&rest).with_context(at)?),
+                "ENV" => image.env.extend(parse_env(&rest).with_context(at)?),
+                "WORKDIR" => {
+                    let dir = rest.trim().to_string();
+                    image.workdir = Some(match &image.workdir {
+                        Some(prev) if !dir.starts_with('/') => {
+                            format!("{}/{dir}", prev.trim_end_matches('/'))
+                        }
+                        _ => dir,
+                    });
+                }
+                "FROM" => {
+                    // A new build stage starts from an image pidlab cannot
+                    // read: forget what earlier stages set.
+                    image = base.clone();
+                    cmd_set = false;
+                    not_applied.push((line, upper));
+                }
+                known if NOT_APPLIED.contains(&known) => not_applied.push((line, upper)),
+                _ => bail!(
+                    "line {line}: unknown instruction {instruction:?}: pidlab reads CMD, ENTRYPOINT, SHELL, \
+                     STOPSIGNAL, ENV and WORKDIR, and skips build-time ones ({})",
+                    NOT_APPLIED.join(", ")
+                ),
+            }
+        }
+        Ok(Dockerfile { image, not_applied })
+    }
+}
+
+/// Split a Dockerfile into `(first line number, instruction, arguments)`,
+/// joining continuation lines (a line ending in the escape character, `\` or
+/// the one set by a `# escape=` directive) and dropping comment lines, even
+/// in the middle of a continued instruction, as Docker does.
+fn logical_lines(text: &str) -> Vec<(usize, String, String)> {
+    let mut escape = '\\';
+    let mut out = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    let mut in_directives = true;
+    for (index, raw) in text.lines().enumerate() {
+        let number = index + 1;
+        let trimmed = raw.trim();
+        if in_directives {
+            if let Some(value) = directive(trimmed, "escape") {
+                if let Some(c) = value.chars().next() {
+                    escape = c;
+                }
+                continue;
+            }
+            if directive(trimmed, "syntax").is_some() || directive(trimmed, "check").is_some() {
+                continue;
+            }
+            in_directives = false;
+        }
+        if trimmed.starts_with('#') || (trimmed.is_empty() && pending.is_none()) {
+            continue;
+        }
+        let (start, mut joined) = pending.take().unwrap_or((number, String::new()));
+        let continued = raw.trim_end().ends_with(escape);
+        let body = if continued {
+            let t = raw.trim_end();
+            &t[..t.len() - escape.len_utf8()]
+        } else {
+            raw
+        };
+        joined.push_str(body);
+        if continued {
+            pending = Some((start, joined));
+            continue;
+        }
+        let joined = joined.trim();
+        if joined.is_empty() {
+            continue;
+        }
+        let (instruction, rest) = match joined.split_once(char::is_whitespace) {
+            Some((i, r)) => (i.to_string(), r.trim_start().to_string()),
+            None => (joined.to_string(), String::new()),
+        };
+        out.push((start, instruction, rest));
+    }
+    if let Some((start, joined)) = pending {
+        let joined = joined.trim().to_string();
+        if let Some((i, r)) = joined.split_once(char::is_whitespace) {
+            out.push((start, i.to_string(), r.trim_start().to_string()));
+        } else if !joined.is_empty() {
+            out.push((start, joined, String::new()));
+        }
+    }
+    out
+}
+
+/// `# name=value` parser directive at the top of a Dockerfile.
+fn directive<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let body = line.strip_prefix('#')?.trim_start();
+    let (key, value) = body.split_once('=')?;
+    key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+}
+
+/// `ENV KEY=value KEY2="two words"` or the legacy `ENV KEY value words`.
+/// Quotes and backslash escapes are honoured; `$VAR` substitution is not
+/// modelled (pidlab does not build, and the values are passed as written).
+fn parse_env(rest: &str) -> Result<Vec<(String, String)>> {
+    let rest = rest.trim();
+    let first = rest.split_whitespace().next().unwrap_or("");
+    if !first.contains('=') {
+        let (key, value) = rest
+            .split_once(char::is_whitespace)
+            .with_context(|| format!("ENV {rest:?} has no value: write ENV KEY=value"))?;
+        return Ok(vec![(key.to_string(), value.trim().to_string())]);
+    }
+    let mut pairs = Vec::new();
+    for word in shell_words(rest)? {
+        let (key, value) =
+            word.split_once('=').with_context(|| format!("ENV word {word:?} is not KEY=value"))?;
+        pairs.push((key.to_string(), value.to_string()));
+    }
+    Ok(pairs)
+}
+
+/// Split on unquoted whitespace, removing quotes and backslash escapes.
+fn shell_words(text: &str) -> Result<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') | (None, '\\') => {
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+            }
+            (Some(_), c) => word.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+        if quote.is_some() || !word.is_empty() {
+            in_word = true;
+        }
+    }
+    if let Some(q) = quote {
+        bail!("unterminated {q} quote in {text:?}");
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh() -> Vec<String> {
+        DEFAULT_SHELL.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn v(words: &[&str]) -> Vec<String> {
+        words.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn argv(entrypoint: Option<&str>, cmd: Option<&str>) -> Result<Vec<String>> {
+        let mut text = String::new();
+        if let Some(e) = entrypoint {
+            text.push_str(&format!("ENTRYPOINT {e}\n"));
+        }
+        if let Some(c) = cmd {
+            text.push_str(&format!("CMD {c}\n"));
+        }
+        let file = Dockerfile::parse(&text, &Image::new(sh()))?;
+        Ok(Launch::resolve(&file.image, &Overrides::default())?.argv)
+    }
+
+    // The Dockerfile reference's table, "Understand how CMD and ENTRYPOINT
+    // interact", one assertion per cell.
+    #[test]
+    fn no_entrypoint_column() {
+        assert!(argv(None, None).is_err(), "no CMD and no ENTRYPOINT is not allowed");
+        assert_eq!(argv(None, Some(r#"["exec_cmd", "p1_cmd"]"#)).unwrap(), v(&["exec_cmd", "p1_cmd"]));
+        assert_eq!(argv(None, Some("exec_cmd p1_cmd")).unwrap(), v(&["/bin/sh", "-c", "exec_cmd p1_cmd"]));
+    }
+
+    #[test]
+    fn shell_form_entrypoint_column() {
+        let e = Some("exec_entry p1_entry");
+        assert_eq!(argv(e, None).unwrap(), v(&["/bin/sh", "-c", "exec_entry p1_entry"]));
+        // The CMD is not dropped from argv: it follows the -c string and
+        // becomes $0, $1... of it, which the string ignores.
+        assert_eq!(
+            argv(e, Some(r#"["exec_cmd", "p1_cmd"]"#)).unwrap(),
+            v(&["/bin/sh", "-c", "exec_entry p1_entry", "exec_cmd", "p1_cmd"])
+        );
+        assert_eq!(
+            argv(e, Some("exec_cmd p1_cmd")).unwrap(),
+            v(&["/bin/sh", "-c", "exec_entry p1_entry", "/bin/sh", "-c", "exec_cmd p1_cmd"])
+        );
+    }
+
+    #[test]
+    fn exec_form_entrypoint_column() {
+        let e = Some(r#"["exec_entry", "p1_entry"]"#);
+        assert_eq!(argv(e, None).unwrap(), v(&["exec_entry", "p1_entry"]));
+        assert_eq!(
+            argv(e, Some(r#"["exec_cmd", "p1_cmd"]"#)).unwrap(),
+            v(&["exec_entry", "p1_entry", "exec_cmd", "p1_cmd"])
+        );
+        assert_eq!(
+            argv(e, Some("exec_cmd p1_cmd")).unwrap(),
+            v(&["exec_entry", "p1_entry", "/bin/sh", "-c", "exec_cmd p1_cmd"])
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_shell_form() {
+        for text in ["['redis-server']", "[\"redis-server\"", "[redis-server]"] {
+            assert_eq!(parse_form(text).unwrap(), Some(Form::Shell(text.to_string())), "{text}");
+        }
+    }
+
+    #[test]
+    fn json_array_of_non_strings_is_refused_as_docker_does() {
+        let err = parse_form("[1,2]").unwrap_err().to_string();
+        assert!(err.contains("strings only"), "{err}");
+    }
+
+    #[test]
+    fn run_arguments_replace_cmd_and_entrypoint_flag_clears_it() {
+        let text = "ENTRYPOINT [\"e\"]\nCMD [\"c\"]\n";
+        let image = Dockerfile::parse(text, &Image::new(sh())).unwrap().image;
+        let with_args = Overrides { args: v(&["a"]), ..Default::default() };
+        assert_eq!(Launch::resolve(&image, &with_args).unwrap().argv, v(&["e", "a"]));
+        let new_entry = Overrides { entrypoint: Some(Form::Exec(v(&["x"]))), ..Default::default() };
+        assert_eq!(Launch::resolve(&image, &new_entry).unwrap().argv, v(&["x"]));
+    }
+
+    #[test]
+    fn entrypoint_clears_only_a_cmd_this_stage_did_not_set() {
+        // Same stage: CMD before ENTRYPOINT is kept (BuildKit's cmdSet).
+        let kept = Dockerfile::parse("CMD [\"c\"]\nENTRYPOINT [\"e\"]\n", &Image::new(sh())).unwrap();
+        assert_eq!(Launch::resolve(&kept.image, &Overrides::default()).unwrap().argv, v(&["e", "c"]));
+        // A CMD from the base image (here: pidlab's base) is cleared.
+        let mut base = Image::new(sh());
+        base.cmd = Some(Command::new(Form::Exec(v(&["base"])), &sh()));
+        let cleared = Dockerfile::parse("ENTRYPOINT [\"e\"]\n", &base).unwrap();
+        assert_eq!(Launch::resolve(&cleared.image, &Overrides::default()).unwrap().argv, v(&["e"]));
+    }
+
+    #[test]
+    fn last_cmd_wins_and_shell_applies_to_later_instructions() {
+        let text = "CMD first\nSHELL [\"/bin/bash\", \"-c\"]\nCMD second\n";
+        let file = Dockerfile::parse(text, &Image::new(sh())).unwrap();
+        assert_eq!(file.image.cmd.unwrap().argv, v(&["/bin/bash", "-c", "second"]));
+    }
+
+    #[test]
+    fn continuation_lines_comments_and_escape_directive() {
+        let text = "# a comment\nCMD redis-server \\\n# comment inside\n    --save \"3600 1\"\nRUN apt-get install x\n";
+        let file = Dockerfile::parse(text, &Image::new(sh())).unwrap();
+        assert_eq!(file.image.cmd.unwrap().argv[2], "redis-server     --save \"3600 1\"");
+        assert_eq!(file.not_applied, vec![(5, "RUN".to_string())]);
+        let backtick = "# escape=`\nCMD a `\n  b\n";
+        let file = Dockerfile::parse(backtick, &Image::new(sh())).unwrap();
+        assert_eq!(file.image.cmd.unwrap().argv[2], "a   b");
+    }
+
+    #[test]
+    fn unknown_instruction_names_its_line() {
+        let err = Dockerfile::parse("CMD x\n\nFROBNICATE y\n", &Image::new(sh())).unwrap_err();
+        assert!(err.to_string().contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn env_workdir_stopsignal() {
+        let text =
+            "ENV A=1 B=\"two words\"\nENV C legacy value\nWORKDIR /srv\nWORKDIR data\nSTOPSIGNAL SIGINT\n";
+        let image = Dockerfile::parse(text, &Image::new(sh())).unwrap().image;
+        assert_eq!(
+            image.env,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "legacy value".into())
+            ]
+        );
+        assert_eq!(image.workdir.as_deref(), Some("/srv/data"));
+        assert_eq!(image.stop_signal, Some(Signal::SIGINT));
+    }
+
+    #[test]
+    fn shell_flag_spellings() {
+        assert_eq!(parse_shell("/bin/bash").unwrap(), v(&["/bin/bash", "-c"]));
+        assert_eq!(parse_shell("/bin/busybox sh").unwrap(), v(&["/bin/busybox", "sh", "-c"]));
+        assert_eq!(parse_shell(r#"["/bin/bash", "-ec"]"#).unwrap(), v(&["/bin/bash", "-ec"]));
+    }
+
+    #[test]
+    fn who_is_pid1() {
+        let image = Image::new(sh());
+        let shell = Overrides { cmd: Some(Form::Shell("x".into())), ..Default::default() };
+        assert_eq!(Launch::resolve(&image, &shell).unwrap().pid1, Pid1::Shell);
+        let exec = Overrides { cmd: Some(Form::Exec(v(&["x"]))), ..Default::default() };
+        assert_eq!(Launch::resolve(&image, &exec).unwrap().pid1, Pid1::Program);
+        let init = Launch::resolve(&image, &exec).unwrap().with_init("/sbin/tini");
+        assert_eq!(init.argv, v(&["/sbin/tini", "--", "x"]));
+    }
+}

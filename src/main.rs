@@ -1,0 +1,51 @@
+//! pidlab: build Linux PID namespaces from scratch and make the life of PID 1
+//! visible. `main` only parses, runs, prints the error chain and maps it to an
+//! exit code; start reading at `sandbox.rs`.
+
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod cli;
+mod exit_code;
+mod launch;
+mod pidns;
+mod probe;
+mod rootfs;
+mod sandbox;
+mod signals;
+mod step;
+mod supervisor;
+mod sys;
+mod userns;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // --help and --version are not errors; bad usage is a setup
+            // failure like any other: exit 125, as `docker run` does.
+            let code = if err.use_stderr() { exit_code::SETUP_FAILED } else { 0 };
+            let _ = err.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(err) => {
+            eprintln!("pidlab: {err:#}");
+            ExitCode::from(exit_code::of_error(&err) as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run(args) => sandbox::run(args),
+        Command::Probe(args) => probe::run(args),
+    }
+}

@@ -1,0 +1,140 @@
+//! PID namespaces: creating them, nesting them, and reading a process's PID
+//! in each of them.
+//!
+//! `unshare(CLONE_NEWPID)` does not move the caller: it only decides where
+//! the caller's *next* child is born (unshare(2); pid_namespaces(7)). That
+//! child is PID 1 of the new namespace: the kernel makes it the namespace's
+//! "child reaper" and marks it SIGNAL_UNKILLABLE (kernel/fork.c). Its parent
+//! stays outside, so inside, PID 1's parent PID reads as 0.
+//!
+//! Namespaces nest: a process has one PID in its own namespace and one in
+//! every ancestor, listed in the `NSpid:` line of /proc/PID/status (proc(5)),
+//! outermost first, starting at the namespace of the /proc being read. The
+//! kernel allows 32 levels below the initial namespace (MAX_PID_NS_LEVEL);
+//! one more fails with ENOSPC.
+
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::prctl;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid};
+
+use crate::rootfs;
+use crate::signals;
+use crate::step::{Doing, Reporter, Step, StepError};
+use crate::sys;
+
+/// Nested PID namespaces the kernel allows below the initial one.
+pub const MAX_NEST: u32 = 32;
+
+/// Make this process's next child PID 1 of a new PID namespace.
+pub fn unshare_for_children() -> nix::Result<()> {
+    unshare(CloneFlags::CLONE_NEWPID)
+}
+
+/// How deep the calling process already is: 0 in the initial namespace.
+/// Read from `NSpid`, which has one entry per level the caller is visible in.
+pub fn current_level() -> Result<u32> {
+    let nspid = nspid(Path::new("/proc/self/status"))?;
+    Ok(nspid.len().saturating_sub(1) as u32)
+}
+
+/// The `NSpid:` line of a /proc/PID/status file: this process's PID in each
+/// namespace from the procfs's own down to the process's.
+pub fn nspid(status: &Path) -> Result<Vec<i32>> {
+    let text = fs::read_to_string(status).with_context(|| format!("read {}", status.display()))?;
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .context("no NSpid line (kernel older than 4.1?)")?;
+    line.split_whitespace().map(|n| n.parse::<i32>().context("parse NSpid")).collect()
+}
+
+/// PID 1 must not outlive the `pidlab` that started it. PR_SET_PDEATHSIG
+/// asks the kernel for a SIGKILL when our parent dies. The kernel sends it
+/// from the dying parent, which lives in an ancestor namespace, so it is one
+/// of the two signals that reach a namespace's init without a handler.
+///
+/// There is a race: the parent may die between fork and prctl. So the parent
+/// holds the write end of a "go" pipe; after prctl we wait for one byte on
+/// it. End-of-file instead means the parent is gone, and we leave.
+pub fn die_with_parent(go: OwnedFd) -> Result<(), StepError> {
+    prctl::set_pdeathsig(Signal::SIGKILL).doing(|| "prctl(PR_SET_PDEATHSIG, SIGKILL)".to_string())?;
+    let mut byte = [0u8; 1];
+    let n = nix::unistd::read(&go, &mut byte).doing(|| "wait for the parent's go-ahead".to_string())?;
+    if n == 0 {
+        return Err(StepError::new(Errno::ESRCH, "pidlab exited before the sandbox started"));
+    }
+    Ok(())
+}
+
+/// Add PID namespaces until the caller is at `levels` below where the
+/// sandbox started. Each level forks: the parent stays behind as PID 1 of its
+/// namespace (`pidlab:nest-K`), doing what a good intermediate init must, and
+/// only the innermost child returns from this function.
+pub fn nest(levels: u32, reporter: Reporter) -> Reporter {
+    for level in 2..=levels {
+        // Block the signals we forward, and SIGCHLD, *before* forking: a
+        // child that exits at once must not find SIGCHLD at its default
+        // action (discarded) before we wait for it.
+        let mut waited = signals::forwardable();
+        waited.add(Signal::SIGCHLD);
+        reporter.run(Step::Nest, || waited.thread_block().doing(|| "block signals".into()));
+        reporter.run(Step::Nest, || {
+            unshare_for_children().doing(|| format!("unshare(CLONE_NEWPID) for level {level}"))
+        });
+        match reporter.run(Step::Nest, || sys::fork().doing(|| format!("fork PID 1 of level {level}"))) {
+            ForkResult::Parent { child } => {
+                // Close our copy of the report pipe, so the host sees
+                // end-of-file once the workload has exec'd.
+                drop(reporter);
+                intermediate(level - 1, child, &waited)
+            }
+            ForkResult::Child => {
+                // PID 1 of the new level: a /proc of its own, in a mount
+                // namespace of its own so the outer levels keep theirs.
+                reporter.run(Step::Nest, rootfs::new_mount_namespace);
+                reporter.run(Step::Nest, || rootfs::mount_proc(Path::new("/proc")));
+            }
+        }
+    }
+    reporter
+}
+
+/// The life of `pidlab:nest-K`: PID 1 of an outer level with one child, the
+/// next level's PID 1. It waits for signals it has blocked (sigwait(3)), so
+/// it receives them even though it has no handlers, and then:
+/// - SIGCHLD: reap every exited child (orphans of this level land here too);
+///   when the next level's PID 1 is among them, exit with its status;
+/// - anything else: pass it on to the next level's PID 1, where the same
+///   PID 1 rules apply again.
+fn intermediate(level: u32, child: Pid, waited: &nix::sys::signal::SigSet) -> ! {
+    let name = std::ffi::CString::new(format!("pidlab:nest-{level}")).expect("no NUL in name");
+    let _ = prctl::set_name(&name);
+    loop {
+        let Ok(sig) = waited.wait() else { continue };
+        if sig != Signal::SIGCHLD {
+            let _ = kill(child, sig);
+            continue;
+        }
+        while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            match status {
+                WaitStatus::StillAlive => break,
+                WaitStatus::Exited(pid, code) if pid == child => sys::exit_now(code),
+                WaitStatus::Signaled(pid, sig, _) if pid == child => {
+                    // As PID 1 we cannot die of the same signal (the kernel
+                    // drops default-action signals to an init), so report it
+                    // the way shells and runtimes do: 128 + N.
+                    sys::exit_now(signals::exit_code_for(sig))
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! `pidlab probe`: the built-in workload for lessons and tests.
+//!
+//! It reports where it stands (PID, NSpid, parent, who PID 1 is), then does
+//! what it is told with signals — catch them with a real handler (so
+//! /proc/PID/status shows them in SigCgt and the PID 1 rules apply exactly as
+//! to any program), ignore them, or save a state file and exit on SIGTERM —
+//! and can leave orphans for PID 1 to adopt. It prints `probe: ready` once
+//! its handlers are installed, so a test or a learner knows when sending a
+//! signal will tell the truth.
+//!
+//! The handler itself only writes the signal number and the sender's PID to
+//! a pipe (write(2) is async-signal-safe); the main loop reads the pipe and
+//! does the printing.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigHandler, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, getpid, getppid, pipe2};
+
+use crate::cli::ProbeArgs;
+use crate::pidns;
+use crate::signals;
+use crate::sys;
+
+/// The write end of the self-pipe, for the signal handler.
+static PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    let sender = sys::siginfo_pid(info);
+    let mut record = [0u8; 8];
+    record[..4].copy_from_slice(&sig.to_ne_bytes());
+    record[4..].copy_from_slice(&sender.to_ne_bytes());
+    let fd = PIPE.load(Ordering::Relaxed);
+    // write(2) is async-signal-safe; a full pipe just loses the record.
+    // SAFETY: fd is the pipe's write end, open for the life of the process;
+    // record is a valid 8-byte buffer.
+    let _ = unsafe { libc::write(fd, record.as_ptr().cast(), record.len()) };
+}
+
+pub fn run(args: ProbeArgs) -> Result<i32> {
+    let mut log = match &args.log {
+        Some(path) => Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("--log {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut say = |line: String| {
+        println!("probe: {line}");
+        if let Some(file) = log.as_mut() {
+            let _ = writeln!(file, "{line}");
+        }
+    };
+
+    say(whereabouts());
+
+    let (rx, tx) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).context("self-pipe")?;
+    PIPE.store(tx.as_raw_fd(), Ordering::Relaxed);
+    let mut catch = match &args.catch {
+        Some(list) => signals::parse_list(list).context("--catch")?,
+        None => Vec::new(),
+    };
+    if args.on_term_save.is_some() {
+        catch.extend([Signal::SIGTERM, Signal::SIGINT]);
+    }
+    for sig in &catch {
+        sys::set_siginfo_handler(*sig, on_signal).with_context(|| format!("catch {sig}"))?;
+    }
+    if let Some(list) = &args.ignore {
+        for sig in signals::parse_list(list).context("--ignore")? {
+            sys::set_disposition(sig, SigHandler::SigIgn).with_context(|| format!("ignore {sig}"))?;
+        }
+    }
+    if args.orphans > 0 {
+        leave_orphans(args.orphans, Duration::from_secs_f64(args.orphan_life.max(0.0)))?;
+        say(format!("left {} orphans", args.orphans));
+    }
+    say("ready".into());
+
+    let deadline = args.sleep.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    loop {
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    say("slept; exiting 0".into());
+                    return Ok(0);
+                }
+                PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+                    .unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut fds = [PollFd::new(rx.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno).context("poll"),
+            Ok(_) => {}
+        }
+        for (sig, sender) in drain(&rx) {
+            let name = Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.to_string());
+            say(format!("caught {name} ({sig}) from pid {sender}"));
+            let is_stop = sig == Signal::SIGTERM as i32 || sig == Signal::SIGINT as i32;
+            if let (true, Some(file)) = (is_stop, &args.on_term_save) {
+                save_state(file, &name)?;
+                say(format!("saved state to {}; exiting 0", file.display()));
+                return Ok(0);
+            }
+        }
+    }
+}
+
+/// "pid=1 ppid=0 nspid=1 pid1=/bin/sh": who am I, and who is PID 1 here.
+fn whereabouts() -> String {
+    let nspid = pidns::nspid(Path::new("/proc/self/status"))
+        .map(|v| v.iter().map(i32::to_string).collect::<Vec<_>>().join(","))
+        .unwrap_or_else(|_| "?".into());
+    let pid1 = std::fs::read("/proc/1/cmdline")
+        .map(|raw| {
+            raw.split(|b| *b == 0).next().map(|w| String::from_utf8_lossy(w).into_owned()).unwrap_or_default()
+        })
+        .unwrap_or_else(|_| "?".into());
+    format!("pid={} ppid={} nspid={nspid} pid1={pid1}", getpid(), getppid())
+}
+
+fn drain(rx: &OwnedFd) -> Vec<(i32, i32)> {
+    let mut out = Vec::new();
+    let mut record = [0u8; 8];
+    while let Ok(8) = nix::unistd::read(rx, &mut record) {
+        let sig = i32::from_ne_bytes(record[..4].try_into().expect("4 bytes"));
+        let sender = i32::from_ne_bytes(record[4..].try_into().expect("4 bytes"));
+        out.push((sig, sender));
+    }
+    out
+}
+
+/// Write the state file the way a database saves before exiting: to a
+/// temporary name, then rename, so a reader never sees half a file.
+fn save_state(file: &Path, signal: &str) -> Result<()> {
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, format!("saved on {signal} by pid {}\n", getpid()))
+        .with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, file).with_context(|| format!("rename to {}", file.display()))
+}
+
+/// Fork a child that forks `n` grandchildren and exits at once: the
+/// grandchildren are orphans, and the kernel gives them to the nearest
+/// subreaper or to PID 1 of this namespace (pid_namespaces(7), "Adoption of
+/// orphaned children"). Each lives `life`, then exits and stays a zombie
+/// until whoever adopted it calls wait.
+fn leave_orphans(n: u32, life: Duration) -> Result<()> {
+    match sys::fork().context("fork the orphans' parent")? {
+        ForkResult::Child => {
+            for _ in 0..n {
+                if let Ok(ForkResult::Child) = sys::fork() {
+                    std::thread::sleep(life);
+                    sys::exit_now(0);
+                }
+            }
+            sys::exit_now(0);
+        }
+        ForkResult::Parent { child } => {
+            // Reap our own child only: the orphans are not ours any more.
+            waitpid(child, None).context("wait for the orphans' parent")?;
+            Ok(())
+        }
+    }
+}

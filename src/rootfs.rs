@@ -1,0 +1,335 @@
+//! The sandbox's root filesystem and its fresh /proc.
+//!
+//! A new mount namespace starts as a copy of the parent's mount table. On
+//! most systems `/` is a *shared* mount (systemd makes it so), and a mount
+//! made under a shared mount propagates to every peer — including the host's
+//! namespace (mount_namespaces(7), "Shared subtrees"). So the first thing the
+//! sandbox does in its mount namespace is make every mount private; only then
+//! may it mount anything.
+//!
+//! pidlab builds the root as bubblewrap does: a fresh tmpfs that only this
+//! mount namespace sees, into which it binds the pieces of the root — the
+//! host's /usr, /bin, /lib*, /etc read-only (the default root), or every
+//! top-level entry of `--rootfs DIR` — plus its own /proc, /dev, /tmp and
+//! `/.pidlab/pidlab`, a read-only bind of pidlab itself (as `docker run --init`
+//! binds docker-init), so `pidlab probe` runs in any root. pidlab never writes
+//! into DIR, and when the namespace goes away every one of these mounts goes
+//! with it. The tmpfs is made read-only once built.
+//!
+//! /proc must be mounted again because a procfs shows the PID namespace of
+//! the process that mounted it (pid_namespaces(7), "/proc and PID
+//! namespaces"): the host's /proc would show the host's processes.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::statvfs::{FsFlags, statvfs};
+use nix::unistd::{chdir, chroot, pivot_root};
+use tempfile::TempDir;
+
+use crate::step::{Doing, StepError};
+
+/// The host directories the default root is made of, read-only.
+const HOST_DIRS: [&str; 8] = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"];
+
+/// The device nodes a workload expects, bound from the host's /dev.
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Entries of `--rootfs DIR` that pidlab provides itself instead.
+const PROVIDED: [&str; 3] = ["proc", "dev", ".pidlab"];
+
+/// Where pidlab itself appears inside the sandbox.
+pub const PIDLAB_DIR: &str = "/.pidlab";
+
+/// One top-level entry of the root.
+#[derive(Debug)]
+enum Entry {
+    /// Bind-mount a host directory or file.
+    Bind { source: PathBuf, name: String, read_only: bool, is_dir: bool },
+    /// Recreate a symbolic link (`/bin -> usr/bin` on merged-/usr systems).
+    Symlink { name: String, target: PathBuf },
+    /// A fresh, writable tmpfs.
+    Tmpfs { name: String },
+}
+
+/// A host directory bound into the sandbox with `-v HOST:PATH[:ro]`.
+#[derive(Debug, Clone)]
+pub struct Volume {
+    pub host: PathBuf,
+    pub target: PathBuf,
+    pub read_only: bool,
+}
+
+impl Volume {
+    pub fn parse(spec: &str) -> Result<Volume> {
+        let mut parts = spec.split(':');
+        let (Some(host), Some(target)) = (parts.next(), parts.next()) else {
+            bail!("volume {spec:?} is not HOST:PATH[:ro]; e.g. -v /tmp/data:/data");
+        };
+        let read_only = match parts.next() {
+            None | Some("rw") => false,
+            Some("ro") => true,
+            Some(other) => bail!("volume {spec:?}: unknown option {other:?}; use :ro or :rw"),
+        };
+        let host = fs::canonicalize(host).with_context(|| {
+            format!("volume {spec:?}: host path {host:?} does not exist; create it first")
+        })?;
+        if !target.starts_with('/') || target == "/" {
+            bail!("volume {spec:?}: the path inside must be absolute and not /, e.g. /data");
+        }
+        Ok(Volume { host, target: PathBuf::from(target), read_only })
+    }
+}
+
+/// The root, planned on the host before any namespace exists.
+#[derive(Debug)]
+pub struct Root {
+    dir: TempDir,
+    entries: Vec<Entry>,
+    volumes: Vec<Volume>,
+    exe: PathBuf,
+}
+
+impl Root {
+    /// Plan the root: `None` for the default root, or `--rootfs DIR`.
+    /// Creates only an empty temporary directory, the mount point.
+    pub fn plan(rootfs: Option<&Path>, volumes: Vec<Volume>) -> Result<Root> {
+        let entries = match rootfs {
+            None => default_entries(),
+            Some(dir) => image_entries(dir)?,
+        };
+        let exe = std::env::current_exe().context("find pidlab's own binary (/proc/self/exe)")?;
+        let dir = tempfile::Builder::new()
+            .prefix("pidlab-root-")
+            .tempdir()
+            .context("create the temporary mount point for the root (is $TMPDIR writable?)")?;
+        Ok(Root { dir, entries, volumes, exe })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Build the root under `self.path()`. Runs in the child, in its own
+    /// mount namespace, after `make_private`.
+    pub fn build(&self) -> Result<(), StepError> {
+        let root = self.path();
+        // A tmpfs only this namespace sees: nothing is written on the host.
+        mount(Some("tmpfs"), root, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"))
+            .doing(|| format!("mount a tmpfs on {}", root.display()))?;
+        for entry in &self.entries {
+            add_entry(root, entry)?;
+        }
+        add_dev(root)?;
+        mkdir(&root.join("proc"))?;
+        if fs::symlink_metadata(root.join("tmp")).is_err() {
+            add_entry(root, &Entry::Tmpfs { name: "tmp".into() })?;
+        }
+        let pidlab = root.join(PIDLAB_DIR.trim_start_matches('/'));
+        mkdir(&pidlab)?;
+        bind(&self.exe, &pidlab.join("pidlab"), true, false)?;
+        for volume in &self.volumes {
+            let target = root.join(volume.target.strip_prefix("/").unwrap_or(&volume.target));
+            fs::create_dir_all(&target).doing(|| {
+                format!(
+                    "create {} for a volume (its parent must be writable in the root)",
+                    volume.target.display()
+                )
+            })?;
+            bind(&volume.host, &target, volume.read_only, true)?;
+        }
+        // Done: the top level of the root becomes read-only. Mounts below it
+        // (binds, /tmp) keep their own flags.
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        mount(None::<&str>, root, None::<&str>, flags, None::<&str>)
+            .doing(|| format!("remount {} read-only", root.display()))
+    }
+
+    /// Make the built root the process's `/`.
+    ///
+    /// chroot(2) only changes how this process resolves `/`; the old root is
+    /// still mounted and a process with CAP_SYS_CHROOT can climb back out.
+    /// pivot_root(2) moves the old root away and, once it is unmounted, there
+    /// is nothing left to climb back to. The `pivot_root(".", ".")` form
+    /// stacks the old root on top of the new one, so it can be detached
+    /// without a directory to put it in (pivot_root(2), NOTES).
+    pub fn switch(&self, use_pivot_root: bool) -> Result<(), StepError> {
+        let root = self.path();
+        chdir(root).doing(|| format!("chdir to {}", root.display()))?;
+        if use_pivot_root {
+            pivot_root(".", ".").doing(|| format!("pivot_root to {}", root.display()))?;
+            umount2(".", MntFlags::MNT_DETACH).doing(|| "detach the old root".to_string())?;
+        } else {
+            chroot(".").doing(|| format!("chroot to {}", root.display()))?;
+        }
+        chdir("/").doing(|| "chdir to the new /".to_string())
+    }
+}
+
+/// The default root: the host's system directories, read-only.
+fn default_entries() -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for name in HOST_DIRS {
+        let host = Path::new("/").join(name);
+        if let Ok(target) = fs::read_link(&host) {
+            entries.push(Entry::Symlink { name: name.to_string(), target });
+        } else if host.is_dir() {
+            entries.push(Entry::Bind { source: host, name: name.to_string(), read_only: true, is_dir: true });
+        }
+    }
+    entries.push(Entry::Tmpfs { name: "tmp".into() });
+    entries.push(Entry::Tmpfs { name: "data".into() });
+    entries
+}
+
+/// `--rootfs DIR`: every top-level entry of DIR, read-write, except the
+/// ones pidlab provides.
+fn image_entries(dir: &Path) -> Result<Vec<Entry>> {
+    let meta = fs::metadata(dir).with_context(|| {
+        format!("--rootfs {}: no such directory; build one with rootfs-scripts/ or omit --rootfs for the default root", dir.display())
+    })?;
+    if !meta.is_dir() {
+        bail!(
+            "--rootfs {}: not a directory; give the directory that holds the root's /bin, /usr, ...",
+            dir.display()
+        );
+    }
+    let dir = fs::canonicalize(dir)?;
+    let mut entries = Vec::new();
+    let listing =
+        fs::read_dir(&dir).with_context(|| format!("--rootfs {}: cannot list it", dir.display()))?;
+    for item in listing {
+        let item = item?;
+        let name = item.file_name().to_string_lossy().into_owned();
+        if PROVIDED.contains(&name.as_str()) {
+            continue;
+        }
+        let kind = item.file_type()?;
+        if kind.is_symlink() {
+            entries.push(Entry::Symlink { name, target: fs::read_link(item.path())? });
+        } else {
+            entries.push(Entry::Bind { source: item.path(), name, read_only: false, is_dir: kind.is_dir() });
+        }
+    }
+    entries.sort_by(|a, b| entry_name(a).cmp(entry_name(b)));
+    Ok(entries)
+}
+
+fn entry_name(entry: &Entry) -> &str {
+    match entry {
+        Entry::Bind { name, .. } | Entry::Symlink { name, .. } | Entry::Tmpfs { name } => name,
+    }
+}
+
+fn add_entry(root: &Path, entry: &Entry) -> Result<(), StepError> {
+    let path = root.join(entry_name(entry));
+    match entry {
+        Entry::Bind { source, read_only, is_dir, .. } => bind(source, &path, *read_only, *is_dir),
+        Entry::Symlink { target, .. } => {
+            symlink(target, &path).doing(|| format!("symlink {} -> {}", path.display(), target.display()))
+        }
+        Entry::Tmpfs { .. } => {
+            mkdir(&path)?;
+            let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+            mount(Some("tmpfs"), &path, Some("tmpfs"), flags, Some("mode=1777"))
+                .doing(|| format!("mount a tmpfs on {}", path.display()))
+        }
+    }
+}
+
+/// A minimal /dev: the usual device nodes bound from the host (a user
+/// namespace may bind device nodes but not create them), the /proc/self/fd
+/// links shells use, and a /dev/shm.
+fn add_dev(root: &Path) -> Result<(), StepError> {
+    let dev = root.join("dev");
+    mkdir(&dev)?;
+    for name in DEVICES {
+        let host = Path::new("/dev").join(name);
+        if host.exists() {
+            bind(&host, &dev.join(name), false, false)?;
+        }
+    }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        let path = dev.join(name);
+        symlink(target, &path).doing(|| format!("symlink {}", path.display()))?;
+    }
+    add_entry(&dev, &Entry::Tmpfs { name: "shm".into() })
+}
+
+/// Bind-mount `source` on a new mount point `target`, read-only if asked.
+fn bind(source: &Path, target: &Path, read_only: bool, is_dir: bool) -> Result<(), StepError> {
+    if is_dir {
+        mkdir(target)?;
+    } else {
+        fs::File::create(target).doing(|| format!("create mount point {}", target.display()))?;
+    }
+    // MS_REC: take the mounts below source along. In a user namespace a
+    // non-recursive bind of a tree with locked submounts is refused.
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+    mount(Some(source), target, None::<&str>, flags, None::<&str>)
+        .doing(|| format!("bind {} on {}", source.display(), target.display()))?;
+    if read_only {
+        remount_read_only(target)?;
+    }
+    Ok(())
+}
+
+/// A bind mount is made with its source's flags; read-only needs a second
+/// call. That remount must repeat the flags the mount already has (nosuid,
+/// nodev, ...): in a user namespace they are locked, and a remount that
+/// would clear them fails with EPERM.
+fn remount_read_only(target: &Path) -> Result<(), StepError> {
+    let current = statvfs(target).doing(|| format!("statvfs {}", target.display()))?.flags();
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    for (has, keep) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if current.contains(has) {
+            flags |= keep;
+        }
+    }
+    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+        .doing(|| format!("remount {} read-only", target.display()))
+}
+
+fn mkdir(path: &Path) -> Result<(), StepError> {
+    match fs::create_dir(path) {
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other.doing(|| format!("mkdir {}", path.display())),
+    }
+}
+
+/// A mount namespace of our own: from here on, mounts we make are ours.
+pub fn new_mount_namespace() -> Result<(), StepError> {
+    unshare(CloneFlags::CLONE_NEWNS).doing(|| "unshare(CLONE_NEWNS)".to_string())
+}
+
+/// `mount --make-rprivate /`: stop every mount event from propagating out of
+/// (or into) this namespace. Without it, our /proc and tmpfs mounts could
+/// appear on the host.
+pub fn make_private() -> Result<(), StepError> {
+    let flags = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).doing(|| "make / rprivate".to_string())
+}
+
+/// Mount a procfs for the caller's PID namespace on `target`. nosuid, nodev,
+/// noexec: nothing in /proc needs them, as in every container runtime.
+pub fn mount_proc(target: &Path) -> Result<(), StepError> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("proc"), target, Some("proc"), flags, None::<&str>)
+        .doing(|| format!("mount proc on {}", target.display()))
+}

@@ -1,0 +1,293 @@
+//! `pidlab run`: the setup recipe, in kernel order. Read this file first.
+//!
+//! ```text
+//!  host                        │ new PID + mount namespace
+//!  pidlab run                  │
+//!   1 user namespace (rootless)│
+//!   2 unshare(CLONE_NEWPID),   │
+//!     fork ───────────────────►│ PID 1
+//!     supervise: forward       │  3 die with pidlab (PDEATHSIG)
+//!     signals, stop, wait      │  4 unshare(CLONE_NEWNS)
+//!     on a pidfd               │  5 make / private
+//!                              │  6 build the root (tmpfs + binds)
+//!                              │  7 mount /proc
+//!                              │  8 chroot or pivot_root
+//!                              │  9 nest more PID namespaces (--nest)
+//!                              │ 10 reset signal dispositions and mask
+//!                              │ 11 execve the workload: it *is* PID 1
+//! ```
+//!
+//! Steps 3 to 11 run in the child; a failure there travels back to the
+//! parent through a pipe (`step.rs`) so the user reads which step failed.
+
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use nix::fcntl::OFlag;
+use nix::unistd::{ForkResult, execve, pipe2};
+
+use crate::cli::RunArgs;
+use crate::exit_code;
+use crate::launch::{DEFAULT_SHELL, Dockerfile, Image, Launch, Overrides, Pid1, parse_form, parse_shell};
+use crate::pidns::{self, MAX_NEST};
+use crate::rootfs::{self, PIDLAB_DIR, Root, Volume};
+use crate::signals;
+use crate::step::{Doing, Reporter, Step, StepError};
+use crate::supervisor::{self, Stop};
+use crate::sys;
+use crate::userns;
+
+/// Docker's default PATH; pidlab adds the directory where it appears inside.
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything the sandbox needs, decided before any namespace exists.
+pub struct Plan {
+    pub launch: Launch,
+    pub argv: Vec<CString>,
+    pub env: Vec<CString>,
+    pub path: String,
+    pub workdir: String,
+    pub nest: u32,
+    pub rootless: bool,
+    pub pivot_root: bool,
+    pub volumes: Vec<Volume>,
+    pub stop: Stop,
+}
+
+pub fn run(args: RunArgs) -> Result<i32> {
+    let plan = Plan::new(&args)?;
+    if args.dry_run {
+        print!("{}", plan.describe());
+        return Ok(0);
+    }
+    let root = Root::plan(args.rootfs.as_deref(), plan.volumes.clone())?;
+    start(&plan, &root)
+}
+
+/// Steps 1 and 2 on the host, then fork: the child runs `pid1`, the parent
+/// supervises it.
+fn start(plan: &Plan, root: &Root) -> Result<i32> {
+    let (report_rx, report_tx) = pipe2(OFlag::O_CLOEXEC).context("create the report pipe")?;
+    let (go_rx, go_tx) = pipe2(OFlag::O_CLOEXEC).context("create the go pipe")?;
+    // Block the signals we forward before forking, so none that arrives
+    // while the child starts is lost; the child unblocks them (step 10).
+    signals::proxied().thread_block().context("block forwarded signals")?;
+
+    if plan.rootless {
+        userns::enter()?; // 1: a user namespace, in which we are root
+    }
+    if let Err(errno) = pidns::unshare_for_children() {
+        // 2: our next child is PID 1 of a new namespace
+        let hint = crate::step::hint(Step::PidNamespace, errno).unwrap_or("see unshare(2)");
+        bail!("{}: unshare(CLONE_NEWPID): {errno} — {hint}", Step::PidNamespace);
+    }
+    let child = match sys::fork() {
+        Ok(ForkResult::Child) => {
+            drop(report_rx);
+            drop(go_tx);
+            pid1(plan, root, Reporter::new(report_tx), go_rx)
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(errno) => bail!("{}: fork: {errno}", Step::PidNamespace),
+    };
+    drop(report_tx);
+    drop(go_rx);
+    supervisor::supervise(child, go_tx, report_rx, plan)
+}
+
+/// Steps 3 to 11, as PID 1 of the new namespace. Never returns: it ends in
+/// `execve` or in `_exit` after reporting the step that failed.
+fn pid1(plan: &Plan, root: &Root, reporter: Reporter, go: OwnedFd) -> ! {
+    reporter.run(Step::ParentDeath, || pidns::die_with_parent(go));
+    reporter.run(Step::MountNamespace, rootfs::new_mount_namespace);
+    reporter.run(Step::PrivateMounts, rootfs::make_private);
+    reporter.run(Step::BuildRoot, || root.build());
+    // Before the root switch: with pivot_root the host's /proc disappears,
+    // and in a user namespace the kernel only allows a new procfs while a
+    // fully visible one exists in the mount namespace.
+    reporter.run(Step::MountProc, || rootfs::mount_proc(&root.path().join("proc")));
+    reporter.run(Step::SwitchRoot, || root.switch(plan.pivot_root));
+    let reporter = pidns::nest(plan.nest, reporter);
+    reporter
+        .run(Step::ResetSignals, || signals::reset_to_defaults().doing(|| "sigaction/sigprocmask".into()));
+    let err = exec(plan);
+    reporter.fail(Step::Exec, &err)
+}
+
+/// Step 11: become the workload. On success this never returns, and the
+/// close-on-exec report pipe tells the parent all went well.
+fn exec(plan: &Plan) -> StepError {
+    if let Err(err) = nix::unistd::chdir(plan.workdir.as_str()) {
+        return StepError::new(err, format!("chdir to the working directory {}", plan.workdir));
+    }
+    let program = match find_program(&plan.launch.argv[0], &plan.path) {
+        Ok(program) => program,
+        Err(errno) => return StepError::new(errno, describe_program(plan)),
+    };
+    let Err(errno) = execve(&program, &plan.argv, &plan.env);
+    StepError::new(errno, describe_program(plan))
+}
+
+/// execvp(3) would search the PATH of *pidlab's* environment; a container
+/// runtime searches the workload's, inside the new root.
+fn find_program(name: &str, path: &str) -> Result<CString, nix::errno::Errno> {
+    use nix::errno::Errno;
+    use nix::unistd::{AccessFlags, access};
+    let to_c = |s: &str| CString::new(s).map_err(|_| Errno::EINVAL);
+    if name.contains('/') {
+        return to_c(name);
+    }
+    let mut found_but_not_executable = false;
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = format!("{dir}/{name}");
+        if Path::new(&candidate).is_file() {
+            if access(candidate.as_str(), AccessFlags::X_OK).is_ok() {
+                return to_c(&candidate);
+            }
+            found_but_not_executable = true;
+        }
+    }
+    Err(if found_but_not_executable { Errno::EACCES } else { Errno::ENOENT })
+}
+
+fn describe_program(plan: &Plan) -> String {
+    let name = &plan.launch.argv[0];
+    match plan.launch.pid1 {
+        Pid1::Shell => format!("shell {name} (shell form runs SHELL + [string])"),
+        Pid1::Init => format!("init {name} (--init)"),
+        Pid1::Program => name.to_string(),
+    }
+}
+
+impl Plan {
+    /// Turn the command line into a plan, refusing bad input before anything
+    /// is created.
+    pub fn new(args: &RunArgs) -> Result<Plan> {
+        let shell = match &args.shell {
+            Some(text) => parse_shell(text)?,
+            None => DEFAULT_SHELL.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut image = Image::new(shell);
+        if let Some(path) = &args.dockerfile {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("-f {}: cannot read the Dockerfile", path.display()))?;
+            let file = Dockerfile::parse(&text, &image).with_context(|| format!("-f {}", path.display()))?;
+            if !file.not_applied.is_empty() {
+                let list: Vec<String> =
+                    file.not_applied.iter().map(|(l, i)| format!("{i} (line {l})")).collect();
+                eprintln!(
+                    "pidlab: not applied, pidlab runs images and does not build them: {}",
+                    list.join(", ")
+                );
+            }
+            image = file.image;
+        }
+        let overrides = Overrides {
+            entrypoint: args.entrypoint.as_deref().map(parse_form).transpose()?.flatten(),
+            cmd: args.cmd.as_deref().map(parse_form).transpose()?.flatten(),
+            args: args.args.clone(),
+        };
+        let mut launch = Launch::resolve(&image, &overrides)?;
+        if let Some(init) = &args.init {
+            launch = launch.with_init(init);
+        }
+
+        let level = pidns::current_level()?;
+        if level + args.nest > MAX_NEST {
+            bail!(
+                "--nest {}: this process is already {level} PID namespace(s) deep, and the kernel allows \
+                 at most {MAX_NEST} below the initial one (MAX_PID_NS_LEVEL); use --nest {} or less",
+                args.nest,
+                MAX_NEST - level
+            );
+        }
+
+        let stop_signal = match &args.stop_signal {
+            Some(text) => signals::parse(text).context("--stop-signal")?,
+            None => image.stop_signal.unwrap_or(nix::sys::signal::Signal::SIGTERM),
+        };
+        let stop = Stop::new(stop_signal, args.stop_timeout, args.stop_after)?;
+
+        let path = format!("{PATH}:{PIDLAB_DIR}");
+        let mut env = vec![format!("PATH={path}"), "HOME=/root".to_string()];
+        if let Ok(term) = std::env::var("TERM") {
+            env.push(format!("TERM={term}"));
+        }
+        env.extend(image.env.iter().map(|(k, v)| format!("{k}={v}")));
+        for pair in &args.env {
+            if !pair.contains('=') || pair.starts_with('=') {
+                bail!("-e {pair:?} is not KEY=VALUE");
+            }
+            env.push(pair.clone());
+        }
+        let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(&path).to_string();
+
+        Ok(Plan {
+            argv: to_cstrings(&launch.argv)?,
+            env: to_cstrings(&env)?,
+            launch,
+            path,
+            workdir: args.workdir.clone().or(image.workdir).unwrap_or_else(|| "/".into()),
+            nest: args.nest,
+            rootless: args.rootless || !nix::unistd::geteuid().is_root(),
+            pivot_root: args.pivot_root,
+            volumes: args.volumes.iter().map(|v| Volume::parse(v)).collect::<Result<_>>()?,
+            stop,
+        })
+    }
+
+    /// What `--dry-run` prints: the argv and who will be PID 1.
+    pub fn describe(&self) -> String {
+        let argv = serde_json::to_string(&self.launch.argv).expect("strings serialise");
+        let first = &self.launch.argv[0];
+        let who = match self.launch.pid1 {
+            Pid1::Program => format!("{first}, run directly (exec form)"),
+            Pid1::Shell => format!(
+                "{first}, the shell of a shell-form command; it stays PID 1 unless it execs the command \
+                 (Debian's dash never does; bash and busybox do for a final simple command)"
+            ),
+            Pid1::Init => format!("{first}, the init given with --init; the workload is its child"),
+        };
+        format!(
+            "argv: {argv}\nPID 1: {who}\nnamespaces: {} nested PID namespace(s), a mount namespace{}\nstop: {}\n",
+            self.nest,
+            if self.rootless { ", a user namespace" } else { "" },
+            self.stop
+        )
+    }
+}
+
+fn to_cstrings(words: &[String]) -> Result<Vec<CString>> {
+    words
+        .iter()
+        .map(|w| {
+            CString::new(w.as_str())
+                .with_context(|| format!("{w:?} contains a NUL byte, which no argv can hold"))
+        })
+        .collect()
+}
+
+/// Exit code and message for a failure the child reported.
+pub fn classify(report: &crate::step::Report, launch: &Launch) -> exit_code::Exit {
+    let code = match (report.step, report.errno, &launch.pid1) {
+        // A missing shell or init is the setup's fault, not the workload's.
+        (Step::Exec, _, Pid1::Shell | Pid1::Init) => exit_code::SETUP_FAILED,
+        (Step::Exec, nix::errno::Errno::ENOENT, _) => exit_code::NOT_FOUND,
+        (Step::Exec, _, _) => exit_code::NOT_EXECUTABLE,
+        _ => exit_code::SETUP_FAILED,
+    };
+    let mut message = report.to_string();
+    if report.step == Step::Exec && report.errno == nix::errno::Errno::ENOENT {
+        message.push_str(&match launch.pid1 {
+            Pid1::Shell => format!(
+                ". The root has no {}: use a root that has it, choose another with --shell, or use exec form (--cmd '[\"prog\", \"arg\"]')",
+                launch.argv[0]
+            ),
+            Pid1::Init => format!(". The root has no {}: give --init a path inside the root", launch.argv[0]),
+            Pid1::Program => format!(". {} was not found in the root (PATH is searched inside the root)", launch.argv[0]),
+        });
+    }
+    exit_code::Exit { code, message }
+}

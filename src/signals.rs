@@ -1,0 +1,134 @@
+//! Signal names, and the rules the kernel applies to a namespace's PID 1.
+//!
+//! The rule pidlab teaches, precisely (pid_namespaces(7), "The namespace init
+//! process"; kernel/signal.c `sig_task_ignored()`): the kernel drops a signal
+//! sent to the init of a PID namespace when the init left that signal at its
+//! default action — unless the signal is SIGKILL or SIGSTOP *and* the sender
+//! is in an ancestor namespace. PID 1 does not "ignore all signals": a signal
+//! it has a handler for is delivered normally, and a signal it has blocked is
+//! queued (that is how tini receives everything with `sigtimedwait`).
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, sigprocmask};
+
+use crate::sys;
+
+/// Parse a signal as Docker's `--stop-signal` / `STOPSIGNAL` accept it:
+/// `SIGTERM`, `TERM`, `term` or `15`.
+pub fn parse(text: &str) -> Result<Signal> {
+    let trimmed = text.trim();
+    if let Ok(number) = trimmed.parse::<i32>() {
+        return Signal::try_from(number).with_context(|| {
+            format!("unknown signal number {number}: use a number from 1 to 31 or a name such as SIGTERM")
+        });
+    }
+    let upper = trimmed.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    match name.parse::<Signal>() {
+        Ok(sig) => Ok(sig),
+        Err(_) => bail!(
+            "unknown signal {text:?}: use a name such as SIGTERM, TERM or a number such as 15 (see signal(7))"
+        ),
+    }
+}
+
+/// Parse a comma-separated list such as `TERM,INT,USR1`.
+pub fn parse_list(text: &str) -> Result<Vec<Signal>> {
+    text.split(',').filter(|part| !part.trim().is_empty()).map(parse).collect()
+}
+
+/// The signals an init (or pidlab's intermediate namespaces) passes on to
+/// its child: every catchable signal except SIGCHLD (the init's own business)
+/// and the synchronous ones the kernel raises for a fault in the init itself.
+/// SIGKILL and SIGSTOP cannot be caught, so they are not in the list either.
+pub fn forwardable() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in Signal::iterator() {
+        let not_forwarded = matches!(
+            sig,
+            Signal::SIGKILL
+                | Signal::SIGSTOP
+                | Signal::SIGCHLD
+                | Signal::SIGSEGV
+                | Signal::SIGBUS
+                | Signal::SIGILL
+                | Signal::SIGFPE
+                | Signal::SIGTRAP
+                | Signal::SIGSYS
+                | Signal::SIGABRT
+                | Signal::SIGTTIN
+                | Signal::SIGTTOU
+        );
+        if !not_forwarded {
+            set.add(sig);
+        }
+    }
+    set
+}
+
+/// The signals a foreground `pidlab run` passes to the sandbox's PID 1, like
+/// `docker run`'s sig-proxy.
+pub fn proxied() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in
+        [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2]
+    {
+        set.add(sig);
+    }
+    set
+}
+
+/// Put every signal back to its default action and unblock them all.
+///
+/// A process inherits ignored signals and the signal mask across fork and
+/// exec. A parent started with `cmd &` from a non-interactive bash has SIGINT
+/// and SIGQUIT ignored (bash(1), SIGNALS), and pidlab itself blocks the
+/// signals it forwards; without this reset the workload would inherit both
+/// and every lesson about SIGINT would show an artefact of how pidlab was
+/// started.
+pub fn reset_to_defaults() -> nix::Result<()> {
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue; // their disposition can never change
+        }
+        sys::set_disposition(sig, SigHandler::SigDfl)?;
+    }
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+}
+
+/// The conventional exit code of a process killed by `sig`: 128 + N.
+pub fn exit_code_for(sig: Signal) -> i32 {
+    128 + sig as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_spellings_docker_accepts() {
+        for text in ["SIGTERM", "TERM", "term", "15", " sigterm "] {
+            assert_eq!(parse(text).unwrap(), Signal::SIGTERM, "{text}");
+        }
+        assert!(parse("SIGRTMIN").is_err(), "real-time names are not supported");
+    }
+
+    #[test]
+    fn unknown_names_explain_the_fix() {
+        let err = parse("SIGFOO").unwrap_err().to_string();
+        assert!(err.contains("SIGFOO") && err.contains("SIGTERM"), "{err}");
+        let err = parse("99").unwrap_err().to_string();
+        assert!(err.contains("99"), "{err}");
+    }
+
+    #[test]
+    fn init_forwards_termination_signals_but_not_faults() {
+        let set = forwardable();
+        for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1] {
+            assert!(set.contains(sig), "{sig} must be forwarded");
+        }
+        for sig in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGCHLD, Signal::SIGSEGV] {
+            assert!(!set.contains(sig), "{sig} must not be forwarded");
+        }
+    }
+}

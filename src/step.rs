@@ -1,0 +1,229 @@
+//! The numbered steps of the setup recipe, and how a step that fails in the
+//! child is reported to the parent.
+//!
+//! The child that becomes PID 1 cannot return an `anyhow::Error` to the
+//! parent: they are different processes. So, as bubblewrap and runc do, the
+//! parent hands the child the write end of a pipe marked close-on-exec. If a
+//! step fails, the child writes "which step, which errno, what it was doing"
+//! into the pipe and exits. If every step succeeds, the final `execve` closes
+//! the pipe and the parent reads end-of-file: no news is good news.
+
+use std::fmt;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+
+use nix::errno::Errno;
+
+use crate::exit_code;
+use crate::sys;
+
+/// The recipe, in kernel order. `sandbox.rs` runs them; this list names them
+/// for messages such as "step 7/11 mount /proc: EPERM".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    UserNamespace = 1,
+    PidNamespace,
+    ParentDeath,
+    MountNamespace,
+    PrivateMounts,
+    BuildRoot,
+    MountProc,
+    SwitchRoot,
+    Nest,
+    ResetSignals,
+    Exec,
+}
+
+const ALL: [Step; 11] = [
+    Step::UserNamespace,
+    Step::PidNamespace,
+    Step::ParentDeath,
+    Step::MountNamespace,
+    Step::PrivateMounts,
+    Step::BuildRoot,
+    Step::MountProc,
+    Step::SwitchRoot,
+    Step::Nest,
+    Step::ResetSignals,
+    Step::Exec,
+];
+
+impl Step {
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::UserNamespace => "create user namespace",
+            Step::PidNamespace => "create PID namespace",
+            Step::ParentDeath => "tie PID 1 to pidlab's life",
+            Step::MountNamespace => "create mount namespace",
+            Step::PrivateMounts => "make / private",
+            Step::BuildRoot => "build the root filesystem",
+            Step::MountProc => "mount /proc",
+            Step::SwitchRoot => "switch root",
+            Step::Nest => "nest PID namespaces",
+            Step::ResetSignals => "reset signal dispositions",
+            Step::Exec => "exec the workload",
+        }
+    }
+
+    fn from_number(n: u32) -> Option<Step> {
+        ALL.iter().copied().find(|s| *s as u32 == n)
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "step {}/{} {}", *self as u32, ALL.len(), self.name())
+    }
+}
+
+/// Why a step failed: the errno the kernel returned and what was attempted.
+#[derive(Debug)]
+pub struct StepError {
+    pub errno: Errno,
+    pub detail: String,
+}
+
+impl StepError {
+    pub fn new(errno: Errno, detail: impl Into<String>) -> StepError {
+        StepError { errno, detail: detail.into() }
+    }
+}
+
+/// Attach "what was being attempted" to a nix result.
+pub trait Doing<T> {
+    fn doing(self, detail: impl FnOnce() -> String) -> Result<T, StepError>;
+}
+
+impl<T> Doing<T> for nix::Result<T> {
+    fn doing(self, detail: impl FnOnce() -> String) -> Result<T, StepError> {
+        self.map_err(|errno| StepError::new(errno, detail()))
+    }
+}
+
+impl<T> Doing<T> for std::io::Result<T> {
+    fn doing(self, detail: impl FnOnce() -> String) -> Result<T, StepError> {
+        self.map_err(|err| {
+            let errno = Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO));
+            StepError::new(errno, detail())
+        })
+    }
+}
+
+/// The child's end of the report pipe.
+pub struct Reporter {
+    pipe: OwnedFd,
+}
+
+impl Reporter {
+    pub fn new(pipe: OwnedFd) -> Reporter {
+        Reporter { pipe }
+    }
+
+    /// Run one step; on failure report it and end this process. Steps run in
+    /// the child, so "ending" means `_exit`, never returning to the parent's
+    /// code (which still sits on the stack we copied at fork).
+    pub fn run<T>(&self, step: Step, f: impl FnOnce() -> Result<T, StepError>) -> T {
+        match f() {
+            Ok(value) => value,
+            Err(err) => self.fail(step, &err),
+        }
+    }
+
+    pub fn fail(&self, step: Step, err: &StepError) -> ! {
+        let line = format!("{}\t{}\t{}\n", step as u32, err.errno as i32, err.detail);
+        let _ = nix::unistd::write(&self.pipe, line.as_bytes());
+        let code = match (step, err.errno) {
+            (Step::Exec, Errno::ENOENT) => exit_code::NOT_FOUND,
+            (Step::Exec, _) => exit_code::NOT_EXECUTABLE,
+            _ => exit_code::SETUP_FAILED,
+        };
+        // `_exit`, not `exit`: run no atexit handler and flush no stdio
+        // buffer copied from the parent at fork.
+        sys::exit_now(code);
+    }
+}
+
+/// A failure the child reported, decoded by the parent.
+#[derive(Debug)]
+pub struct Report {
+    pub step: Step,
+    pub errno: Errno,
+    pub detail: String,
+}
+
+impl Report {
+    /// Read the pipe to its end. `None` means every step succeeded.
+    pub fn read(pipe: OwnedFd) -> Option<Report> {
+        let mut text = String::new();
+        let _ = std::fs::File::from(pipe).read_to_string(&mut text);
+        let line = text.lines().next()?;
+        let mut fields = line.splitn(3, '\t');
+        let step = Step::from_number(fields.next()?.parse().ok()?)?;
+        let errno = Errno::from_raw(fields.next()?.parse().ok()?);
+        let detail = fields.next().unwrap_or("").to_string();
+        Some(Report { step, errno, detail })
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.step, self.detail, self.errno)?;
+        if let Some(hint) = hint(self.step, self.errno) {
+            write!(f, " — {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Known errnos turned into advice, as bubblewrap does after `clone`.
+pub fn hint(step: Step, errno: Errno) -> Option<&'static str> {
+    Some(match (step, errno) {
+        (Step::PidNamespace | Step::Nest, Errno::EPERM) => {
+            "creating a PID namespace needs CAP_SYS_ADMIN; run as root or let pidlab use a user namespace (--rootless)"
+        }
+        (Step::PidNamespace | Step::Nest, Errno::ENOSPC) => {
+            "nesting limit reached: at most 32 PID namespace levels below the initial one, \
+             and at most user.max_pid_namespaces namespaces per user"
+        }
+        (_, Errno::EINVAL) if matches!(step, Step::UserNamespace | Step::PidNamespace) => {
+            "unshare was called from a multithreaded process, or a PID namespace was already requested"
+        }
+        (Step::MountProc, Errno::EPERM) => {
+            "the kernel refuses a new /proc when no fully visible /proc exists in this mount namespace \
+             (e.g. inside a container that masks /proc paths); run `pidlab doctor`"
+        }
+        (Step::MountNamespace | Step::PrivateMounts | Step::BuildRoot, Errno::EPERM) => {
+            "mounting needs CAP_SYS_ADMIN in the user namespace that owns the mount namespace; \
+             run as root or with --rootless"
+        }
+        (Step::Exec, Errno::EACCES) => "the file is not executable (or is a directory)",
+        (Step::Exec, Errno::ENOEXEC) => "not a format the kernel can run (a script without a #! line?)",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_survives_the_pipe() {
+        let (rx, tx) = nix::unistd::pipe().unwrap();
+        let line = format!("{}\t{}\tmount proc on /x/proc\n", Step::MountProc as u32, Errno::EPERM as i32);
+        nix::unistd::write(&tx, line.as_bytes()).unwrap();
+        drop(tx);
+        let report = Report::read(rx).unwrap();
+        assert_eq!(report.step, Step::MountProc);
+        assert_eq!(report.errno, Errno::EPERM);
+        let text = report.to_string();
+        assert!(text.starts_with("step 7/11 mount /proc: mount proc on /x/proc: EPERM"), "{text}");
+        assert!(text.contains("fully visible"), "a known errno carries its hint: {text}");
+    }
+
+    #[test]
+    fn an_empty_pipe_means_success() {
+        let (rx, tx) = nix::unistd::pipe().unwrap();
+        drop(tx);
+        assert!(Report::read(rx).is_none());
+    }
+}

@@ -1,0 +1,221 @@
+//! The host side of a foreground sandbox, like an attached `docker run`:
+//! pass signals on to PID 1, stop it as `docker stop` would, and wait for it
+//! on a pidfd.
+//!
+//! Waiting uses one `poll(2)` over two descriptors, so nothing is polled on
+//! a timer: a pidfd (pidfd_open(2)), which becomes readable when PID 1
+//! exits, and a signalfd (signalfd(2)), which turns the signals we blocked
+//! into data to read. A stop deadline is the poll's timeout.
+//!
+//! Signals sent to a foreground `pidlab run` (SIGINT, SIGTERM, SIGHUP,
+//! SIGQUIT, SIGUSR1, SIGUSR2) are forwarded to PID 1 from the host — so the
+//! PID 1 rule applies to them: one PID 1 has no handler for is dropped.
+//! When stdin is a terminal, the sandbox gets the terminal's foreground
+//! (tcsetpgrp(3)), as `docker run -it` gives its pty to the container: then
+//! Ctrl-C is sent by the kernel's tty driver straight to the sandbox's
+//! process group, not through pidlab.
+
+use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{Pid, getpgrp, isatty, setpgid, tcgetpgrp, tcsetpgrp};
+
+use crate::sandbox::{Plan, classify};
+use crate::signals;
+use crate::step::Report;
+use crate::sys;
+
+/// How the sandbox is stopped: `docker stop`'s signal and grace period, and
+/// `--stop-after`.
+#[derive(Debug, Clone)]
+pub struct Stop {
+    pub signal: Signal,
+    /// `None`: wait forever after the stop signal (`-1`).
+    pub grace: Option<Duration>,
+    pub after: Option<Duration>,
+}
+
+impl Stop {
+    pub fn new(signal: Signal, timeout: Option<f64>, after: Option<f64>) -> Result<Stop> {
+        let grace = match timeout {
+            None => Some(Duration::from_secs(10)),
+            Some(-1.0) => None,
+            Some(t) if t >= 0.0 && t.is_finite() => Some(Duration::from_secs_f64(t)),
+            Some(t) => bail!("--stop-timeout {t}: give seconds ≥ 0, or -1 to wait forever"),
+        };
+        let after = match after {
+            None => None,
+            Some(t) if t >= 0.0 && t.is_finite() => Some(Duration::from_secs_f64(t)),
+            Some(t) => bail!("--stop-after {t}: give seconds ≥ 0"),
+        };
+        Ok(Stop { signal, grace, after })
+    }
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.grace {
+            Some(g) => write!(f, "{}, then SIGKILL after {} s", self.signal, g.as_secs_f64())?,
+            None => write!(f, "{}, never SIGKILL", self.signal)?,
+        }
+        if let Some(after) = self.after {
+            write!(f, " (sent {} s after start)", after.as_secs_f64())?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the stop sequence is.
+enum Phase {
+    Running,
+    Signalled { at: Instant },
+    Killed,
+}
+
+/// Supervise PID 1 until it exits; return pidlab's exit code.
+pub fn supervise(child: Pid, go: OwnedFd, report: OwnedFd, plan: &Plan) -> Result<i32> {
+    let pidfd = sys::pidfd_open(child).context("pidfd_open on PID 1")?;
+    let terminal = Terminal::hand_over(child);
+    // Let PID 1 go on past step 3 (see pidns::die_with_parent).
+    nix::unistd::write(&go, b"g").context("start the sandbox")?;
+    drop(go);
+
+    let signals = SignalFd::with_flags(&signals::proxied(), SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    let started = Instant::now();
+    let mut phase = Phase::Running;
+    loop {
+        let deadline = next_deadline(&phase, &plan.stop, started);
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(at) => {
+                let ms = at.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128);
+                PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut fds =
+            [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN), PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno).context("poll"),
+            Ok(_) => {}
+        }
+        let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let signalled = fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
+        if exited {
+            break;
+        }
+        if signalled {
+            if let Ok(Some(info)) = signals.read_signal()
+                && let Ok(sig) = Signal::try_from(info.ssi_signo as i32)
+            {
+                // ESRCH: PID 1 is exiting right now; nothing to do.
+                let _ = sys::pidfd_send_signal(pidfd.as_fd(), sig);
+            }
+            continue;
+        }
+        if deadline.is_some_and(|at| Instant::now() >= at) {
+            phase = advance(phase, &plan.stop, pidfd.as_fd(), child);
+        }
+    }
+
+    let status = waitpid(child, None).context("waitpid on PID 1")?;
+    drop(terminal);
+    if let Phase::Signalled { at } = phase {
+        eprintln!(
+            "pidlab: PID 1 exited {:.2} s after {} ({})",
+            at.elapsed().as_secs_f64(),
+            plan.stop.signal,
+            describe(status)
+        );
+    }
+    if let Some(report) = Report::read(report) {
+        return Err(classify(&report, &plan.launch).into());
+    }
+    Ok(match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => signals::exit_code_for(sig),
+        other => bail!("unexpected wait status for PID 1: {other:?}"),
+    })
+}
+
+fn next_deadline(phase: &Phase, stop: &Stop, started: Instant) -> Option<Instant> {
+    match phase {
+        Phase::Running => stop.after.map(|after| started + after),
+        Phase::Signalled { at } => stop.grace.map(|grace| *at + grace),
+        Phase::Killed => None,
+    }
+}
+
+/// One step of `docker stop`: the stop signal, then after the grace period
+/// SIGKILL — which reaches PID 1 from the host whatever its handlers are;
+/// the kernel then kills every other process in the namespace.
+fn advance(phase: Phase, stop: &Stop, pidfd: std::os::fd::BorrowedFd<'_>, child: Pid) -> Phase {
+    match phase {
+        Phase::Running => {
+            eprintln!("pidlab: sending {} to PID 1 (host PID {child})", stop.signal);
+            let _ = sys::pidfd_send_signal(pidfd, stop.signal);
+            if stop.grace == Some(Duration::ZERO) {
+                return advance(Phase::Signalled { at: Instant::now() }, stop, pidfd, child);
+            }
+            Phase::Signalled { at: Instant::now() }
+        }
+        Phase::Signalled { .. } => {
+            let grace = stop.grace.map_or(0.0, |g| g.as_secs_f64());
+            eprintln!("pidlab: PID 1 did not exit within {grace} s of {} — sending SIGKILL", stop.signal);
+            let _ = sys::pidfd_send_signal(pidfd, Signal::SIGKILL);
+            Phase::Killed
+        }
+        Phase::Killed => Phase::Killed,
+    }
+}
+
+fn describe(status: WaitStatus) -> String {
+    match status {
+        WaitStatus::Exited(_, code) => format!("exit code {code}"),
+        WaitStatus::Signaled(_, sig, _) => format!("killed by {sig}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The terminal's foreground process group, lent to the sandbox while it
+/// runs and taken back when it ends.
+struct Terminal {
+    ours: Option<Pid>,
+}
+
+impl Terminal {
+    fn hand_over(child: Pid) -> Terminal {
+        // The sandbox gets a process group of its own, as a container is
+        // never in its runtime's group. The child waits for our go-ahead
+        // before it execs, so this always happens first.
+        let _ = setpgid(child, child);
+        let stdin = std::io::stdin();
+        let ours = getpgrp();
+        let in_foreground = isatty(stdin.as_fd()).unwrap_or(false) && tcgetpgrp(stdin.as_fd()) == Ok(ours);
+        if !in_foreground {
+            return Terminal { ours: None };
+        }
+        // A background process group calling tcsetpgrp gets SIGTTOU unless
+        // it blocks it; we block it for the whole run.
+        let mut ttou = SigSet::empty();
+        ttou.add(Signal::SIGTTOU);
+        let _ = ttou.thread_block();
+        let _ = tcsetpgrp(stdin.as_fd(), child);
+        Terminal { ours: Some(ours) }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        if let Some(ours) = self.ours {
+            let _ = tcsetpgrp(std::io::stdin().as_fd(), ours);
+        }
+    }
+}

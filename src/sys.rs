@@ -1,0 +1,99 @@
+//! The only `unsafe` in pidlab: the few system calls that Rust cannot make
+//! safe on its own.
+//!
+//! Each function wraps exactly one call and says, in a `SAFETY:` comment, why
+//! the call is sound. Everything else in pidlab uses these wrappers or nix's
+//! safe functions.
+//!
+//! `fork(2)` is the one to read carefully. After fork, the child is a copy of
+//! a process that may have had other threads; only the forking thread exists
+//! in the child, so a lock another thread held (for example inside `malloc`)
+//! stays locked forever. That is why the usual rule is "between fork and exec,
+//! only async-signal-safe calls". pidlab never starts a thread (it must not:
+//! `unshare(CLONE_NEWUSER)` fails with EINVAL in a multithreaded process), so
+//! its children start with a consistent heap and may run ordinary Rust code.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::{ForkResult, Pid};
+
+/// fork(2): make a copy of this process.
+pub fn fork() -> nix::Result<ForkResult> {
+    // SAFETY: pidlab is single-threaded for its whole life (see the module
+    // comment), so the child inherits no lock held by another thread and may
+    // allocate and run normal Rust code.
+    unsafe { nix::unistd::fork() }
+}
+
+/// pidfd_open(2): a file descriptor that refers to one process. It becomes
+/// readable when the process exits, and signals sent through it can never hit
+/// another process that later reuses the same PID number.
+pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
+    // SAFETY: plain system call with integer arguments; no memory is shared.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = Errno::result(fd)?;
+    // SAFETY: on success the kernel returned a new descriptor that nobody
+    // else owns yet.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// pidfd_send_signal(2): send `sig` to the process behind `pidfd`.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: Signal) -> nix::Result<()> {
+    // SAFETY: a null siginfo pointer asks the kernel to fill in the same
+    // siginfo kill(2) would; the descriptor is valid for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig as i32,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// Set the disposition of `sig` to SIG_DFL or SIG_IGN (no handler code).
+pub fn set_disposition(sig: Signal, handler: SigHandler) -> nix::Result<()> {
+    debug_assert!(matches!(handler, SigHandler::SigDfl | SigHandler::SigIgn));
+    let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_DFL and SIG_IGN run no code of ours in signal context.
+    unsafe { nix::sys::signal::sigaction(sig, &action) }.map(drop)
+}
+
+/// Install `handler` for `sig` with SA_SIGINFO, so it learns the sender.
+/// The handler must be async-signal-safe (pidlab's only handler writes a few
+/// bytes to a pipe, see `probe.rs`).
+pub fn set_siginfo_handler(
+    sig: Signal,
+    handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),
+) -> nix::Result<()> {
+    let action = SigAction::new(
+        SigHandler::SigAction(handler),
+        SaFlags::SA_SIGINFO | SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the caller promises the handler only makes async-signal-safe
+    // calls; it is a plain `extern "C"` function with the SA_SIGINFO signature.
+    unsafe { nix::sys::signal::sigaction(sig, &action) }.map(drop)
+}
+
+/// Read `si_pid` from a siginfo: the sender's PID as seen from the receiver's
+/// PID namespace (0 when the sender lives in an ancestor namespace).
+pub fn siginfo_pid(info: *const libc::siginfo_t) -> i32 {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler; the
+    // pid field is meaningful for kill(2)/tty/kernel signals, which are the
+    // only ones pidlab inspects.
+    unsafe { (*info).si_pid() }
+}
+
+/// _exit(2): end this process at once, running no atexit handler and
+/// flushing no stdio buffer. The right way out of a forked child that must
+/// not run the parent's clean-up code (it still has a copy of it on its stack).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes an integer and never returns; it touches no
+    // memory of ours.
+    unsafe { libc::_exit(code) }
+}
