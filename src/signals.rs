@@ -9,7 +9,7 @@
 //! queued (that is how tini receives everything with `sigtimedwait`).
 
 use anyhow::{Context, Result, bail};
-use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 
 use crate::sys;
 
@@ -87,11 +87,11 @@ pub fn proxied() -> SigSet {
 /// and every lesson about SIGINT would show an artefact of how pidlab was
 /// started.
 pub fn reset_to_defaults() -> nix::Result<()> {
-    for sig in Signal::iterator() {
-        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+    for signo in 1..=libc::SIGRTMAX() {
+        if signo == libc::SIGKILL || signo == libc::SIGSTOP {
             continue; // their disposition can never change
         }
-        sys::set_disposition(sig, SigHandler::SigDfl)?;
+        sys::set_default_raw(signo)?;
     }
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
 }

@@ -63,6 +63,23 @@ pub fn set_disposition(sig: Signal, handler: SigHandler) -> nix::Result<()> {
     unsafe { nix::sys::signal::sigaction(sig, &action) }.map(drop)
 }
 
+/// Set signal number `signo` to its default action, with the raw
+/// rt_sigaction(2) system call. glibc's sigaction() refuses signals 32 and
+/// 33, which it reserves for its threads; but a process can inherit them
+/// ignored, and the workload must not.
+pub fn set_default_raw(signo: i32) -> nix::Result<()> {
+    // The kernel's struct sigaction on Linux: handler, flags, restorer, mask.
+    // All zero is SIG_DFL, no flags, nothing blocked.
+    let action = [0u64; 4];
+    // SAFETY: `action` is a valid, zeroed kernel sigaction that lives for the
+    // call; the old-action pointer is null; the mask size is 8 bytes (64
+    // signals), as the kernel expects.
+    let rc = unsafe {
+        libc::syscall(libc::SYS_rt_sigaction, signo, action.as_ptr(), std::ptr::null_mut::<u64>(), 8usize)
+    };
+    Errno::result(rc).map(drop)
+}
+
 /// Install `handler` for `sig` with SA_SIGINFO, so it learns the sender.
 /// The handler must be async-signal-safe (pidlab's only handler writes a few
 /// bytes to a pipe, see `probe.rs`).

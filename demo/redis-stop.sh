@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Shell form versus exec form, with real redis: who is PID 1 decides whether
+# data survives a `docker stop`.
+#
+# For each scenario this starts redis-server in its own pidlab sandbox with
+# ordinary save points (`--save "3600 1"`: nothing is saved by luck during
+# the run), writes a key over a unix socket, stops the sandbox exactly as
+# `docker stop` does (SIGTERM to PID 1, a grace period, then SIGKILL), and
+# then loads dump.rdb into a throw-away redis to see whether the key is there.
+#
+# Usage: demo/redis-stop.sh [--grace SECS]     (default 10 s, as docker stop)
+set -euo pipefail
+
+grace=10
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --grace) grace=${2:?--grace needs seconds}; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+
+# --- set up what the demonstration needs --------------------------------
+need_pkg() { # command package
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing $2 (needed for $1)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }
+  else
+    echo "this demonstration needs $1: run  sudo apt-get install $2" >&2
+    exit 1
+  fi
+}
+need_pkg redis-server redis-server
+need_pkg redis-cli redis-tools
+need_pkg busybox busybox-static
+need_pkg tini tini
+need_pkg cargo cargo
+echo "== building pidlab"
+(cd "$repo" && cargo build --release --quiet)
+pidlab="$repo/target/x86_64-unknown-linux-gnu/release/pidlab"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/pidlab-demo.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+redis_opts='--port 0 --unixsocket /data/redis.sock --unixsocketperm 700 --dir /data --save "3600 1" --logfile ""'
+
+# name | pidlab arguments (eval'd)
+scenarios=(
+  "exec form|-f $here/Dockerfile.exec-form"
+  "shell form, dash|-f $here/Dockerfile.shell-form"
+  "shell form, busybox sh|-f $here/Dockerfile.shell-form --shell '/bin/busybox sh'"
+  "shell form, 'exec' in string|--cmd 'exec redis-server $redis_opts'"
+  "shell form + tini (--init)|-f $here/Dockerfile.shell-form --init /usr/bin/tini"
+)
+
+rows=()
+for entry in "${scenarios[@]}"; do
+  name=${entry%%|*}
+  args=${entry#*|}
+  dir="$work/$(echo "$name" | tr -c 'a-z0-9' '-')"
+  mkdir -p "$dir"
+  echo "== $name"
+  # The stop signal comes 1.5 s after the start; the key is written well
+  # before that (the socket answers within a few milliseconds).
+  eval "\"$pidlab\" run -v \"$dir:/data\" --stop-after 1.5 --stop-timeout $grace $args" \
+    >"$dir/out.log" 2>&1 &
+  runner=$!
+  for _ in $(seq 100); do
+    redis-cli -s "$dir/redis.sock" ping >/dev/null 2>&1 && break
+    sleep 0.01
+  done
+  redis-cli -s "$dir/redis.sock" set lesson "written before the stop" >/dev/null
+  start=$(date +%s.%N)
+  while kill -0 "$runner" 2>/dev/null; do
+    t=$(echo "$(date +%s.%N) - $start" | bc)
+    printf '\r   %4.1f s: SIGTERM at 1.5 s, SIGKILL at %s s if still running ' "$t" "$(echo "1.5 + $grace" | bc)"
+    sleep 0.25
+  done
+  set +e; wait "$runner"; rc=$?; set -e
+  printf '\r%60s\r' ''
+
+  # What happened, from pidlab's and redis's own words.
+  took=$(grep -oE 'exited [0-9.]+ s after|within [0-9.]+ s of' "$dir/out.log" | grep -oE '[0-9.]+' || true)
+  if grep -q 'sending SIGKILL' "$dir/out.log"; then how="SIGKILL after ${took} s"; else how="${took} s"; fi
+  if grep -q 'pid=1, just started' "$dir/out.log"; then pid1=redis-server; else
+    pid1=$(eval "\"$pidlab\" run --dry-run $args" 2>/dev/null | sed -n 's/^argv: \["\([^"]*\)".*/\1/p'); fi
+  if grep -q 'Received SIGTERM' "$dir/out.log"; then got=yes; else got=no; fi
+  saved=no
+  if [ -s "$dir/dump.rdb" ]; then
+    redis-server --port 0 --unixsocket "$dir/check.sock" --dir "$dir" --dbfilename dump.rdb \
+      --save '' --logfile "$dir/check.log" --daemonize yes --pidfile "$dir/check.pid"
+    for _ in $(seq 100); do redis-cli -s "$dir/check.sock" ping >/dev/null 2>&1 && break; sleep 0.01; done
+    [ "$(redis-cli -s "$dir/check.sock" get lesson)" = "written before the stop" ] && saved=yes
+    redis-cli -s "$dir/check.sock" shutdown nosave >/dev/null 2>&1 || true
+  fi
+  echo "   PID 1: $pid1; stop took: $how; SIGTERM reached redis: $got; key in dump.rdb: $saved (exit $rc)"
+  rows+=("$name|$pid1|$how|$got|$saved")
+done
+
+echo
+printf '%-32s %-14s %-22s %-16s %s\n' "scenario" "PID 1" "stop took" "redis got TERM" "data saved"
+for row in "${rows[@]}"; do
+  IFS='|' read -r a b c d e <<<"$row"
+  printf '%-32s %-14s %-22s %-16s %s\n' "$a" "$b" "$c" "$d" "$e"
+done
+echo
+echo "When redis-server is PID 1 (exec form, or a shell that execs it) SIGTERM runs its handler and it saves at once."
+echo "When dash stays PID 1 the kernel drops SIGTERM (PID 1 without a handler), redis is SIGKILLed after the grace"
+echo "period and the write is lost; tini in front of the shell stops fast but kills redis before it can save."

@@ -1,0 +1,78 @@
+//! Bad input: a clear error that names the problem and the fix, exit code
+//! 125, and nothing left behind (checked in a private TMPDIR).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// Run `pidlab ARGS` with a private TMPDIR; assert exit 125, that stderr
+/// contains every `needles`, and that TMPDIR is left empty.
+fn refused(args: &[&str], needles: &[&str]) {
+    let tmp = private_tmp();
+    let mut cmd = pidlab(args);
+    cmd.env("TMPDIR", tmp.path());
+    let out = run_within(cmd, Duration::from_secs(20));
+    assert_eq!(out.code(), 125, "pidlab {args:?} must exit 125: {out:?}");
+    for needle in needles {
+        assert!(out.stderr.contains(needle), "pidlab {args:?}: stderr lacks {needle:?}: {}", out.stderr);
+    }
+    assert!(entries(tmp.path()).is_empty(), "pidlab {args:?} left {:?} behind", entries(tmp.path()));
+}
+
+#[test]
+fn nest_out_of_range() {
+    refused(&["run", "--nest", "0", "--", "true"], &["at least one PID namespace", "--nest 1"]);
+    refused(&["run", "--nest", "33", "--", "true"], &["at most 32", "MAX_PID_NS_LEVEL", "--nest 1 to 32"]);
+}
+
+#[test]
+fn rootfs_missing_or_not_a_directory() {
+    refused(&["run", "--rootfs", "/no/such/root", "--", "true"], &["/no/such/root", "no such directory"]);
+    refused(&["run", "--rootfs", "/etc/hostname", "--", "true"], &["not a directory"]);
+}
+
+#[test]
+fn root_without_the_shell_that_shell_form_needs() {
+    let empty = tempfile::tempdir().unwrap();
+    let root = empty.path().to_str().unwrap();
+    refused(&["run", "--rootfs", root, "--cmd", "echo hi"], &["/bin/sh", "--shell", "exec form"]);
+}
+
+#[test]
+fn json_array_of_non_strings() {
+    refused(&["run", "--cmd", "[1,2]"], &["strings only", "Docker refuses this too"]);
+}
+
+#[test]
+fn empty_cmd_and_entrypoint() {
+    refused(&["run"], &["no command to run"]);
+    refused(&["run", "--cmd", "", "--entrypoint", ""], &["no command to run"]);
+    refused(&["run", "--cmd", "[]"], &["no command to run"]);
+}
+
+#[test]
+fn unknown_signal_name() {
+    refused(&["run", "--stop-signal", "SIGFOO", "--", "true"], &["SIGFOO", "SIGTERM"]);
+}
+
+#[test]
+fn unknown_dockerfile_instruction_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Dockerfile");
+    std::fs::write(&file, "FROM scratch\nCMD [\"true\"]\nFROBNICATE now\n").unwrap();
+    refused(&["run", "-f", file.to_str().unwrap()], &["line 3", "FROBNICATE"]);
+}
+
+#[test]
+fn unknown_flag_and_bad_volume() {
+    refused(&["run", "--bogus", "--", "true"], &["--bogus"]);
+    refused(&["run", "-v", "/no/such/dir:/data", "--", "true"], &["/no/such/dir", "create it"]);
+    refused(&["run", "-v", "/tmp:relative", "--", "true"], &["absolute"]);
+}
+
+#[test]
+fn missing_init() {
+    refused(&["run", "--init", "/sbin/no-such-init", "--", "true"], &["/sbin/no-such-init", "--init"]);
+}

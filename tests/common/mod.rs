@@ -1,0 +1,248 @@
+//! Helpers for tests that run the real `pidlab` binary.
+//!
+//! Tests never create namespaces in the test process (libtest is
+//! multithreaded, and `unshare(CLONE_NEWUSER)` fails there): they start the
+//! built binary. Every wait here has a deadline, and a `Running` sandbox that
+//! is dropped is killed by PID — its PID 1 dies with it (PR_SET_PDEATHSIG).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+/// The built binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pidlab")
+}
+
+/// `pidlab ARGS...`, with a private TMPDIR so a test can check that nothing
+/// was left in it.
+pub fn pidlab<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    cmd
+}
+
+/// What a finished command printed, and how it ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or_else(|| panic!("pidlab itself died of a signal: {self:?}"))
+    }
+}
+
+/// Run to completion, within `limit`.
+pub fn run_within(mut cmd: Command, limit: Duration) -> Outcome {
+    let running = Running::start(&mut cmd);
+    running.finish(limit)
+}
+
+/// Run `pidlab ARGS...` to completion within 30 s.
+pub fn run<I, S>(args: I) -> Outcome
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    run_within(pidlab(args), Duration::from_secs(30))
+}
+
+/// A command running in the background, its stdout delivered line by line.
+pub struct Running {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl Running {
+    pub fn start(cmd: &mut Command) -> Running {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let stdin = child.stdin.take();
+        Running { child, stdin, lines, seen: Vec::new(), stderr: Some(stderr) }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Wait until a stdout line contains `needle`; return that line.
+    pub fn expect_line(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => {
+                    panic!("no line containing {needle:?} within {limit:?}; stdout so far: {:#?}", self.seen)
+                }
+            }
+        }
+    }
+
+    pub fn write_stdin(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(text.as_bytes()).expect("write to stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// Wait for exit within `limit` (a pidfd, no polling loop), then collect
+    /// the rest of the output. Panics, after killing the process, on timeout.
+    pub fn finish(mut self, limit: Duration) -> Outcome {
+        drop(self.stdin.take());
+        let status = wait_exit(&mut self.child, limit);
+        let stdout: Vec<String> =
+            self.seen.drain(..).chain(std::iter::from_fn(|| self.lines.recv().ok())).collect();
+        let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        Outcome { status, stdout: stdout.join("\n"), stderr }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Only the PID this test started. Its sandbox dies with it.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Wait for `child` to exit within `limit`, using a pidfd.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let pidfd = pidfd_open(pid);
+    let ms = limit.as_millis().min(i32::MAX as u128) as i32;
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    let ready = poll(&mut fds, PollTimeout::try_from(ms).expect("timeout fits")).expect("poll pidfd");
+    if ready == 0 {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("process {pid} did not exit within {limit:?}; killed it");
+    }
+    child.wait().expect("reap")
+}
+
+pub fn pidfd_open(pid: nix::unistd::Pid) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain system call; on success it returns a new descriptor that
+    // we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    assert!(fd >= 0, "pidfd_open({pid}): {}", std::io::Error::last_os_error());
+    // SAFETY: fd is a fresh descriptor owned by nobody else.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) }
+}
+
+/// The children of a host process, from /proc/PID/task/*/children.
+pub fn children(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                out.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            }
+        }
+    }
+    out
+}
+
+/// Follow first children down from `pid` until a process whose comm is
+/// `comm` appears, within `limit`. Returns the chain, `pid` excluded.
+pub fn chain_until(pid: i32, comm: &str, limit: Duration) -> Vec<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut chain = Vec::new();
+        let mut at = pid;
+        while let Some(&next) = children(at).first() {
+            chain.push(next);
+            at = next;
+        }
+        if chain.last().is_some_and(|p| self::comm(*p) == comm) {
+            return chain;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no descendant of {pid} named {comm:?} within {limit:?}: {chain:?}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+pub fn comm(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
+}
+
+/// A field of /proc/PID/status, e.g. "NSpid".
+pub fn status_field(pid: i32, field: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+        .trim()
+        .to_string()
+}
+
+/// Lines of the test process's (= the host's) mount table.
+pub fn host_mounts() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("read mountinfo")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Fail, naming what is missing, unless `path` exists.
+pub fn require(path: &str, how: &str) {
+    assert!(Path::new(path).exists(), "this test needs {path}, which this machine lacks: {how}");
+}
+
+/// A fresh, private TMPDIR for one pidlab run.
+pub fn private_tmp() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("pidlab-test-").tempdir().expect("temp dir")
+}
+
+pub fn entries(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
+}

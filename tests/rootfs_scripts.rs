@@ -1,0 +1,45 @@
+//! The scripts in rootfs-scripts/ build roots that boot, and pidlab never
+//! writes into a `--rootfs` directory.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn build_busybox_root(dir: &Path) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/rootfs-scripts/busybox-root.sh");
+    let mut cmd = Command::new("bash");
+    cmd.arg(script).arg(dir);
+    let out = run_within(cmd, Duration::from_secs(60));
+    assert_eq!(out.code(), 0, "busybox-root.sh failed (does this machine have busybox-static?): {out:?}");
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = entries(dir).iter().map(|p| p.display().to_string()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_busybox_root_boots_with_chroot_and_pivot_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("busybox");
+    build_busybox_root(&root);
+    let before = listing(&root);
+    let r = root.to_str().unwrap();
+    let out = run(["run", "--rootfs", r, "--", "/bin/sh", "-c", "echo ok $$"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.stdout.trim(), "ok 1", "{out:?}");
+    // pidlab is statically linked and bound in, so it runs in a root
+    // without a C library.
+    let out = run(["run", "--pivot-root", "--rootfs", r, "--", "pidlab", "probe", "--sleep", "0"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains("pid=1 ppid=0"), "{out:?}");
+    assert_eq!(listing(&root), before, "pidlab wrote into the --rootfs directory");
+    // Running the script again is quick and changes nothing.
+    build_busybox_root(&root);
+    assert_eq!(listing(&root), before);
+}
