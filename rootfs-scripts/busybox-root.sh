@@ -33,7 +33,9 @@ if ldd "$busybox" >/dev/null 2>&1; then
   exit 1
 fi
 
-mkdir -p "$dir/bin" "$dir/tmp" "$dir/data"
+# proc and dev: empty mount points, for runtimes that use DIR as it is
+# (unshare --root, bwrap); pidlab provides its own and ignores them.
+mkdir -p "$dir/bin" "$dir/tmp" "$dir/data" "$dir/proc" "$dir/dev"
 chmod 1777 "$dir/tmp"
 cmp -s "$busybox" "$dir/bin/busybox" || install -m 0755 "$busybox" "$dir/bin/busybox"
 for applet in $("$busybox" --list); do

@@ -266,3 +266,37 @@ fn pivot_root_detaches_the_old_root() {
     };
     assert_eq!(count(&["--pivot-root"]), 1, "only the sandbox's own /proc remains");
 }
+
+#[test]
+fn nest_32_works_and_the_kernels_enospc_is_translated() {
+    assert_eq!(run(["run", "--nest", "32", "--", "true"]).code(), 0, "32 levels are allowed");
+    // From inside a 30-deep sandbox, /proc shows only the innermost level,
+    // so pidlab's up-front check cannot see the depth: the kernel refuses
+    // the 33rd level with ENOSPC, and pidlab explains it.
+    let out = run(["run", "--nest", "30", "--", "pidlab", "run", "--nest", "5", "--", "true"]);
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("step 9/11 nest PID namespaces"), "{out:?}");
+    assert!(out.stderr.contains("ENOSPC") && out.stderr.contains("at most 32"), "{out:?}");
+}
+
+#[test]
+fn orphans_of_a_pid_1_that_does_not_reap_stay_zombies() {
+    // The probe as PID 1 never calls wait for the orphans it adopts.
+    let mut sandbox =
+        Running::start(&mut pidlab(["run", "--", "pidlab", "probe", "--orphans", "3", "--orphan-life", "0"]));
+    sandbox.expect_line("probe: ready", T);
+    let probe = chain_until(sandbox.pid(), "pidlab", T)[0]; // PID 1, the direct child
+    let deadline = Instant::now() + T;
+    loop {
+        let zombies: Vec<i32> =
+            children(probe).into_iter().filter(|p| status_field(*p, "State").starts_with('Z')).collect();
+        if zombies.len() == 3 {
+            for z in zombies {
+                assert_eq!(status_field(z, "PPid"), probe.to_string(), "adopted by PID 1");
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "3 zombie orphans under PID 1 expected, have {zombies:?}");
+        std::thread::yield_now();
+    }
+}
