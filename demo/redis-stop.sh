@@ -55,7 +55,8 @@ scenarios=(
   "shell form, dash|-f $here/Dockerfile.shell-form"
   "shell form, busybox sh|-f $here/Dockerfile.shell-form --shell '/bin/busybox sh'"
   "shell form, 'exec' in string|--cmd 'exec redis-server $redis_opts'"
-  "shell form + tini (--init)|-f $here/Dockerfile.shell-form --init /usr/bin/tini"
+  "shell form + tini (--init)|-f $here/Dockerfile.shell-form --init=/usr/bin/tini"
+  "shell form + pidlab --init=drain|-f $here/Dockerfile.shell-form --init=drain"
 )
 
 rows=()
@@ -112,3 +113,4 @@ echo
 echo "When redis-server is PID 1 (exec form, or a shell that execs it) SIGTERM runs its handler and it saves at once."
 echo "When dash stays PID 1 the kernel drops SIGTERM (PID 1 without a handler), redis is SIGKILLed after the grace"
 echo "period and the write is lost; tini in front of the shell stops fast but kills redis before it can save."
+echo "pidlab's drain init sends SIGTERM to every process and waits for all of them, so even shell form saves."

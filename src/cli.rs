@@ -18,6 +18,8 @@ pub enum Command {
     Run(RunArgs),
     /// The built-in workload: report PIDs, catch or ignore signals, leave orphans.
     Probe(ProbeArgs),
+    /// The built-in init, usable as PID 1 under any runtime, like `tini -- CMD`.
+    Init(InitArgs),
 }
 
 #[derive(Debug, Args)]
@@ -52,10 +54,21 @@ pub struct RunArgs {
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub dockerfile: Option<PathBuf>,
 
-    /// Run PATH (inside the root) as PID 1 with the workload as its arguments,
-    /// as `docker run --init` runs docker-init.
-    #[arg(long, value_name = "PATH")]
+    /// Put an init in front of the workload, as PID 1: `--init` or `--init=tini`
+    /// (pidlab's init with tini's contract), `--init=drain` (forward to every
+    /// process, leave when all have left), or `--init=PATH` (a program in the root,
+    /// run as PATH -- CMD..., as `docker run --init` runs docker-init).
+    #[arg(long, value_name = "tini|drain|PATH", num_args = 0..=1, require_equals = true,
+          default_missing_value = "tini")]
     pub init: Option<String>,
+
+    /// With the built-in init: forward signals to the workload's process group (tini -g).
+    #[arg(long, requires = "init")]
+    pub init_group: bool,
+
+    /// With the built-in init: narrate each signal forwarded and child reaped, on stderr.
+    #[arg(long, requires = "init")]
+    pub init_verbose: bool,
 
     /// Signal that stops the sandbox (default SIGTERM, or the Dockerfile's STOPSIGNAL).
     #[arg(long, value_name = "SIG")]
@@ -125,6 +138,31 @@ pub struct ProbeArgs {
     /// Exit 0 after SECS seconds (default: run until a signal ends it).
     #[arg(long, value_name = "SECS")]
     pub sleep: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Forward signals to the child's process group, not only the child (tini -g).
+    #[arg(long, short = 'g')]
+    pub group: bool,
+
+    /// Forward signals to every process in the namespace, and exit only when all
+    /// have exited (must be PID 1 of a PID namespace).
+    #[arg(long, conflicts_with = "group")]
+    pub drain: bool,
+
+    /// With --drain: how long to wait for the others once the child has exited,
+    /// before SIGKILL.
+    #[arg(long, value_name = "SECS", default_value = "10")]
+    pub grace: f64,
+
+    /// Say, on stderr, each signal forwarded and each child reaped.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+
+    /// The workload and its arguments.
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// `--nest`: refuse what the kernel would refuse, and say why.

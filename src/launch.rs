@@ -186,9 +186,11 @@ impl Launch {
         Ok(Launch { argv, pid1 })
     }
 
-    /// Put an init in front, as `docker run --init` puts `docker-init --`.
-    pub fn with_init(self, init: &str) -> Launch {
-        let mut argv = vec![init.to_string(), "--".to_string()];
+    /// Put an init (its argv) in front, as `docker run --init` puts
+    /// `docker-init --`.
+    pub fn with_init(self, init: &[String]) -> Launch {
+        let mut argv = init.to_vec();
+        argv.push("--".to_string());
         argv.extend(self.argv);
         Launch { argv, pid1: Pid1::Init }
     }
@@ -567,7 +569,7 @@ mod tests {
         assert_eq!(Launch::resolve(&image, &shell).unwrap().pid1, Pid1::Shell);
         let exec = Overrides { cmd: Some(Form::Exec(v(&["x"]))), ..Default::default() };
         assert_eq!(Launch::resolve(&image, &exec).unwrap().pid1, Pid1::Program);
-        let init = Launch::resolve(&image, &exec).unwrap().with_init("/sbin/tini");
+        let init = Launch::resolve(&image, &exec).unwrap().with_init(&v(&["/sbin/tini"]));
         assert_eq!(init.argv, v(&["/sbin/tini", "--", "x"]));
     }
 }

@@ -6,6 +6,7 @@
 
 mod cli;
 mod exit_code;
+mod init;
 mod launch;
 mod pidns;
 mod probe;
@@ -47,5 +48,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(args) => sandbox::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Init(args) => init::run(args),
     }
 }

@@ -191,7 +191,7 @@ impl Plan {
         };
         let mut launch = Launch::resolve(&image, &overrides)?;
         if let Some(init) = &args.init {
-            launch = launch.with_init(init);
+            launch = launch.with_init(&init_argv(init, args)?);
         }
 
         let level = pidns::current_level()?;
@@ -256,6 +256,42 @@ impl Plan {
             if self.rootless { ", a user namespace" } else { "" },
             self.stop
         )
+    }
+}
+
+/// What `--init[=...]` puts in front of the workload.
+fn init_argv(choice: &str, args: &RunArgs) -> Result<Vec<String>> {
+    let builtin = |extra: &[&str]| {
+        let mut argv = vec![format!("{PIDLAB_DIR}/pidlab"), "init".to_string()];
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        if args.init_group {
+            argv.push("--group".into());
+        }
+        if args.init_verbose {
+            argv.push("--verbose".into());
+        }
+        argv
+    };
+    match choice {
+        "tini" => Ok(builtin(&[])),
+        "drain" => {
+            if args.init_group {
+                bail!("--init-group does not apply to --init=drain, which signals every process already");
+            }
+            let grace = args.stop_timeout.filter(|t| *t >= 0.0).unwrap_or(10.0).to_string();
+            Ok(builtin(&["--drain", "--grace", &grace]))
+        }
+        path if path.starts_with('/') => {
+            if args.init_group || args.init_verbose {
+                bail!(
+                    "--init-group and --init-verbose apply to pidlab's own init (--init or --init=drain), not to {path}"
+                );
+            }
+            Ok(vec![path.to_string()])
+        }
+        other => bail!(
+            "--init={other}: use --init (or --init=tini), --init=drain, or an absolute path in the root such as --init=/usr/bin/tini"
+        ),
     }
 }
 

@@ -74,5 +74,5 @@ fn unknown_flag_and_bad_volume() {
 
 #[test]
 fn missing_init() {
-    refused(&["run", "--init", "/sbin/no-such-init", "--", "true"], &["/sbin/no-such-init", "--init"]);
+    refused(&["run", "--init=/sbin/no-such-init", "--", "true"], &["/sbin/no-such-init", "--init"]);
 }

@@ -288,8 +288,7 @@ fn orphans_of_a_pid_1_that_does_not_reap_stay_zombies() {
     let probe = chain_until(sandbox.pid(), "pidlab", T)[0]; // PID 1, the direct child
     let deadline = Instant::now() + T;
     loop {
-        let zombies: Vec<i32> =
-            children(probe).into_iter().filter(|p| status_field(*p, "State").starts_with('Z')).collect();
+        let zombies: Vec<i32> = children(probe).into_iter().filter(|p| is_zombie(*p)).collect();
         if zombies.len() == 3 {
             for z in zombies {
                 assert_eq!(status_field(z, "PPid"), probe.to_string(), "adopted by PID 1");

@@ -246,3 +246,12 @@ pub fn private_tmp() -> tempfile::TempDir {
 pub fn entries(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
 }
+
+/// True if `pid` is a zombie; false if it is running or already gone
+/// (it may be reaped between listing and reading).
+pub fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z')))
+        .unwrap_or(false)
+}

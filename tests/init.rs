@@ -1,0 +1,236 @@
+//! The built-in inits: `--init` keeps tini's contract (checked against
+//! Debian's real tini), `--init=drain` saves a shell-form service.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+const T: Duration = Duration::from_secs(20);
+const TINI: &str = "/usr/bin/tini";
+
+fn signal(pid: i32, sig: Signal) {
+    kill(Pid::from_raw(pid), sig).unwrap_or_else(|e| panic!("kill {pid} {sig}: {e}"));
+}
+
+/// Start `pidlab run INIT -- pidlab probe --catch TERM,INT,HUP,USR1`, send
+/// each signal from the host to the sandbox's PID 1, and return what the
+/// probe said about each (`from pid N`), in order.
+fn forwarded_by(init: &[&str]) -> Vec<String> {
+    let mut args = vec!["run"];
+    args.extend_from_slice(init);
+    args.extend_from_slice(&["--", "pidlab", "probe", "--catch", "USR1,HUP,INT,TERM"]);
+    let mut sandbox = Running::start(&mut pidlab(&args));
+    sandbox.expect_line("probe: ready", T);
+    let pid1 = chain_until(sandbox.pid(), "pidlab", T)[0];
+    let mut heard = Vec::new();
+    for (sig, name) in [(Signal::SIGUSR1, "SIGUSR1"), (Signal::SIGHUP, "SIGHUP"), (Signal::SIGINT, "SIGINT")]
+    {
+        signal(pid1, sig);
+        let line = sandbox.expect_line(&format!("caught {name}"), T);
+        heard.push(line.split(" from ").nth(1).unwrap_or("").to_string());
+    }
+    signal(pid1, Signal::SIGTERM);
+    let line = sandbox.expect_line("caught SIGTERM", T);
+    heard.push(line.split(" from ").nth(1).unwrap_or("").to_string());
+    heard
+}
+
+#[test]
+fn builtin_init_forwards_like_real_tini() {
+    require(TINI, "apt-get install tini (.ci/run does)");
+    let tini = forwarded_by(&["--init=/usr/bin/tini"]);
+    let ours = forwarded_by(&["--init"]);
+    // The probe is PID 2 and hears each signal from the init, PID 1 (si_pid
+    // is the sender's PID in the receiver's namespace).
+    assert_eq!(ours, vec!["pid 1"; 4], "pidlab's init forwards each signal");
+    assert_eq!(ours, tini, "same outcome as Debian's tini");
+    assert_eq!(forwarded_by(&["--init=drain"]), vec!["pid 1"; 4], "drain forwards each signal too");
+    // No init: the probe is PID 1 and has handlers, so the host's signals
+    // arrive directly, from a sender outside its namespace: si_pid 0.
+    assert_eq!(forwarded_by(&[]), vec!["pid 0"; 4]);
+}
+
+#[test]
+fn without_a_handler_pid_1_never_hears_them() {
+    // The probe as PID 1 catches only USR1: TERM, INT and HUP from the host
+    // are at their default action, so the kernel drops them.
+    let mut sandbox = Running::start(&mut pidlab(["run", "--", "pidlab", "probe", "--catch", "USR1"]));
+    sandbox.expect_line("probe: ready", T);
+    let pid1 = chain_until(sandbox.pid(), "pidlab", T)[0];
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        signal(pid1, sig);
+    }
+    signal(pid1, Signal::SIGUSR1);
+    sandbox.expect_line("caught SIGUSR1", T);
+    assert!(status_field(pid1, "State").starts_with('S'), "PID 1 is alive after TERM, INT and HUP");
+    signal(pid1, Signal::SIGKILL);
+    let out = sandbox.finish(T);
+    assert_eq!(out.code(), 137, "SIGKILL from the host gets through: {out:?}");
+    assert!(!out.stdout.contains("caught SIGTERM") && !out.stdout.contains("caught SIGHUP"), "{out:?}");
+}
+
+/// Run a probe that leaves 50 orphans under `init`; return how many
+/// "reaped orphan" lines the verbose init printed, after checking no zombie
+/// is left under PID 1.
+fn orphans_reaped_by(init: &str) -> usize {
+    let mut sandbox = Running::start(&mut pidlab([
+        "run",
+        init,
+        "--init-verbose",
+        "--",
+        "pidlab",
+        "probe",
+        "--orphans",
+        "50",
+        "--orphan-life",
+        "0",
+        "--catch",
+        "USR1",
+    ]));
+    sandbox.expect_line("left 50 orphans", T);
+    let pid1 = chain_until(sandbox.pid(), "pidlab", T)[0];
+    let deadline = Instant::now() + T;
+    loop {
+        let kids = children(pid1);
+        let zombies = kids.iter().filter(|p| is_zombie(**p)).count();
+        if kids.len() == 1 && zombies == 0 {
+            break; // only the probe is left: every orphan was reaped
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{init}: orphans not reaped: {} children, {zombies} zombies",
+            kids.len()
+        );
+        std::thread::yield_now();
+    }
+    signal(pid1, Signal::SIGKILL);
+    let out = sandbox.finish(T);
+    out.stderr.lines().filter(|l| l.contains("reaped orphan")).count()
+}
+
+#[test]
+fn fifty_orphans_are_reaped_by_both_inits() {
+    assert_eq!(orphans_reaped_by("--init"), 50);
+    assert_eq!(orphans_reaped_by("--init=drain"), 50);
+}
+
+#[test]
+fn fifty_orphans_stay_zombies_under_a_pid_1_that_does_not_reap() {
+    let mut sandbox = Running::start(&mut pidlab([
+        "run",
+        "--",
+        "pidlab",
+        "probe",
+        "--orphans",
+        "50",
+        "--orphan-life",
+        "0",
+    ]));
+    sandbox.expect_line("left 50 orphans", T);
+    let pid1 = chain_until(sandbox.pid(), "pidlab", T)[0];
+    let deadline = Instant::now() + T;
+    loop {
+        let zombies = children(pid1).iter().filter(|p| is_zombie(**p)).count();
+        if zombies == 50 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "expected 50 zombies under the probe, have {zombies}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn the_init_exits_with_the_childs_status() {
+    for (script, code) in [("exit 7", 7), ("kill -KILL $$", 137), ("kill -TERM $$", 143)] {
+        for init in ["--init", "--init=drain"] {
+            let out = run(["run", init, "--", "sh", "-c", script]);
+            assert_eq!(out.code(), code, "{init} {script}: {out:?}");
+        }
+    }
+}
+
+#[test]
+fn dash_shell_form_stop_no_init_vs_tini_contract_vs_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    let vol = format!("{}:/state", dir.path().display());
+    let stop = |init: Option<&str>, name: &str| {
+        let mut args = vec!["run", "-v", &vol, "--stop-after", "0.3", "--stop-timeout", "2"];
+        if let Some(init) = init {
+            args.push(init);
+        }
+        let cmd = format!("pidlab probe --on-term-save /state/{name}");
+        args.extend_from_slice(&["--cmd", &cmd]);
+        let started = Instant::now();
+        let out = run(args);
+        (started.elapsed(), dir.path().join(name).exists(), out)
+    };
+    let (took, saved, out) = stop(None, "none");
+    assert!(took >= Duration::from_millis(2200) && !saved, "no init: full grace, lost: {took:?} {out:?}");
+    let (took, saved, out) = stop(Some("--init"), "tini");
+    assert!(took < Duration::from_millis(1500) && !saved, "--init: fast but lost: {took:?} {out:?}");
+    let (took, saved, out) = stop(Some("--init=drain"), "drain");
+    assert!(took < Duration::from_millis(1500) && saved, "--init=drain: fast and saved: {took:?} {out:?}");
+}
+
+#[test]
+fn a_workload_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let started = Instant::now();
+    let out = run([
+        "run",
+        "--init",
+        "--stop-after",
+        "0.3",
+        "--stop-timeout",
+        "1",
+        "--",
+        "pidlab",
+        "probe",
+        "--ignore",
+        "TERM",
+    ]);
+    assert!(started.elapsed() >= Duration::from_millis(1300), "it survived SIGTERM for the grace period");
+    assert_eq!(out.code(), 137, "then SIGKILL ended PID 1 (the init), and with it the namespace: {out:?}");
+    assert!(out.stderr.contains("did not exit within 1 s of SIGTERM"), "{out:?}");
+}
+
+#[test]
+fn ps_shows_the_init_as_pid_1_and_the_workload_as_pid_2() {
+    let out = run(["run", "--init", "--", "ps", "-e", "-o", "pid=,comm="]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let rows: Vec<Vec<&str>> = out.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows, vec![vec!["1", "pidlab:init"], vec!["2", "ps"]], "{out:?}");
+}
+
+#[test]
+fn pidlab_init_runs_under_another_runtime_and_as_a_subreaper() {
+    require("/usr/bin/unshare", "apt-get install util-linux");
+    let mut cmd = std::process::Command::new("/usr/bin/unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", bin(), "init", "--", "sh", "-c", "echo $$"]);
+    let out = run_within(cmd, T);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.stdout.trim(), "2", "pidlab init is PID 1, its child PID 2: {out:?}");
+    // Not PID 1: it becomes a child subreaper and still reaps orphans.
+    let out = run(["init", "--verbose", "--", "sh", "-c", "sh -c 'sleep 0.1 &'; sleep 0.4"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stderr.contains("reaped orphan"), "the orphaned sleep came to the init: {out:?}");
+    let out = run(["init", "--drain", "--", "true"]);
+    assert_eq!(out.code(), 125, "--drain outside a namespace would kill(-1) the host: {out:?}");
+}
+
+#[test]
+fn bad_init_choices_are_refused() {
+    for (args, needle) in [
+        (vec!["run", "--init=/no/such/init", "--", "true"], "/no/such/init"),
+        (vec!["run", "--init=bogus", "--", "true"], "--init=drain"),
+        (vec!["run", "--init-group", "--", "true"], "--init"),
+        (vec!["run", "--init=drain", "--init-group", "--", "true"], "does not apply"),
+    ] {
+        let out = run(&args);
+        assert_eq!(out.code(), 125, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
+    }
+}
