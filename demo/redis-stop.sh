@@ -8,14 +8,19 @@
 # `docker stop` does (SIGTERM to PID 1, a grace period, then SIGKILL), and
 # then loads dump.rdb into a throw-away redis to see whether the key is there.
 #
-# Usage: demo/redis-stop.sh [--grace SECS]     (default 10 s, as docker stop)
+# Usage: demo/redis-stop.sh [--grace SECS] [--format table|json]
+#   --grace   seconds between SIGTERM and SIGKILL (default 10, as docker stop)
+#   --format  json: one JSON object per scenario on stdout, progress on stderr
+# PIDLAB=/path/to/pidlab uses that binary instead of building one.
 set -euo pipefail
 
 grace=10
+format=table
 while [ $# -gt 0 ]; do
   case "$1" in
     --grace) grace=${2:?--grace needs seconds}; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --format) format=${2:?--format needs table or json}; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -39,10 +44,15 @@ need_pkg redis-server redis-server
 need_pkg redis-cli redis-tools
 need_pkg busybox busybox-static
 need_pkg tini tini
-need_pkg cargo cargo
-echo "== building pidlab"
-(cd "$repo" && cargo build --release --quiet)
-pidlab="$repo/target/x86_64-unknown-linux-gnu/release/pidlab"
+case "$format" in table|json) ;; *) echo "--format must be table or json" >&2; exit 2 ;; esac
+if [ "$format" = json ]; then exec 3>&1 1>&2; fi   # progress to stderr, rows to fd 3
+pidlab=${PIDLAB:-}
+if [ -z "$pidlab" ]; then
+  need_pkg cargo cargo
+  echo "== building pidlab"
+  (cd "$repo" && cargo build --release --quiet)
+  pidlab="$repo/target/x86_64-unknown-linux-gnu/release/pidlab"
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/pidlab-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -68,8 +78,10 @@ for entry in "${scenarios[@]}"; do
   echo "== $name"
   # The stop signal comes 1.5 s after the start; the key is written well
   # before that (the socket answers within a few milliseconds).
-  eval "\"$pidlab\" run -v \"$dir:/data\" --stop-after 1.5 --stop-timeout $grace $args" \
-    >"$dir/out.log" 2>&1 &
+  ( code=0
+    eval "\"$pidlab\" run -v \"$dir:/data\" --stop-after 1.5 --stop-timeout $grace $args" \
+      >"$dir/out.log" 2>&1 || code=$?
+    echo "$code" >"$dir/rc" ) &
   runner=$!
   for _ in $(seq 100); do
     redis-cli -s "$dir/redis.sock" ping >/dev/null 2>&1 && break
@@ -82,7 +94,8 @@ for entry in "${scenarios[@]}"; do
     printf '\r   %4.1f s: SIGTERM at 1.5 s, SIGKILL at %s s if still running ' "$t" "$(echo "1.5 + $grace" | bc)"
     sleep 0.25
   done
-  set +e; wait "$runner"; rc=$?; set -e
+  wait "$runner" || true
+  rc=$(cat "$dir/rc")
   printf '\r%60s\r' ''
 
   # What happened, from pidlab's and redis's own words.
@@ -101,7 +114,15 @@ for entry in "${scenarios[@]}"; do
   fi
   echo "   PID 1: $pid1; stop took: $how; SIGTERM reached redis: $got; key in dump.rdb: $saved (exit $rc)"
   rows+=("$name|$pid1|$how|$got|$saved")
+  if [ "$format" = json ]; then
+    seconds=${took:-null}
+    killed=false; grep -q 'sending SIGKILL' "$dir/out.log" && killed=true
+    printf '{"scenario":"%s","pid1":"%s","stop_seconds":%s,"sigkill":%s,"redis_got_sigterm":%s,"saved":%s,"exit":%s}\n' \
+      "$name" "$pid1" "$seconds" "$killed" "$([ $got = yes ] && echo true || echo false)" \
+      "$([ $saved = yes ] && echo true || echo false)" "$rc" >&3
+  fi
 done
+[ "$format" = json ] && exit 0
 
 echo
 printf '%-32s %-14s %-22s %-16s %s\n' "scenario" "PID 1" "stop took" "redis got TERM" "data saved"

@@ -1,0 +1,50 @@
+//! The main job: demo/redis-stop.sh with real redis, every row checked.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn redis_demo_rows_show_who_saves_and_who_loses() {
+    require("/usr/bin/redis-server", "apt-get install redis-server (.ci/run does)");
+    require("/usr/bin/redis-cli", "apt-get install redis-tools (.ci/run does)");
+    require("/usr/bin/tini", "apt-get install tini (.ci/run does)");
+    require("/bin/busybox", "apt-get install busybox-static (.ci/run does)");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/redis-stop.sh");
+    let mut cmd = Command::new("bash");
+    cmd.args([script, "--grace", "2", "--format", "json"]).env("PIDLAB", bin());
+    let out = run_within(cmd, Duration::from_secs(180));
+    assert_eq!(out.code(), 0, "{out:?}");
+    let rows: Vec<serde_json::Value> =
+        out.stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    assert_eq!(rows.len(), 6, "{out:?}");
+    let row = |name: &str| {
+        rows.iter().find(|r| r["scenario"] == name).unwrap_or_else(|| panic!("no row {name}: {rows:?}"))
+    };
+    let fast = |r: &serde_json::Value| r["sigkill"] == false && r["stop_seconds"].as_f64().unwrap() < 1.0;
+
+    for name in ["exec form", "shell form, busybox sh", "shell form, 'exec' in string"] {
+        let r = row(name);
+        assert_eq!(r["pid1"], "redis-server", "{name}: {r}");
+        assert!(
+            fast(r) && r["redis_got_sigterm"] == true && r["saved"] == true,
+            "{name}: fast and saved: {r}"
+        );
+    }
+    let dash = row("shell form, dash");
+    assert_eq!(dash["pid1"], "/bin/sh", "{dash}");
+    assert!(dash["sigkill"] == true && dash["stop_seconds"].as_f64() == Some(2.0), "took the grace: {dash}");
+    assert!(dash["redis_got_sigterm"] == false && dash["saved"] == false, "lost: {dash}");
+    assert_eq!(dash["exit"], 137, "{dash}");
+
+    let tini = row("shell form + tini (--init)");
+    assert!(fast(tini) && tini["redis_got_sigterm"] == false && tini["saved"] == false, "fast, lost: {tini}");
+    let drain = row("shell form + pidlab --init=drain");
+    assert!(
+        fast(drain) && drain["redis_got_sigterm"] == true && drain["saved"] == true,
+        "fast, saved: {drain}"
+    );
+}
