@@ -142,8 +142,21 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        // Only the PID this test started. Its sandbox dies with it.
         if let Ok(None) = self.child.try_wait() {
+            // End the sandbox the way a user would: SIGKILL its PID 1 (the
+            // first child of the pidlab this test started), so pidlab itself
+            // exits normally and removes its temporary root.
+            for pid1 in children(self.pid()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid1),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let pid = nix::unistd::Pid::from_raw(self.pid());
+            let pidfd = pidfd_open(pid);
+            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+            let _ = poll(&mut fds, PollTimeout::try_from(5000).expect("5 s"));
+            // Still there: kill it; its PID 1 dies with it (PR_SET_PDEATHSIG).
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
