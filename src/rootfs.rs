@@ -21,12 +21,13 @@
 //! namespaces"): the host's /proc would show the host's processes.
 
 use std::fs;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
+use nix::sys::stat::{Mode, SFlag, mknod};
 use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{chdir, chroot, pivot_root};
 use tempfile::TempDir;
@@ -115,8 +116,9 @@ impl Root {
     }
 
     /// Build the root under `self.path()`. Runs in the child, in its own
-    /// mount namespace, after `make_private`.
-    pub fn build(&self) -> Result<(), StepError> {
+    /// mount namespace, after `make_private`. `can_mknod`: real root, not
+    /// root in a user namespace.
+    pub fn build(&self, can_mknod: bool) -> Result<(), StepError> {
         let root = self.path();
         // A tmpfs only this namespace sees: nothing is written on the host.
         mount(Some("tmpfs"), root, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"))
@@ -124,7 +126,7 @@ impl Root {
         for entry in &self.entries {
             add_entry(root, entry)?;
         }
-        add_dev(root)?;
+        add_dev(root, can_mknod)?;
         mkdir(&root.join("proc"))?;
         if fs::symlink_metadata(root.join("tmp")).is_err() {
             add_entry(root, &Entry::Tmpfs { name: "tmp".into() })?;
@@ -241,16 +243,34 @@ fn add_entry(root: &Path, entry: &Entry) -> Result<(), StepError> {
     }
 }
 
-/// A minimal /dev: the usual device nodes bound from the host (a user
-/// namespace may bind device nodes but not create them), the /proc/self/fd
-/// links shells use, and a /dev/shm.
-fn add_dev(root: &Path) -> Result<(), StepError> {
+/// A minimal /dev: the usual device nodes, the /proc/self/fd links shells
+/// use, and /dev/shm.
+///
+/// Real root makes /dev a tmpfs of its own (not `nodev`, unlike the root)
+/// and creates the nodes with mknod(2), as Docker does: one mount. A user
+/// namespace may not create device nodes (mknod needs CAP_MKNOD in the
+/// initial user namespace), so rootless binds each node from the host's /dev
+/// instead, one mount per node.
+fn add_dev(root: &Path, can_mknod: bool) -> Result<(), StepError> {
     let dev = root.join("dev");
     mkdir(&dev)?;
+    if can_mknod {
+        mount(Some("tmpfs"), &dev, Some("tmpfs"), MsFlags::MS_NOSUID, Some("mode=0755"))
+            .doing(|| format!("mount a tmpfs on {}", dev.display()))?;
+    }
     for name in DEVICES {
         let host = Path::new("/dev").join(name);
-        if host.exists() {
-            bind(&host, &dev.join(name), false, false)?;
+        let Ok(meta) = fs::metadata(&host) else { continue };
+        let node = dev.join(name);
+        if can_mknod {
+            let kind = SFlag::from_bits_truncate(meta.mode() & libc::S_IFMT);
+            let perm = Mode::from_bits_truncate(meta.mode() & 0o7777);
+            mknod(&node, kind, perm, meta.rdev()).doing(|| format!("mknod {}", node.display()))?;
+            // mknod applies the umask; the nodes must be world-usable.
+            fs::set_permissions(&node, fs::Permissions::from_mode(meta.mode() & 0o7777))
+                .doing(|| format!("chmod {}", node.display()))?;
+        } else {
+            bind(&host, &node, false, false)?;
         }
     }
     for (name, target) in [
@@ -262,7 +282,15 @@ fn add_dev(root: &Path) -> Result<(), StepError> {
         let path = dev.join(name);
         symlink(target, &path).doing(|| format!("symlink {}", path.display()))?;
     }
-    add_entry(&dev, &Entry::Tmpfs { name: "shm".into() })
+    if can_mknod {
+        // /dev is a writable tmpfs already: /dev/shm can be a directory in it.
+        let shm = dev.join("shm");
+        mkdir(&shm)?;
+        fs::set_permissions(&shm, fs::Permissions::from_mode(0o1777))
+            .doing(|| format!("chmod {}", shm.display()))
+    } else {
+        add_entry(&dev, &Entry::Tmpfs { name: "shm".into() })
+    }
 }
 
 /// Bind-mount `source` on a new mount point `target`, read-only if asked.

@@ -103,7 +103,7 @@ fn pid1(plan: &Plan, root: &Root, reporter: Reporter, go: OwnedFd) -> ! {
     reporter.run(Step::ParentDeath, || pidns::die_with_parent(go));
     reporter.run(Step::MountNamespace, rootfs::new_mount_namespace);
     reporter.run(Step::PrivateMounts, rootfs::make_private);
-    reporter.run(Step::BuildRoot, || root.build());
+    reporter.run(Step::BuildRoot, || root.build(!plan.rootless));
     // Before the root switch: with pivot_root the host's /proc disappears,
     // and in a user namespace the kernel only allows a new procfs while a
     // fully visible one exists in the mount namespace.
