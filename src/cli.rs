@@ -15,11 +15,94 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a workload as PID 1 of a new PID namespace, with its own root and /proc.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// The built-in workload: report PIDs, catch or ignore signals, leave orphans.
     Probe(ProbeArgs),
     /// The built-in init, usable as PID 1 under any runtime, like `tini -- CMD`.
     Init(InitArgs),
+    /// List sandboxes (running ones; -a for all).
+    Ps(PsArgs),
+    /// Show the processes inside a sandbox: PIDs at every level, state, signal dispositions.
+    Inspect(InspectArgs),
+    /// Run a command inside a running sandbox (its PID and mount namespaces, its root).
+    Exec(ExecArgs),
+    /// Stop a sandbox as `docker stop` does: stop signal, grace period, then SIGKILL.
+    Stop(StopArgs),
+    /// Send a signal to a sandbox's PID 1 (default SIGKILL), as `docker kill` does.
+    Kill(KillArgs),
+    /// Print a detached sandbox's output.
+    Logs(LogsArgs),
+    /// Remove a sandbox's state (-f: kill it first if it runs).
+    Rm(RmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show exited and dead sandboxes too.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    pub name: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    pub name: String,
+    /// The command to run inside.
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    pub name: String,
+    /// Seconds to wait after the stop signal before SIGKILL (default: the sandbox's
+    /// --stop-timeout, else 10; 0 = at once; -1 = wait forever).
+    #[arg(short = 't', long = "timeout", value_name = "SECS", allow_negative_numbers = true)]
+    pub timeout: Option<f64>,
+    /// The stop signal (default: the sandbox's --stop-signal / STOPSIGNAL, else SIGTERM).
+    #[arg(short = 's', long = "signal", value_name = "SIG")]
+    pub signal: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    pub name: String,
+    /// The signal to send.
+    #[arg(short = 's', long = "signal", value_name = "SIG", default_value = "SIGKILL")]
+    pub signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub name: String,
+    /// Keep printing new output until the sandbox exits.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Kill the sandbox first if it is running.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +182,18 @@ pub struct RunArgs {
     /// Working directory inside (default /, or the Dockerfile's WORKDIR).
     #[arg(short = 'w', long, value_name = "DIR")]
     pub workdir: Option<String>,
+
+    /// Run detached: print the sandbox's name once PID 1 runs, and return.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
+    /// Name the sandbox (default: a generated one such as calm-reaper-3f9a).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Remove the sandbox's state when it exits (detached sandboxes keep it until `pidlab rm`).
+    #[arg(long)]
+    pub rm: bool,
 
     /// Print the argv that would become PID 1, and why, without running it.
     #[arg(long)]

@@ -5,14 +5,17 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod cli;
+mod exec;
 mod exit_code;
 mod init;
 mod launch;
+mod lifecycle;
 mod pidns;
 mod probe;
 mod rootfs;
 mod sandbox;
 mod signals;
+mod state;
 mod step;
 mod supervisor;
 mod sys;
@@ -46,8 +49,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run(args) => sandbox::run(args),
+        Command::Run(args) => sandbox::run(*args),
         Command::Probe(args) => probe::run(args),
         Command::Init(args) => init::run(args),
+        Command::Ps(args) => lifecycle::ps(args),
+        Command::Inspect(args) => lifecycle::inspect(args),
+        Command::Exec(args) => exec::run(args),
+        Command::Stop(args) => lifecycle::stop(args),
+        Command::Kill(args) => lifecycle::kill(args),
+        Command::Logs(args) => lifecycle::logs(args),
+        Command::Rm(args) => lifecycle::rm(args),
     }
 }

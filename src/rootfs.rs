@@ -86,7 +86,36 @@ impl Volume {
     }
 }
 
-/// The root, planned on the host before any namespace exists.
+/// What the root will be made of, decided (and checked) on the host.
+#[derive(Debug)]
+pub struct RootPlan {
+    entries: Vec<Entry>,
+    volumes: Vec<Volume>,
+}
+
+impl RootPlan {
+    /// `None` for the default root, or `--rootfs DIR`.
+    pub fn new(rootfs: Option<&Path>, volumes: Vec<Volume>) -> Result<RootPlan> {
+        let entries = match rootfs {
+            None => default_entries(),
+            Some(dir) => image_entries(dir)?,
+        };
+        Ok(RootPlan { entries, volumes })
+    }
+
+    /// Create the mount point: an empty temporary directory, removed when
+    /// the returned `Root` is dropped.
+    pub fn create(self) -> Result<Root> {
+        let exe = std::env::current_exe().context("find pidlab's own binary (/proc/self/exe)")?;
+        let dir = tempfile::Builder::new()
+            .prefix("pidlab-root-")
+            .tempdir()
+            .context("create the temporary mount point for the root (is $TMPDIR writable?)")?;
+        Ok(Root { dir, entries: self.entries, volumes: self.volumes, exe })
+    }
+}
+
+/// The root's mount point, and what goes in it.
 #[derive(Debug)]
 pub struct Root {
     dir: TempDir,
@@ -96,21 +125,6 @@ pub struct Root {
 }
 
 impl Root {
-    /// Plan the root: `None` for the default root, or `--rootfs DIR`.
-    /// Creates only an empty temporary directory, the mount point.
-    pub fn plan(rootfs: Option<&Path>, volumes: Vec<Volume>) -> Result<Root> {
-        let entries = match rootfs {
-            None => default_entries(),
-            Some(dir) => image_entries(dir)?,
-        };
-        let exe = std::env::current_exe().context("find pidlab's own binary (/proc/self/exe)")?;
-        let dir = tempfile::Builder::new()
-            .prefix("pidlab-root-")
-            .tempdir()
-            .context("create the temporary mount point for the root (is $TMPDIR writable?)")?;
-        Ok(Root { dir, entries, volumes, exe })
-    }
-
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -32,8 +32,9 @@ use crate::cli::RunArgs;
 use crate::exit_code;
 use crate::launch::{DEFAULT_SHELL, Dockerfile, Image, Launch, Overrides, Pid1, parse_form, parse_shell};
 use crate::pidns::{self, MAX_NEST};
-use crate::rootfs::{self, PIDLAB_DIR, Root, Volume};
+use crate::rootfs::{self, PIDLAB_DIR, Root, RootPlan, Volume};
 use crate::signals;
+use crate::state::{self, Process, Sandbox};
 use crate::step::{Doing, Reporter, Step, StepError};
 use crate::supervisor::{self, Stop};
 use crate::sys;
@@ -62,13 +63,110 @@ pub fn run(args: RunArgs) -> Result<i32> {
         print!("{}", plan.describe());
         return Ok(0);
     }
-    let root = Root::plan(args.rootfs.as_deref(), plan.volumes.clone())?;
-    start(&plan, &root)
+    let root = RootPlan::new(args.rootfs.as_deref(), plan.volumes.clone())?;
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => state::generate_name(),
+    };
+    let sandbox = Sandbox::claim(&name)?;
+    if args.detach {
+        return detach(&plan, root, sandbox, args.rm);
+    }
+    // A foreground sandbox is registered while it runs, so that `pidlab
+    // exec`, `stop` and `ps` work on it from another terminal, and leaves
+    // no state behind when it ends.
+    let result = root.create().and_then(|root| start(&plan, &root, &sandbox, || {}));
+    let _ = sandbox.remove();
+    result
+}
+
+/// `run -d`: fork a shim that supervises the sandbox, return once PID 1 runs.
+///
+/// The shim (`pidlab:shim`) starts a session of its own (setsid(2)), so it
+/// outlives the terminal, writes the workload's output to the log, waits on
+/// PID 1 and records how it ended. We wait on a pipe for its word: "ok" once
+/// the workload was exec'd, or the setup error.
+fn detach(plan: &Plan, root: RootPlan, sandbox: Sandbox, remove_when_done: bool) -> Result<i32> {
+    let (ready_rx, ready_tx) = pipe2(OFlag::O_CLOEXEC).context("create the ready pipe")?;
+    match sys::fork().context("fork the shim")? {
+        ForkResult::Child => {
+            drop(ready_rx);
+            let code = shim(plan, root, &sandbox, ready_tx, remove_when_done);
+            sys::exit_now(code)
+        }
+        ForkResult::Parent { .. } => {
+            drop(ready_tx);
+            let mut word = String::new();
+            std::io::Read::read_to_string(&mut std::fs::File::from(ready_rx), &mut word)
+                .context("read the shim's word")?;
+            if word == "ok" {
+                println!("{}", sandbox.name);
+                return Ok(0);
+            }
+            let _ = sandbox.remove();
+            let (code, message) =
+                word.split_once('\t').unwrap_or(("125", "the shim died before PID 1 started"));
+            Err(exit_code::Exit {
+                code: code.parse().unwrap_or(exit_code::SETUP_FAILED),
+                message: message.into(),
+            }
+            .into())
+        }
+    }
+}
+
+/// The shim's life. Returns its exit code (PID 1's).
+fn shim(plan: &Plan, root: RootPlan, sandbox: &Sandbox, ready: OwnedFd, remove_when_done: bool) -> i32 {
+    let _ = nix::unistd::setsid();
+    let _ = nix::sys::prctl::set_name(c"pidlab:shim");
+    let mut ready = Some(ready);
+    let result = redirect_output(sandbox).and_then(|()| root.create()).and_then(|root| {
+        start(plan, &root, sandbox, || {
+            if let Some(pipe) = ready.take() {
+                let _ = nix::unistd::write(&pipe, b"ok");
+            }
+        })
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(err) => {
+            let code = exit_code::of_error(&err);
+            match ready.take() {
+                Some(pipe) => {
+                    let _ = nix::unistd::write(&pipe, format!("{code}\t{err:#}").as_bytes());
+                }
+                None => eprintln!("pidlab: {err:#}"),
+            }
+            code
+        }
+    };
+    if remove_when_done {
+        let _ = sandbox.remove();
+    }
+    code
+}
+
+/// The shim's stdin is /dev/null; stdout and stderr (inherited by the
+/// workload) go to the sandbox's log.
+fn redirect_output(sandbox: &Sandbox) -> Result<()> {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+    let null = open("/dev/null", OFlag::O_RDONLY, Mode::empty()).context("open /dev/null")?;
+    let log = open(
+        &sandbox.log_path(),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND,
+        Mode::from_bits_truncate(0o600),
+    )
+    .context("open the log")?;
+    nix::unistd::dup2_stdin(&null).context("dup2 stdin")?;
+    nix::unistd::dup2_stdout(&log).context("dup2 stdout")?;
+    nix::unistd::dup2_stderr(&log).context("dup2 stderr")?;
+    Ok(())
 }
 
 /// Steps 1 and 2 on the host, then fork: the child runs `pid1`, the parent
-/// supervises it.
-fn start(plan: &Plan, root: &Root) -> Result<i32> {
+/// records the sandbox and supervises it.
+fn start(plan: &Plan, root: &Root, sandbox: &Sandbox, started: impl FnMut()) -> Result<i32> {
     let (report_rx, report_tx) = pipe2(OFlag::O_CLOEXEC).context("create the report pipe")?;
     let (go_rx, go_tx) = pipe2(OFlag::O_CLOEXEC).context("create the go pipe")?;
     // Block the signals we forward before forking, so none that arrives
@@ -94,7 +192,8 @@ fn start(plan: &Plan, root: &Root) -> Result<i32> {
     };
     drop(report_tx);
     drop(go_rx);
-    supervisor::supervise(child, go_tx, report_rx, plan)
+    sandbox.write("sandbox.json", &plan.record(&sandbox.name, child))?;
+    supervisor::supervise(child, go_tx, report_rx, plan, sandbox, started)
 }
 
 /// Steps 3 to 11, as PID 1 of the new namespace. Never returns: it ends in
@@ -132,7 +231,7 @@ fn exec(plan: &Plan) -> StepError {
 
 /// execvp(3) would search the PATH of *pidlab's* environment; a container
 /// runtime searches the workload's, inside the new root.
-fn find_program(name: &str, path: &str) -> Result<CString, nix::errno::Errno> {
+pub fn find_program(name: &str, path: &str) -> Result<CString, nix::errno::Errno> {
     use nix::errno::Errno;
     use nix::unistd::{AccessFlags, access};
     let to_c = |s: &str| CString::new(s).map_err(|_| Errno::EINVAL);
@@ -235,6 +334,25 @@ impl Plan {
             pivot_root: args.pivot_root,
             volumes: args.volumes.iter().map(|v| Volume::parse(v)).collect::<Result<_>>()?,
             stop,
+        })
+    }
+
+    /// What `sandbox.json` says about a sandbox started from this plan.
+    fn record(&self, name: &str, pid1: nix::unistd::Pid) -> serde_json::Value {
+        let process = |pid: i32| Process::of(pid).map_or(serde_json::Value::Null, Process::to_record);
+        serde_json::json!({
+            "name": name,
+            "pid1": process(pid1.as_raw()),
+            "supervisor": process(nix::unistd::getpid().as_raw()),
+            "created": state::now(),
+            "argv": self.launch.argv,
+            "pid1_role": format!("{:?}", self.launch.pid1).to_lowercase(),
+            "nest": self.nest,
+            "rootless": self.rootless,
+            "pivot_root": self.pivot_root,
+            "workdir": self.workdir,
+            "stop_signal": self.stop.signal.as_str(),
+            "stop_timeout": self.stop.grace.map(|g| g.as_secs_f64()),
         })
     }
 

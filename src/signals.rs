@@ -96,6 +96,19 @@ pub fn reset_to_defaults() -> nix::Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
 }
 
+/// Decode a signal mask as /proc/PID/status prints it (`SigCgt:
+/// 0000000000004002`: bit N-1 set means signal N) into names.
+pub fn names_in_mask(hex: &str) -> Vec<String> {
+    let Ok(mask) = u64::from_str_radix(hex.trim(), 16) else { return Vec::new() };
+    (1..=64)
+        .filter(|n| mask & (1u64 << (n - 1)) != 0)
+        .map(|n| match Signal::try_from(n) {
+            Ok(sig) => sig.as_str().to_string(),
+            Err(_) => format!("SIG{n}"),
+        })
+        .collect()
+}
+
 /// The conventional exit code of a process killed by `sig`: 128 + N.
 pub fn exit_code_for(sig: Signal) -> i32 {
     128 + sig as i32
@@ -119,6 +132,13 @@ mod tests {
         assert!(err.contains("SIGFOO") && err.contains("SIGTERM"), "{err}");
         let err = parse("99").unwrap_err().to_string();
         assert!(err.contains("99"), "{err}");
+    }
+
+    #[test]
+    fn masks_decode_to_names() {
+        assert_eq!(names_in_mask("0000000000004002"), vec!["SIGINT", "SIGTERM"]);
+        assert_eq!(names_in_mask("0000000180000000"), vec!["SIG32", "SIG33"]);
+        assert!(names_in_mask("0").is_empty());
     }
 
     #[test]

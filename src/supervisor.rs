@@ -29,6 +29,7 @@ use nix::unistd::{Pid, getpgrp, isatty, setpgid, tcgetpgrp, tcsetpgrp};
 
 use crate::sandbox::{Plan, classify};
 use crate::signals;
+use crate::state::Sandbox;
 use crate::step::Report;
 use crate::sys;
 
@@ -80,7 +81,16 @@ enum Phase {
 }
 
 /// Supervise PID 1 until it exits; return pidlab's exit code.
-pub fn supervise(child: Pid, go: OwnedFd, report: OwnedFd, plan: &Plan) -> Result<i32> {
+/// `started` is called once the workload has been exec'd (the report pipe
+/// closed with nothing in it).
+pub fn supervise(
+    child: Pid,
+    go: OwnedFd,
+    report: OwnedFd,
+    plan: &Plan,
+    sandbox: &Sandbox,
+    mut started: impl FnMut(),
+) -> Result<i32> {
     let pidfd = sys::pidfd_open(child).context("pidfd_open on PID 1")?;
     let terminal = Terminal::hand_over(child);
     // Let PID 1 go on past step 3 (see pidns::die_with_parent).
@@ -88,10 +98,12 @@ pub fn supervise(child: Pid, go: OwnedFd, report: OwnedFd, plan: &Plan) -> Resul
     drop(go);
 
     let signals = SignalFd::with_flags(&signals::proxied(), SfdFlags::SFD_CLOEXEC).context("signalfd")?;
-    let started = Instant::now();
+    let began = Instant::now();
     let mut phase = Phase::Running;
+    let mut report = Some(std::fs::File::from(report));
+    let mut reported = Vec::new();
     loop {
-        let deadline = next_deadline(&phase, &plan.stop, started);
+        let deadline = next_deadline(&phase, &plan.stop, began);
         let timeout = match deadline {
             None => PollTimeout::NONE,
             Some(at) => {
@@ -99,8 +111,13 @@ pub fn supervise(child: Pid, go: OwnedFd, report: OwnedFd, plan: &Plan) -> Resul
                 PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX)
             }
         };
-        let mut fds =
-            [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN), PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        ];
+        if let Some(pipe) = &report {
+            fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
+        }
         match poll(&mut fds, timeout) {
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(errno).context("poll"),
@@ -108,6 +125,23 @@ pub fn supervise(child: Pid, go: OwnedFd, report: OwnedFd, plan: &Plan) -> Resul
         }
         let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
         let signalled = fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
+        let report_ready = fds.get(2).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if report_ready && let Some(pipe) = report.as_mut() {
+            let mut chunk = [0u8; 4096];
+            match std::io::Read::read(pipe, &mut chunk) {
+                Ok(0) => {
+                    // End of file: every write end is closed. Nothing in
+                    // it: the workload was exec'd.
+                    report = None;
+                    if reported.is_empty() {
+                        started();
+                    }
+                }
+                Ok(n) => reported.extend_from_slice(&chunk[..n]),
+                Err(_) => report = None,
+            }
+        }
         if exited {
             break;
         }
@@ -127,6 +161,12 @@ pub fn supervise(child: Pid, go: OwnedFd, report: OwnedFd, plan: &Plan) -> Resul
 
     let status = waitpid(child, None).context("waitpid on PID 1")?;
     drop(terminal);
+    let code = match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => signals::exit_code_for(sig),
+        other => bail!("unexpected wait status for PID 1: {other:?}"),
+    };
+    sandbox.record_exit(code, &describe(status))?;
     if let Phase::Signalled { at } = phase {
         eprintln!(
             "pidlab: PID 1 exited {:.2} s after {} ({})",
@@ -135,14 +175,13 @@ pub fn supervise(child: Pid, go: OwnedFd, report: OwnedFd, plan: &Plan) -> Resul
             describe(status)
         );
     }
-    if let Some(report) = Report::read(report) {
+    if let Some(mut pipe) = report {
+        let _ = std::io::Read::read_to_end(&mut pipe, &mut reported);
+    }
+    if let Some(report) = Report::parse(&String::from_utf8_lossy(&reported)) {
         return Err(classify(&report, &plan.launch).into());
     }
-    Ok(match status {
-        WaitStatus::Exited(_, code) => code,
-        WaitStatus::Signaled(_, sig, _) => signals::exit_code_for(sig),
-        other => bail!("unexpected wait status for PID 1: {other:?}"),
-    })
+    Ok(code)
 }
 
 fn next_deadline(phase: &Phase, stop: &Stop, started: Instant) -> Option<Instant> {

@@ -1,0 +1,364 @@
+//! The verbs that act on a sandbox from outside, by name: `ps`, `inspect`,
+//! `stop`, `kill`, `logs`, `rm`. They find the sandbox in the state
+//! directory (`state.rs`) and act on its PID 1 through a pidfd, which keeps
+//! pointing at the same process even if its PID number is recycled.
+//!
+//! `stop` is `docker stop`: the stop signal to PID 1, a grace period, then
+//! SIGKILL. Sent from the host, the stop signal obeys the PID 1 rule
+//! (dropped unless PID 1 has a handler), SIGKILL always gets through, and
+//! when PID 1 dies the kernel kills every other process of the namespace.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+use crate::cli::{Format, InspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs};
+use crate::exit_code::{Exit, SETUP_FAILED};
+use crate::pidns;
+use crate::signals;
+use crate::state::{self, Process, Sandbox, Status};
+use crate::sys;
+
+/// A refusal with exit code 125 and nothing changed.
+fn refuse(message: String) -> anyhow::Error {
+    Exit { code: SETUP_FAILED, message }.into()
+}
+
+/// Open a pidfd on the sandbox's PID 1, refusing a sandbox that is not
+/// running. Checking liveness *after* opening makes the pidfd trustworthy:
+/// if the (PID, start time) pair still matches, the pidfd is that process.
+pub fn open_pid1(sandbox: &Sandbox, verb: &str) -> Result<(Value, Process, OwnedFd)> {
+    let status = sandbox.status();
+    if !status.is_running() {
+        let fix = match status {
+            Status::Exited { .. } => format!("start a new one, or `pidlab rm {}`", sandbox.name),
+            _ => format!("`pidlab rm {}` cleans it up", sandbox.name),
+        };
+        return Err(refuse(format!(
+            "cannot {verb} {}: it is {}, not running; {fix}",
+            sandbox.name,
+            status.describe()
+        )));
+    }
+    let record = sandbox.record().context("read sandbox.json")?;
+    let pid1 = Process::from_record(&record["pid1"]);
+    let pidfd = sys::pidfd_open(nix::unistd::Pid::from_raw(pid1.pid)).context("pidfd_open on PID 1")?;
+    if !pid1.alive() {
+        return Err(refuse(format!("cannot {verb} {}: PID 1 has just exited", sandbox.name)));
+    }
+    Ok((record, pid1, pidfd))
+}
+
+/// Wait until `fd` is readable (a pidfd: the process exited), at most `limit`
+/// (`None`: forever). True if it became readable.
+fn wait_readable(fd: &OwnedFd, limit: Option<Duration>) -> bool {
+    let deadline = limit.map(|l| Instant::now() + l);
+    loop {
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128);
+                PollTimeout::try_from(left as i32).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Wait (bounded) for the supervisor to write down how PID 1 ended and exit.
+fn await_supervisor(record: &Value) {
+    let supervisor = Process::from_record(&record["supervisor"]);
+    if let Ok(fd) = sys::pidfd_open(nix::unistd::Pid::from_raw(supervisor.pid))
+        && supervisor.alive()
+    {
+        wait_readable(&fd, Some(Duration::from_secs(5)));
+    }
+}
+
+pub fn stop(args: StopArgs) -> Result<i32> {
+    let sandbox = Sandbox::open(&args.name)?;
+    if let Status::Exited { code } = sandbox.status() {
+        // docker stop on a stopped container succeeds and changes nothing.
+        eprintln!("pidlab: {} has already exited ({code}); nothing to stop", sandbox.name);
+        return Ok(0);
+    }
+    let (record, pid1, pidfd) = open_pid1(&sandbox, "stop")?;
+    let sig = match &args.signal {
+        Some(text) => signals::parse(text)?,
+        None => record["stop_signal"].as_str().map(signals::parse).transpose()?.unwrap_or(Signal::SIGTERM),
+    };
+    let grace = match args.timeout {
+        Some(t) if t < 0.0 => None,
+        Some(t) => Some(Duration::from_secs_f64(t)),
+        None => match record["stop_timeout"].as_f64() {
+            Some(t) => Some(Duration::from_secs_f64(t)),
+            None if record["stop_timeout"].is_null() && record.get("stop_timeout").is_some() => None,
+            None => Some(Duration::from_secs(10)),
+        },
+    };
+
+    sandbox.set_stopping(true);
+    let sent = Instant::now();
+    sys::pidfd_send_signal(pidfd.as_fd(), sig).with_context(|| format!("send {sig} to PID 1"))?;
+    let graceful = wait_readable(&pidfd, grace);
+    let took = sent.elapsed().as_secs_f64();
+    if !graceful {
+        sys::pidfd_send_signal(pidfd.as_fd(), Signal::SIGKILL).context("send SIGKILL to PID 1")?;
+        if !wait_readable(&pidfd, Some(Duration::from_secs(10))) {
+            bail!("PID 1 (host PID {}) survived SIGKILL for 10 s (stopped in the kernel?)", pid1.pid);
+        }
+    }
+    await_supervisor(&record);
+    sandbox.set_stopping(false);
+    let how = sandbox.read("exit.json").and_then(|e| e["how"].as_str().map(str::to_string));
+    let how = how.map(|h| format!(" ({h})")).unwrap_or_default();
+    if graceful {
+        println!("{}: exited {took:.2} s after {sig}{how}", sandbox.name);
+    } else {
+        let waited = grace.map_or(0.0, |g| g.as_secs_f64());
+        println!("{}: did not exit within {waited} s of {sig} — sent SIGKILL{how}", sandbox.name);
+    }
+    Ok(0)
+}
+
+pub fn kill(args: KillArgs) -> Result<i32> {
+    let sandbox = Sandbox::open(&args.name)?;
+    let sig = signals::parse(&args.signal)?;
+    let (_, _, pidfd) = open_pid1(&sandbox, "kill")?;
+    sys::pidfd_send_signal(pidfd.as_fd(), sig).with_context(|| format!("send {sig} to PID 1"))?;
+    println!("{}", sandbox.name);
+    Ok(0)
+}
+
+pub fn logs(args: LogsArgs) -> Result<i32> {
+    let sandbox = Sandbox::open(&args.name)?;
+    let path = sandbox.log_path();
+    let mut file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(_) => bail!("{} has no log: only detached sandboxes (run -d) keep one", sandbox.name),
+    };
+    let mut out = std::io::stdout().lock();
+    std::io::copy(&mut file, &mut out)?;
+    if !args.follow {
+        return Ok(0);
+    }
+    let record = sandbox.record().unwrap_or(Value::Null);
+    let supervisor = Process::from_record(&record["supervisor"]);
+    let Ok(fd) = sys::pidfd_open(nix::unistd::Pid::from_raw(supervisor.pid)) else { return Ok(0) };
+    if !supervisor.alive() {
+        return Ok(0);
+    }
+    // Follow: print what was appended, until the supervisor has exited.
+    loop {
+        let done = wait_readable(&fd, Some(Duration::from_millis(200)));
+        let pos = file.stream_position()?;
+        file.seek(SeekFrom::Start(pos))?;
+        let mut chunk = Vec::new();
+        file.read_to_end(&mut chunk)?;
+        out.write_all(&chunk)?;
+        out.flush()?;
+        if done {
+            return Ok(0);
+        }
+    }
+}
+
+pub fn rm(args: RmArgs) -> Result<i32> {
+    for name in &args.names {
+        rm_one(name, args.force)?;
+    }
+    Ok(0)
+}
+
+fn rm_one(name: &str, force: bool) -> Result<()> {
+    let sandbox = Sandbox::open(name)?;
+    if sandbox.status().is_running() {
+        if !force {
+            return Err(refuse(format!(
+                "{} is running; stop it first (`pidlab stop {}`) or use `pidlab rm -f`",
+                sandbox.name, sandbox.name
+            )));
+        }
+        let (record, _, pidfd) = open_pid1(&sandbox, "remove")?;
+        sys::pidfd_send_signal(pidfd.as_fd(), Signal::SIGKILL).context("send SIGKILL to PID 1")?;
+        wait_readable(&pidfd, Some(Duration::from_secs(10)));
+        await_supervisor(&record);
+    }
+    if sandbox.dir.exists() {
+        sandbox.remove()?;
+    }
+    println!("{}", sandbox.name);
+    Ok(())
+}
+
+pub fn ps(args: PsArgs) -> Result<i32> {
+    let mut rows = Vec::new();
+    for sandbox in Sandbox::all() {
+        let status = sandbox.status();
+        if !args.all && !status.is_running() {
+            continue;
+        }
+        let record = sandbox.record().unwrap_or(Value::Null);
+        let pid1 = Process::from_record(&record["pid1"]);
+        let age = state::now() - record["created"].as_f64().unwrap_or(state::now());
+        rows.push(json!({
+            "name": sandbox.name,
+            "state": status.describe(),
+            "pid1_host_pid": pid1.pid,
+            "pid1": if status.is_running() { cmdline(pid1.pid) } else { Value::Null },
+            "command": record["argv"],
+            "nest": record["nest"],
+            "age_seconds": (age * 10.0).round() / 10.0,
+        }));
+    }
+    if args.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(0);
+    }
+    println!("{:<24} {:<16} {:>8} {:>4} {:>8}  PID 1", "NAME", "STATE", "HOST PID", "NEST", "AGE");
+    for row in rows {
+        let pid1 = row["pid1"].as_str().map(str::to_string).unwrap_or_else(|| join(&row["command"]));
+        println!(
+            "{:<24} {:<16} {:>8} {:>4} {:>7.0}s  {}",
+            row["name"].as_str().unwrap_or(""),
+            row["state"].as_str().unwrap_or(""),
+            row["pid1_host_pid"],
+            row["nest"],
+            row["age_seconds"].as_f64().unwrap_or(0.0),
+            pid1
+        );
+    }
+    Ok(0)
+}
+
+fn join(argv: &Value) -> String {
+    argv.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// The command line of a host process.
+fn cmdline(pid: i32) -> Value {
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(raw) => Value::String(
+            raw.split(|b| *b == 0)
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        Err(_) => Value::Null,
+    }
+}
+
+pub fn inspect(args: InspectArgs) -> Result<i32> {
+    let sandbox = Sandbox::open(&args.name)?;
+    let (_, pid1, _) = open_pid1(&sandbox, "inspect")?;
+    let processes: Vec<Value> = members(pid1.pid).into_iter().filter_map(describe_process).collect();
+    if args.format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "name": sandbox.name, "processes": processes }))?
+        );
+        return Ok(0);
+    }
+    println!("{}: {} process(es). NSpid lists a PID per level, host first.", sandbox.name, processes.len());
+    for p in &processes {
+        println!(
+            "  {:<14} {} {:<5} {}",
+            p["nspid"]
+                .as_array()
+                .map(|a| a.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/"))
+                .unwrap_or_default(),
+            p["state"].as_str().unwrap_or("?"),
+            p["comm"].as_str().unwrap_or("?"),
+            p["cmdline"].as_str().unwrap_or("")
+        );
+        for (key, label) in [("caught", "caught"), ("ignored", "ignored"), ("blocked", "blocked")] {
+            let names = p[key].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>());
+            if let Some(names) = names.filter(|n| !n.is_empty()) {
+                println!("      {label:<8} {}", names.join(" "));
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Every host PID inside the sandbox: PID 1 and its descendants, plus
+/// processes that entered its PID namespace with setns (`pidlab exec`),
+/// whose parents live outside, and their descendants.
+fn members(pid1: i32) -> Vec<i32> {
+    let ns = std::fs::metadata(format!("/proc/{pid1}/ns/pid")).ok();
+    let same_ns = |pid: i32| {
+        let other = std::fs::metadata(format!("/proc/{pid}/ns/pid")).ok();
+        matches!((&ns, other), (Some(a), Some(b)) if std::os::unix::fs::MetadataExt::ino(a) == std::os::unix::fs::MetadataExt::ino(&b))
+    };
+    let mut roots = vec![pid1];
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            if let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>()
+                && pid != pid1
+                && same_ns(pid)
+            {
+                roots.push(pid);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    while let Some(pid) = roots.pop() {
+        if out.contains(&pid) {
+            continue;
+        }
+        out.push(pid);
+        roots.extend(children(pid));
+    }
+    out.sort_by_key(|pid| nspid_inner(*pid));
+    out
+}
+
+fn nspid_inner(pid: i32) -> Vec<i32> {
+    pidns::nspid(Path::new(&format!("/proc/{pid}/status"))).unwrap_or_default()
+}
+
+fn children(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                out.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            }
+        }
+    }
+    out
+}
+
+/// One process as `inspect` shows it, from the host's /proc/PID/status.
+fn describe_process(pid: i32) -> Option<Value> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).map(|v| v.trim().to_string())
+    };
+    let nspid: Vec<i64> = field("NSpid")?.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    Some(json!({
+        "host_pid": pid,
+        "nspid": nspid,
+        "state": field("State").unwrap_or_default().chars().next().map(String::from),
+        "comm": field("Name"),
+        "cmdline": cmdline(pid),
+        "caught": signals::names_in_mask(&field("SigCgt").unwrap_or_default()),
+        "ignored": signals::names_in_mask(&field("SigIgn").unwrap_or_default()),
+        "blocked": signals::names_in_mask(&field("SigBlk").unwrap_or_default()),
+    }))
+}

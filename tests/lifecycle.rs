@@ -1,0 +1,256 @@
+//! Sandboxes that outlive the terminal: run -d, ps, inspect, exec, stop,
+//! kill, logs, rm. Each test has a private state directory
+//! (PIDLAB_STATE_DIR), so tests running in parallel never see each other's
+//! sandboxes, and each checks it is empty at the end.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const T: Duration = Duration::from_secs(20);
+
+/// A private state directory and a way to run pidlab with it.
+struct Lab {
+    state: tempfile::TempDir,
+    data: tempfile::TempDir,
+    /// TMPDIR for pidlab: a shim killed on purpose cannot remove its
+    /// temporary root mount point; this directory goes with the test.
+    tmp: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        Lab { state: private_tmp(), data: tempfile::tempdir().unwrap(), tmp: private_tmp() }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = pidlab(args);
+        cmd.env("PIDLAB_STATE_DIR", self.state.path()).env("TMPDIR", self.tmp.path());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Outcome {
+        run_within(self.cmd(args), T)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.code(), 0, "pidlab {args:?}: {out:?}");
+        out.stdout
+    }
+
+    fn volume(&self) -> String {
+        format!("{}:/state", self.data.path().display())
+    }
+
+    fn saved(&self, name: &str) -> bool {
+        self.data.path().join(name).exists()
+    }
+
+    /// Remove every sandbox and check nothing is left.
+    fn finish(self) {
+        for sandbox in entries(self.state.path()) {
+            let name = sandbox.file_name().unwrap().to_string_lossy().into_owned();
+            self.ok(&["rm", "-f", &name]);
+        }
+        assert!(entries(self.state.path()).is_empty(), "state left behind");
+    }
+}
+
+#[test]
+fn detached_probe_exec_stop_logs_rm() {
+    let lab = Lab::new();
+    let vol = lab.volume();
+    let name = lab.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "saver",
+        "-v",
+        &vol,
+        "--",
+        "pidlab",
+        "probe",
+        "--on-term-save",
+        "/state/saver",
+    ]);
+    assert_eq!(name.trim(), "saver");
+
+    let ps = lab.ok(&["exec", "saver", "ps", "-e", "-o", "pid=,args="]);
+    let rows: Vec<&str> = ps.lines().map(str::trim).collect();
+    assert!(rows[0].starts_with("1 pidlab probe"), "PID 1 is the probe: {ps}");
+    assert!(rows[1].starts_with("2 ps"), "the exec'd command is PID 2 of the namespace: {ps}");
+
+    let started = Instant::now();
+    let stop = lab.ok(&["stop", "saver"]);
+    assert!(started.elapsed() < Duration::from_secs(3), "stop returns at once, well under 10 s: {stop}");
+    assert!(stop.contains("exited") && stop.contains("after SIGTERM"), "{stop}");
+    assert!(lab.saved("saver"), "the probe caught SIGTERM and saved its state");
+
+    let logs = lab.ok(&["logs", "saver"]);
+    assert!(logs.contains("probe: ready") && logs.contains("caught SIGTERM (15) from pid 0"), "{logs}");
+    let ps = lab.ok(&["ps", "-a", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&ps).expect("ps --format json parses");
+    assert_eq!(rows[0]["state"], "exited (0)", "{rows}");
+
+    lab.ok(&["rm", "saver"]);
+    assert!(lab.run(&["logs", "saver"]).code() == 125, "gone after rm");
+    lab.finish();
+}
+
+#[test]
+fn stopping_a_dash_shell_form_probe_takes_the_grace_period_and_loses_the_state() {
+    let lab = Lab::new();
+    let vol = lab.volume();
+    lab.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "shellform",
+        "-v",
+        &vol,
+        "--cmd",
+        "pidlab probe --on-term-save /state/s",
+    ]);
+    let started = Instant::now();
+    let stop = lab.ok(&["stop", "-t", "1", "shellform"]);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(4), "full grace: {took:?}");
+    assert!(stop.contains("did not exit within 1 s of SIGTERM — sent SIGKILL"), "{stop}");
+    assert!(!lab.saved("s"), "SIGTERM was dropped at PID 1 (sh): nothing saved");
+    let ps = lab.ok(&["ps", "-a", "--format", "json"]);
+    assert!(ps.contains("exited (137)"), "{ps}");
+    lab.finish();
+}
+
+#[test]
+fn two_sandboxes_at_once_and_a_duplicate_name_is_refused() {
+    let lab = Lab::new();
+    lab.ok(&["run", "-d", "--name", "one", "--", "pidlab", "probe"]);
+    lab.ok(&["run", "-d", "--name", "two", "--", "pidlab", "probe"]);
+    let dup = lab.run(&["run", "-d", "--name", "one", "--", "pidlab", "probe"]);
+    assert_eq!(dup.code(), 125, "{dup:?}");
+    assert!(dup.stderr.contains("taken") && dup.stderr.contains("running"), "{dup:?}");
+    let ps: serde_json::Value = serde_json::from_str(&lab.ok(&["ps", "--format", "json"])).unwrap();
+    let names: Vec<&str> = ps.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["one", "two"]);
+    let generated = lab.ok(&["run", "-d", "--", "pidlab", "probe"]);
+    assert!(generated.trim().split('-').count() == 3, "a readable generated name: {generated}");
+    lab.ok(&["kill", "one"]);
+    lab.finish();
+}
+
+#[test]
+fn a_killed_shim_takes_the_sandbox_with_it() {
+    let lab = Lab::new();
+    lab.ok(&["run", "-d", "--name", "orphaned", "--", "pidlab", "probe"]);
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lab.state.path().join("orphaned/sandbox.json")).unwrap())
+            .unwrap();
+    let shim = record["supervisor"]["pid"].as_i64().unwrap() as i32;
+    let pid1 = record["pid1"]["pid"].as_i64().unwrap() as i32;
+    assert_eq!(comm(shim), "pidlab:shim");
+    let pid1_fd = pidfd_open(nix::unistd::Pid::from_raw(pid1));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(shim), nix::sys::signal::Signal::SIGKILL).unwrap();
+    // PID 1 dies with its parent (PR_SET_PDEATHSIG): its pidfd turns readable.
+    let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&pid1_fd), nix::poll::PollFlags::POLLIN)];
+    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(5000).unwrap()).unwrap();
+    assert_eq!(ready, 1, "PID 1 outlived its shim");
+    let ps = lab.ok(&["ps", "-a", "--format", "json"]);
+    assert!(ps.contains("dead"), "ps reports the sandbox dead, not running: {ps}");
+    lab.finish();
+}
+
+#[test]
+fn verbs_on_exited_unknown_and_stopped_sandboxes() {
+    let lab = Lab::new();
+    lab.ok(&["run", "-d", "--name", "brief", "--", "sh", "-c", "exit 3"]);
+    // Wait (bounded) until it has exited.
+    let deadline = Instant::now() + T;
+    while !lab.ok(&["ps", "-a"]).contains("exited (3)") {
+        assert!(Instant::now() < deadline, "the sandbox did not exit");
+        std::thread::yield_now();
+    }
+    let stop = lab.run(&["stop", "brief"]);
+    assert_eq!(stop.code(), 0, "docker stop of a stopped container succeeds: {stop:?}");
+    assert!(stop.stderr.contains("already exited (3)"), "{stop:?}");
+    let exec = lab.run(&["exec", "brief", "true"]);
+    assert_eq!(exec.code(), 125, "{exec:?}");
+    assert!(exec.stderr.contains("not running"), "{exec:?}");
+    for verb in [&["stop", "nope"][..], &["exec", "nope", "true"], &["logs", "nope"], &["rm", "nope"]] {
+        let out = lab.run(verb);
+        assert_eq!(out.code(), 125, "{verb:?}: {out:?}");
+        assert!(out.stderr.contains("no sandbox named \"nope\""), "{verb:?}: {out:?}");
+    }
+    lab.ok(&["run", "-d", "--name", "busy", "--", "pidlab", "probe"]);
+    let rm = lab.run(&["rm", "busy"]);
+    assert_eq!(rm.code(), 125, "rm of a running sandbox without -f: {rm:?}");
+    assert!(rm.stderr.contains("rm -f"), "{rm:?}");
+    lab.finish();
+}
+
+#[test]
+fn inspect_decodes_each_processs_signal_dispositions() {
+    let lab = Lab::new();
+    lab.ok(&["run", "-d", "--name", "look", "--cmd", "pidlab probe --catch USR1 --ignore HUP"]);
+    let out = lab.ok(&["inspect", "look", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let procs = v["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 2, "sh and the probe: {out}");
+    let sh = &procs[0];
+    assert_eq!(sh["nspid"][1], 1, "{out}");
+    assert!(!sh["caught"].as_array().unwrap().iter().any(|s| s == "SIGTERM"), "dash has no SIGTERM handler");
+    let probe = &procs[1];
+    assert_eq!(probe["nspid"][1], 2, "{out}");
+    assert_eq!(probe["caught"], serde_json::json!(["SIGUSR1"]), "{out}");
+    assert_eq!(probe["ignored"], serde_json::json!(["SIGHUP"]), "{out}");
+    lab.finish();
+}
+
+#[test]
+fn a_foreground_sandbox_can_be_reached_by_name_and_leaves_no_state() {
+    let lab = Lab::new();
+    let mut fg =
+        Running::start(&mut lab.cmd(&["run", "--name", "fg", "--", "pidlab", "probe", "--catch", "USR1"]));
+    fg.expect_line("probe: ready", T);
+    let ps = lab.ok(&["exec", "fg", "ps", "-e", "-o", "pid="]);
+    assert_eq!(ps.split_whitespace().collect::<Vec<_>>(), ["1", "2"], "{ps}");
+    lab.ok(&["kill", "-s", "USR1", "fg"]);
+    fg.expect_line("caught SIGUSR1", T);
+    lab.ok(&["stop", "-t", "0", "fg"]);
+    let out = fg.finish(T);
+    assert_eq!(out.code(), 137, "{out:?}");
+    assert!(entries(lab.state.path()).is_empty(), "a foreground sandbox leaves no state");
+}
+
+#[test]
+fn rootless_lifecycle() {
+    require("/usr/bin/setpriv", "apt-get install util-linux");
+    let lab = Lab::new();
+    // nobody must be able to use the state directory.
+    std::fs::set_permissions(lab.state.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let mut cmd = Command::new("/usr/bin/setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", bin()]).args(args);
+        cmd.env("PIDLAB_STATE_DIR", lab.state.path()).env("TMPDIR", "/tmp");
+        run_within(cmd, T)
+    };
+    let out = as_nobody(&["run", "-d", "--name", "user", "--", "pidlab", "probe", "--catch", "TERM"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let out = as_nobody(&["exec", "user", "sh", "-c", "echo $(id -u) $$"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.stdout.trim(), "0 2", "root inside, PID 2 of the namespace: {out:?}");
+    let out = as_nobody(&["stop", "-t", "1", "user"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stdout.contains("did not exit within 1 s"),
+        "the probe catches TERM but keeps running: {out:?}"
+    );
+    let logs = as_nobody(&["logs", "user"]);
+    assert!(logs.stdout.contains("caught SIGTERM (15) from pid 0"), "{logs:?}");
+    assert_eq!(as_nobody(&["rm", "user"]).code(), 0);
+    lab.finish();
+}
