@@ -125,7 +125,7 @@ pub fn stop(args: StopArgs) -> Result<i32> {
     let how = sandbox.read("exit.json").and_then(|e| e["how"].as_str().map(str::to_string));
     let how = how.map(|h| format!(" ({h})")).unwrap_or_default();
     if graceful {
-        println!("{}: exited {took:.2} s after {sig}{how}", sandbox.name);
+        println!("{}: exited {took:.3} s after {sig}{how}", sandbox.name);
     } else {
         let waited = grace.map_or(0.0, |g| g.as_secs_f64());
         println!("{}: did not exit within {waited} s of {sig} — sent SIGKILL{how}", sandbox.name);
