@@ -34,6 +34,31 @@ pub enum Command {
     Logs(LogsArgs),
     /// Remove a sandbox's state (-f: kill it first if it runs).
     Rm(RmArgs),
+    /// Predict, per process, what a signal sent now from the host would do, and why.
+    Explain(ExplainArgs),
+    /// The kernel's step-by-step record of every signal to the sandbox (root only).
+    Trace(TraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    pub name: String,
+    /// The signal, e.g. SIGTERM, TERM or 15.
+    pub signal: String,
+    /// Predict for a signal sent to every process, not only PID 1.
+    #[arg(long = "to-all")]
+    pub to_all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    pub name: String,
+    /// Output format: a numbered timeline, or one JSON object per event.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

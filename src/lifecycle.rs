@@ -299,7 +299,7 @@ pub fn inspect(args: InspectArgs) -> Result<i32> {
 /// Every host PID inside the sandbox: PID 1 and its descendants, plus
 /// processes that entered its PID namespace with setns (`pidlab exec`),
 /// whose parents live outside, and their descendants.
-fn members(pid1: i32) -> Vec<i32> {
+pub fn members(pid1: i32) -> Vec<i32> {
     let ns = std::fs::metadata(format!("/proc/{pid1}/ns/pid")).ok();
     let same_ns = |pid: i32| {
         let other = std::fs::metadata(format!("/proc/{pid}/ns/pid")).ok();

@@ -7,6 +7,7 @@
 mod cli;
 mod exec;
 mod exit_code;
+mod explain;
 mod init;
 mod launch;
 mod lifecycle;
@@ -19,6 +20,7 @@ mod state;
 mod step;
 mod supervisor;
 mod sys;
+mod trace;
 mod userns;
 
 use std::process::ExitCode;
@@ -59,5 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Kill(args) => lifecycle::kill(args),
         Command::Logs(args) => lifecycle::logs(args),
         Command::Rm(args) => lifecycle::rm(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Trace(args) => trace::run(args),
     }
 }

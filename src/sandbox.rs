@@ -21,7 +21,7 @@
 //! parent through a pipe (`step.rs`) so the user reads which step failed.
 
 use std::ffi::CString;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -199,6 +199,11 @@ fn start(plan: &Plan, root: &Root, sandbox: &Sandbox, started: impl FnMut()) -> 
 /// Steps 3 to 11, as PID 1 of the new namespace. Never returns: it ends in
 /// `execve` or in `_exit` after reporting the step that failed.
 fn pid1(plan: &Plan, root: &Root, reporter: Reporter, go: OwnedFd) -> ! {
+    // Nothing of pidlab's, or of whoever started it, leaks into the sandbox:
+    // only stdin, stdout, stderr and our two pipes stay open.
+    reporter.run(Step::ParentDeath, || {
+        sys::close_fds_except(&[reporter.raw_fd(), go.as_raw_fd()]).doing(|| "close_range".into())
+    });
     reporter.run(Step::ParentDeath, || pidns::die_with_parent(go));
     reporter.run(Step::MountNamespace, rootfs::new_mount_namespace);
     reporter.run(Step::PrivateMounts, rootfs::make_private);

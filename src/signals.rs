@@ -109,6 +109,25 @@ pub fn names_in_mask(hex: &str) -> Vec<String> {
         .collect()
 }
 
+/// What a signal does to a process that left it at SIG_DFL (signal(7)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Terminate,
+    Ignore,
+    Stop,
+    Continue,
+}
+
+pub fn default_action(sig: Signal) -> Action {
+    match sig {
+        Signal::SIGCHLD | Signal::SIGURG | Signal::SIGWINCH => Action::Ignore,
+        Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU => Action::Stop,
+        Signal::SIGCONT => Action::Continue,
+        // Term and Core both end the process.
+        _ => Action::Terminate,
+    }
+}
+
 /// The conventional exit code of a process killed by `sig`: 128 + N.
 pub fn exit_code_for(sig: Signal) -> i32 {
     128 + sig as i32

@@ -114,3 +114,22 @@ pub fn exit_now(code: i32) -> ! {
     // memory of ours.
     unsafe { libc::_exit(code) }
 }
+
+/// Close every file descriptor above 2 except those in `keep`.
+/// close_range(2) closes whole ranges in one call, so the ranges between the
+/// kept descriptors are closed one after another.
+pub fn close_fds_except(keep: &[i32]) -> nix::Result<()> {
+    let mut keep: Vec<u32> = keep.iter().filter(|fd| **fd > 2).map(|fd| *fd as u32).collect();
+    keep.sort_unstable();
+    let mut first = 3u32;
+    for fd in keep.into_iter().chain([u32::MAX]) {
+        if fd > first {
+            // SAFETY: close_range only closes descriptors; the ones we still
+            // use are outside every range passed.
+            let rc = unsafe { libc::syscall(libc::SYS_close_range, first, fd - 1, 0) };
+            Errno::result(rc)?;
+        }
+        first = fd.saturating_add(1);
+    }
+    Ok(())
+}

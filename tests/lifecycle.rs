@@ -12,54 +12,6 @@ use common::*;
 
 const T: Duration = Duration::from_secs(20);
 
-/// A private state directory and a way to run pidlab with it.
-struct Lab {
-    state: tempfile::TempDir,
-    data: tempfile::TempDir,
-    /// TMPDIR for pidlab: a shim killed on purpose cannot remove its
-    /// temporary root mount point; this directory goes with the test.
-    tmp: tempfile::TempDir,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        Lab { state: private_tmp(), data: tempfile::tempdir().unwrap(), tmp: private_tmp() }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = pidlab(args);
-        cmd.env("PIDLAB_STATE_DIR", self.state.path()).env("TMPDIR", self.tmp.path());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Outcome {
-        run_within(self.cmd(args), T)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.code(), 0, "pidlab {args:?}: {out:?}");
-        out.stdout
-    }
-
-    fn volume(&self) -> String {
-        format!("{}:/state", self.data.path().display())
-    }
-
-    fn saved(&self, name: &str) -> bool {
-        self.data.path().join(name).exists()
-    }
-
-    /// Remove every sandbox and check nothing is left.
-    fn finish(self) {
-        for sandbox in entries(self.state.path()) {
-            let name = sandbox.file_name().unwrap().to_string_lossy().into_owned();
-            self.ok(&["rm", "-f", &name]);
-        }
-        assert!(entries(self.state.path()).is_empty(), "state left behind");
-    }
-}
-
 #[test]
 fn detached_probe_exec_stop_logs_rm() {
     let lab = Lab::new();

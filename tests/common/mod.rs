@@ -268,3 +268,51 @@ pub fn is_zombie(pid: i32) -> bool {
         .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z')))
         .unwrap_or(false)
 }
+
+/// A private state directory and a way to run pidlab with it.
+pub struct Lab {
+    pub state: tempfile::TempDir,
+    pub data: tempfile::TempDir,
+    /// TMPDIR for pidlab: a shim killed on purpose cannot remove its
+    /// temporary root mount point; this directory goes with the test.
+    tmp: tempfile::TempDir,
+}
+
+impl Lab {
+    pub fn new() -> Lab {
+        Lab { state: private_tmp(), data: tempfile::tempdir().unwrap(), tmp: private_tmp() }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = pidlab(args);
+        cmd.env("PIDLAB_STATE_DIR", self.state.path()).env("TMPDIR", self.tmp.path());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Outcome {
+        run_within(self.cmd(args), Duration::from_secs(20))
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.code(), 0, "pidlab {args:?}: {out:?}");
+        out.stdout
+    }
+
+    pub fn volume(&self) -> String {
+        format!("{}:/state", self.data.path().display())
+    }
+
+    pub fn saved(&self, name: &str) -> bool {
+        self.data.path().join(name).exists()
+    }
+
+    /// Remove every sandbox and check nothing is left.
+    pub fn finish(self) {
+        for sandbox in entries(self.state.path()) {
+            let name = sandbox.file_name().unwrap().to_string_lossy().into_owned();
+            self.ok(&["rm", "-f", &name]);
+        }
+        assert!(entries(self.state.path()).is_empty(), "state left behind");
+    }
+}

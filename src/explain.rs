@@ -1,0 +1,133 @@
+//! `pidlab explain NAME SIG`: before sending anything, predict what SIG sent
+//! now from the host would do to each process of the sandbox, and why.
+//!
+//! The prediction applies the kernel's rules (kernel/signal.c
+//! `sig_task_ignored()`, `sig_ignored()`; pid_namespaces(7)) to what
+//! /proc/PID/status says about each process: `SigBlk` (blocked: queued,
+//! whatever the handler), `SigIgn` (SIG_IGN: dropped), `SigCgt` (a handler:
+//! delivered), and otherwise the signal's default action — except that a
+//! namespace's PID 1 with no handler gets nothing but SIGKILL and SIGSTOP,
+//! and those only from an ancestor namespace. It is a prediction: the
+//! process may change its dispositions before the signal arrives.
+//! `pidlab trace` shows what the kernel actually did.
+
+use std::fs;
+
+use anyhow::Result;
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+use crate::cli::{ExplainArgs, Format};
+use crate::lifecycle::{members, open_pid1};
+use crate::signals;
+use crate::state::Sandbox;
+
+/// What the kernel will do with `sig` sent from the host to a process.
+pub fn predict(status: &str, sig: Signal, is_init: bool) -> (&'static str, String) {
+    let field = |name: &str| {
+        let mask = status.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap_or("0");
+        signals::names_in_mask(mask).iter().any(|n| n == sig.as_str())
+    };
+    let name = sig.as_str();
+    if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+        let what = if sig == Signal::SIGKILL { "kills it" } else { "stops it" };
+        return if is_init {
+            (
+                "delivered",
+                format!(
+                    "{name} cannot be caught, blocked or ignored, and from an ancestor namespace it reaches even PID 1: it {what}"
+                ),
+            )
+        } else {
+            ("delivered", format!("{name} cannot be caught, blocked or ignored: it {what}"))
+        };
+    }
+    if field("SigBlk") {
+        return (
+            "queued",
+            format!(
+                "{name} is blocked: the kernel queues it (even for PID 1) until the process unblocks it or waits for it with sigwait/signalfd"
+            ),
+        );
+    }
+    if field("SigIgn") {
+        return ("ignored", format!("{name} is set to SIG_IGN: the kernel drops it"));
+    }
+    if field("SigCgt") {
+        return ("handled", format!("it has a handler for {name}: the handler runs"));
+    }
+    if is_init {
+        return (
+            "dropped",
+            format!(
+                "{name} is at its default action and this is the namespace's PID 1: the kernel drops it (pid_namespaces(7))"
+            ),
+        );
+    }
+    match signals::default_action(sig) {
+        signals::Action::Ignore => {
+            ("ignored", format!("{name} is at its default action, which is to ignore it"))
+        }
+        signals::Action::Stop => {
+            ("stopped", format!("{name} is at its default action: it stops the process"))
+        }
+        signals::Action::Continue => {
+            ("continued", format!("{name} is at its default action: it continues a stopped process"))
+        }
+        signals::Action::Terminate => {
+            ("killed", format!("{name} is at its default action: it terminates the process"))
+        }
+    }
+}
+
+pub fn run(args: ExplainArgs) -> Result<i32> {
+    let sandbox = Sandbox::open(&args.name)?;
+    let sig = signals::parse(&args.signal)?;
+    let (_, pid1, _) = open_pid1(&sandbox, "explain")?;
+    let mut rows: Vec<Value> = Vec::new();
+    for pid in members(pid1.pid) {
+        let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+        let nspid: Vec<i64> = status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .map(|v| v.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+            .unwrap_or_default();
+        let comm = status.lines().find_map(|l| l.strip_prefix("Name:")).unwrap_or("?").trim().to_string();
+        let is_init = nspid.len() > 1 && nspid.last() == Some(&1);
+        let sent_here = args.to_all || pid == pid1.pid;
+        let (outcome, why) = predict(&status, sig, is_init);
+        let (outcome, why) = if sent_here {
+            (outcome.to_string(), why)
+        } else {
+            (
+                "not sent".to_string(),
+                format!("only PID 1 is signalled (use --to all); if it were sent here: {why}"),
+            )
+        };
+        rows.push(json!({ "host_pid": pid, "nspid": nspid, "comm": comm, "signal": sig.as_str(),
+                          "outcome": outcome, "why": why, "prediction": true }));
+    }
+    if args.format == Format::Json {
+        for row in &rows {
+            println!("{row}");
+        }
+        return Ok(0);
+    }
+    println!(
+        "prediction for {} sent now from the host to {}:",
+        sig.as_str(),
+        if args.to_all { "every process" } else { "PID 1" }
+    );
+    for row in &rows {
+        let pids: Vec<String> =
+            row["nspid"].as_array().map(|a| a.iter().map(|n| n.to_string()).collect()).unwrap_or_default();
+        println!(
+            "  {:<12} {:<8} {:<9} {}",
+            pids.join("/"),
+            row["comm"].as_str().unwrap_or("?"),
+            row["outcome"].as_str().unwrap_or(""),
+            row["why"].as_str().unwrap_or("")
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,562 @@
+//! `pidlab trace NAME`: the kernel's own record of every signal that
+//! touches a sandbox, turned into a numbered timeline and a verdict.
+//!
+//! The kernel has tracepoints where a signal is *generated* (kill(2),
+//! a tty, the kernel itself) and where it is *delivered* (the target
+//! dequeues it): `signal:signal_generate` and `signal:signal_deliver`
+//! (include/trace/events/signal.h). signal_generate reports `res`, what
+//! the kernel decided at send time: 0 queued, 1 ignored — which is how a
+//! signal dropped at a namespace's PID 1 shows up —, 2 already pending.
+//! `code=128` (SI_KERNEL) marks a signal the kernel sent itself, such as the
+//! SIGKILLs of a namespace whose init has exited. pidlab also follows
+//! `sched:sched_process_fork` to learn the sandbox's new processes, and
+//! `sched:sched_process_exit` to see them go.
+//!
+//! Tracing is done in a private tracefs *instance* (its own ring buffer and
+//! event switches, `instances/pidlab-PID`), so it never disturbs anyone
+//! else's tracing, and the instance is removed when pidlab is done. If the
+//! host has no tracefs mounted, pidlab mounts one — in a mount namespace of
+//! its own, so the host's mount table never changes.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::mount::{MsFlags, mount};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::time::{ClockId, clock_gettime};
+use serde_json::{Value, json};
+
+use crate::cli::{Format, TraceArgs};
+use crate::lifecycle::{members, open_pid1};
+use crate::pidns;
+use crate::signals;
+use crate::state::Sandbox;
+
+const EVENTS: [&str; 4] = [
+    "signal/signal_generate",
+    "signal/signal_deliver",
+    "sched/sched_process_fork",
+    "sched/sched_process_exit",
+];
+
+/// A private tracefs instance; removed when dropped.
+pub struct Instance {
+    dir: PathBuf,
+}
+
+impl Instance {
+    /// Find or mount tracefs, clean instances left by dead pidlabs, and
+    /// create ours with the signal and process events on.
+    pub fn create() -> Result<Instance> {
+        let tracefs = tracefs()?;
+        let instances = tracefs.join("instances");
+        remove_stale(&instances);
+        let dir = instances.join(format!("pidlab-{}", std::process::id()));
+        fs::create_dir(&dir).with_context(|| format!("create the tracefs instance {}", dir.display()))?;
+        let instance = Instance { dir };
+        // The same clock as CLOCK_MONOTONIC, so event times can be compared
+        // with our own.
+        fs::write(instance.dir.join("trace_clock"), "mono").context("set trace_clock to mono")?;
+        for event in EVENTS {
+            fs::write(instance.dir.join("events").join(event).join("enable"), "1")
+                .with_context(|| format!("enable the {event} tracepoint"))?;
+        }
+        Ok(instance)
+    }
+
+    pub fn pipe(&self) -> Result<fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(self.dir.join("trace_pipe"))
+            .context("open trace_pipe")
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = fs::write(self.dir.join("events/enable"), "0");
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+/// The tracefs mount point, mounting one in a private mount namespace if
+/// the host has none mounted.
+fn tracefs() -> Result<PathBuf> {
+    for dir in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+        if Path::new(dir).join("instances").is_dir() {
+            return Ok(PathBuf::from(dir));
+        }
+    }
+    unshare(CloneFlags::CLONE_NEWNS).context("unshare(CLONE_NEWNS) to mount tracefs privately")?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .context("make / private")?;
+    let dir = PathBuf::from("/sys/kernel/tracing");
+    mount(Some("tracefs"), &dir, Some("tracefs"), MsFlags::empty(), None::<&str>)
+        .context("mount tracefs (needs root, and a kernel with CONFIG_TRACING)")?;
+    Ok(dir)
+}
+
+/// Remove `pidlab-PID` instances whose pidlab is no longer running.
+fn remove_stale(instances: &Path) {
+    let Ok(dir) = fs::read_dir(instances) else { return };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("pidlab-").and_then(|p| p.parse::<i32>().ok()) else { continue };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir(entry.path());
+        }
+    }
+}
+
+/// One line of trace_pipe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub time: f64,
+    /// The task running when the event fired: the sender for
+    /// signal_generate, the receiver for signal_deliver.
+    pub task_pid: i32,
+    pub task_comm: String,
+    pub event: String,
+    pub fields: HashMap<String, String>,
+}
+
+impl Record {
+    fn int(&self, key: &str) -> i64 {
+        self.fields.get(key).and_then(|v| v.parse().ok()).unwrap_or(-1)
+    }
+}
+
+/// Parse `  sh-4183  [001] d..2.  2804.220843: signal_generate: sig=15 ... res=1`.
+pub fn parse_line(line: &str) -> Option<Record> {
+    let line = line.trim_end();
+    let open = line.find(" [")?;
+    let (task, rest) = line.split_at(open);
+    let (task_comm, task_pid) = task.trim().rsplit_once('-')?;
+    let task_pid = task_pid.parse().ok()?;
+    let rest = &rest[rest.find(']')? + 1..];
+    let mut parts = rest.trim_start().splitn(2, ' ');
+    let _flags = parts.next()?;
+    let rest = parts.next()?.trim_start();
+    let (time, rest) = rest.split_once(": ")?;
+    let (event, body) = rest.split_once(": ")?;
+    let mut fields = HashMap::new();
+    let mut last: Option<String> = None;
+    for word in body.split(' ') {
+        match word.split_once('=') {
+            Some((key, value))
+                if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                fields.insert(key.to_string(), value.to_string());
+                last = Some(key.to_string());
+            }
+            // A comm with a space in it.
+            _ => {
+                if let Some(key) = &last
+                    && let Some(value) = fields.get_mut(key)
+                {
+                    value.push(' ');
+                    value.push_str(word);
+                }
+            }
+        }
+    }
+    Some(Record {
+        time: time.trim().parse().ok()?,
+        task_pid,
+        task_comm: task_comm.to_string(),
+        event: event.to_string(),
+        fields,
+    })
+}
+
+/// A process of the sandbox, as the trace knows it.
+#[derive(Debug, Clone)]
+struct Member {
+    /// Its PID at each level, host first (NSpid).
+    nspid: Vec<i32>,
+    comm: String,
+}
+
+impl Member {
+    fn is_init(&self) -> bool {
+        self.nspid.len() > 1 && self.nspid.last() == Some(&1)
+    }
+}
+
+/// The sandbox's processes, the events kept so far, and the story so far.
+pub struct Timeline {
+    start: f64,
+    members: HashMap<i32, Member>,
+    /// The PID namespaces of the sandbox (inode numbers of /proc/PID/ns/pid).
+    namespaces: Vec<u64>,
+    pub events: Vec<Value>,
+}
+
+impl Timeline {
+    fn new(start: f64, pid1: i32) -> Timeline {
+        let mut timeline =
+            Timeline { start, members: HashMap::new(), namespaces: Vec::new(), events: Vec::new() };
+        for pid in members(pid1) {
+            timeline.learn(pid);
+            if let Some(ns) = pid_namespace(pid)
+                && !timeline.namespaces.contains(&ns)
+            {
+                timeline.namespaces.push(ns);
+            }
+        }
+        timeline
+    }
+
+    /// A process forked from outside into the sandbox (`pidlab exec`) is
+    /// recognised by its PID namespace.
+    fn learn_if_inside(&mut self, pid: i32) {
+        if pid_namespace(pid).is_some_and(|ns| self.namespaces.contains(&ns)) {
+            self.learn(pid);
+        }
+    }
+
+    fn learn(&mut self, pid: i32) {
+        let status = PathBuf::from(format!("/proc/{pid}/status"));
+        if let Ok(nspid) = pidns::nspid(&status) {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string();
+            self.members.insert(pid, Member { nspid, comm });
+        }
+    }
+
+    fn who(&self, pid: i32, comm: Option<&str>) -> Value {
+        match self.members.get(&pid) {
+            Some(m) => {
+                json!({ "host_pid": pid, "nspid": m.nspid, "comm": comm.unwrap_or(&m.comm), "inside": true })
+            }
+            None => json!({ "host_pid": pid, "nspid": [pid], "comm": comm, "inside": false }),
+        }
+    }
+
+    /// Turn one trace record into a timeline event, if it concerns the sandbox.
+    fn ingest(&mut self, record: &Record) -> Option<Value> {
+        let t = ((record.time - self.start) * 1000.0).round() / 1000.0;
+        match record.event.as_str() {
+            "sched_process_fork" => {
+                let child = record.int("child_pid") as i32;
+                if self.members.contains_key(&record.task_pid) {
+                    self.learn(child);
+                } else {
+                    self.learn_if_inside(child);
+                }
+                None
+            }
+            "sched_process_exit" => {
+                let pid = record.int("pid") as i32;
+                if record.fields.get("group_dead").map(String::as_str) != Some("true") {
+                    return None;
+                }
+                let who = self.members.get(&pid)?.clone();
+                Some(json!({ "t": t, "event": "exit", "target": self.who(pid, Some(&who.comm)),
+                             "outcome": "exited" }))
+            }
+            "signal_generate" => {
+                let target = record.int("pid") as i32;
+                let sender = record.task_pid;
+                if !self.members.contains_key(&target) && !self.members.contains_key(&sender) {
+                    return None;
+                }
+                let sig = record.int("sig") as i32;
+                if sig == libc::SIGCHLD && !self.members.contains_key(&target) {
+                    return None; // a child of the sandbox's supervisor exiting: not the sandbox's business
+                }
+                let outcome = self.generate_outcome(record, sender, target, sig);
+                Some(json!({
+                    "t": t, "event": "generate", "signal": signal_name(sig),
+                    "sender": self.who(sender, Some(&record.task_comm)),
+                    "target": self.who(target, record.fields.get("comm").map(String::as_str)),
+                    "code": record.int("code"), "res": record.int("res"), "outcome": outcome,
+                }))
+            }
+            "signal_deliver" => {
+                let target = record.task_pid;
+                if !self.members.contains_key(&target) {
+                    return None;
+                }
+                let sig = record.int("sig") as i32;
+                let handler = record.fields.get("sa_handler").map(String::as_str).unwrap_or("0");
+                let outcome = match handler {
+                    "0" if sig == libc::SIGKILL => "killed".to_string(),
+                    "0" => "delivered at its default action".to_string(),
+                    "1" => "delivered while ignored".to_string(),
+                    _ => "delivered to its handler".to_string(),
+                };
+                Some(json!({ "t": t, "event": "deliver", "signal": signal_name(sig),
+                             "target": self.who(target, None), "outcome": outcome }))
+            }
+            _ => None,
+        }
+    }
+
+    fn generate_outcome(&self, record: &Record, sender: i32, target: i32, sig: i32) -> String {
+        let target_init = self.members.get(&target).is_some_and(Member::is_init);
+        let sender_inside = self.members.contains_key(&sender);
+        let kernel_only = sig == libc::SIGKILL || sig == libc::SIGSTOP;
+        if record.int("res") == 1 && target_init && kernel_only && !sender_inside {
+            // From an ancestor namespace SIGKILL cannot be dropped at a
+            // namespace's init, so the kernel says the sender was inside,
+            // even if it exited before we could look at it.
+            return "dropped: PID 1 of its namespace has no handler for it, and from inside the namespace nothing gets through without one, not even SIGKILL (the sender must be inside: from outside SIGKILL is never dropped)".into();
+        }
+        let kernel = record.int("code") == 128;
+        match record.int("res") {
+            0 if sig == libc::SIGKILL && kernel && sender_inside => {
+                "queued: the kernel kills every process of a namespace whose init has exited".into()
+            }
+            0 if sig == libc::SIGKILL && target_init && !sender_inside => {
+                "queued: SIGKILL from an ancestor namespace always reaches PID 1".into()
+            }
+            0 => "queued".into(),
+            1 if target_init && ignored_by(target, sig) => "ignored: PID 1 set it to SIG_IGN".into(),
+            1 if target_init && !sender_inside => {
+                "dropped: PID 1 of its namespace has no handler for it, and only SIGKILL and SIGSTOP from an ancestor namespace get through (pid_namespaces(7))".into()
+            }
+            1 if target_init => {
+                "dropped: PID 1 of its namespace has no handler for it, and from inside the namespace nothing gets through without one, not even SIGKILL".into()
+            }
+            1 => "ignored: SIG_IGN, or a default action of ignore".into(),
+            2 => "already pending: not queued twice".into(),
+            _ => "lost: the signal queue was full".into(),
+        }
+    }
+
+    /// One paragraph in plain words: what reached whom, what was dropped,
+    /// how it ended.
+    pub fn verdict(&self) -> String {
+        let mut sentences = Vec::new();
+        let name = |who: &Value| {
+            let pids: Vec<String> = who["nspid"]
+                .as_array()
+                .map(|a| a.iter().map(|n| n.to_string()).collect())
+                .unwrap_or_default();
+            format!(
+                "{} (PID {})",
+                who["comm"].as_str().unwrap_or("?"),
+                pids.last().cloned().unwrap_or_default()
+            )
+        };
+        for e in &self.events {
+            let t = e["t"].as_f64().unwrap_or(0.0);
+            let sig = e["signal"].as_str().unwrap_or("?");
+            let outcome = e["outcome"].as_str().unwrap_or("");
+            match e["event"].as_str() {
+                Some("generate") if e["res"] == 1 && outcome.starts_with("dropped") => sentences.push(format!(
+                    "At {t:.2} s {sig} sent to {} was dropped by the kernel: PID 1 had no handler for it.",
+                    name(&e["target"])
+                )),
+                Some("generate")
+                    if e["code"] == 128 && e["res"] == 0 && sig == "SIGKILL" && e["sender"]["inside"] == true =>
+                {
+                    sentences.push(format!(
+                        "At {t:.2} s the kernel killed {} in the teardown of its namespace, which follows the death of a PID 1.",
+                        name(&e["target"])
+                    ))
+                }
+                Some("generate") if sig == "SIGKILL" && e["sender"]["inside"] == false => sentences.push(format!(
+                    "At {t:.2} s SIGKILL from outside the namespace reached {}.",
+                    name(&e["target"])
+                )),
+                Some("deliver") if outcome == "delivered to its handler" => sentences.push(format!(
+                    "At {t:.2} s {} received {sig} in its handler.",
+                    name(&e["target"])
+                )),
+                _ => {}
+            }
+        }
+        if sentences.is_empty() {
+            return "No signal reached or missed the sandbox while it was traced.".into();
+        }
+        sentences.join(" ")
+    }
+}
+
+/// The inode of /proc/PID/ns/pid: equal inodes, same PID namespace.
+fn pid_namespace(pid: i32) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(format!("/proc/{pid}/ns/pid")).ok().map(|m| m.ino())
+}
+
+/// True if /proc says `pid` has `sig` at SIG_IGN.
+fn ignored_by(pid: i32, sig: i32) -> bool {
+    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:")).unwrap_or("0");
+    signals::names_in_mask(mask).contains(&signal_name(sig))
+}
+
+fn signal_name(sig: i32) -> String {
+    Signal::try_from(sig).map_or_else(|_| format!("SIG{sig}"), |s| s.as_str().to_string())
+}
+
+fn monotonic() -> f64 {
+    clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0.0, |t| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
+}
+
+/// Print one event, numbered, in the chosen format.
+fn show(n: usize, event: &Value, format: Format) {
+    if format == Format::Json {
+        let mut line = event.clone();
+        line["n"] = json!(n);
+        println!("{line}");
+        return;
+    }
+    let who = |w: &Value| {
+        let pids: Vec<String> =
+            w["nspid"].as_array().map(|a| a.iter().map(|n| n.to_string()).collect()).unwrap_or_default();
+        let place = if w["inside"] == true { pids.join("/") } else { format!("{} (host)", pids.join("/")) };
+        format!("{} {}", w["comm"].as_str().unwrap_or("?"), place)
+    };
+    let t = event["t"].as_f64().unwrap_or(0.0);
+    match event["event"].as_str() {
+        Some("generate") => println!(
+            "{n:>3} {t:>8.3}s  {} -> {} by {}: {}",
+            event["signal"].as_str().unwrap_or("?"),
+            who(&event["target"]),
+            who(&event["sender"]),
+            event["outcome"].as_str().unwrap_or("")
+        ),
+        Some("deliver") => println!(
+            "{n:>3} {t:>8.3}s  {} at {}: {}",
+            event["signal"].as_str().unwrap_or("?"),
+            who(&event["target"]),
+            event["outcome"].as_str().unwrap_or("")
+        ),
+        _ => println!(
+            "{n:>3} {t:>8.3}s  {} {}",
+            who(&event["target"]),
+            event["outcome"].as_str().unwrap_or("")
+        ),
+    }
+}
+
+pub fn run(args: TraceArgs) -> Result<i32> {
+    let sandbox = Sandbox::open(&args.name)?;
+    let (_, pid1, pidfd) = open_pid1(&sandbox, "trace")?;
+    if !nix::unistd::geteuid().is_root() {
+        bail!(
+            "tracing reads the kernel's tracepoints, which needs root; as an ordinary user use \
+             `pidlab explain {} SIG`, which predicts from /proc",
+            sandbox.name
+        );
+    }
+    // Ctrl-C and SIGTERM end the trace cleanly (the instance is removed).
+    let mut stop = SigSet::empty();
+    stop.add(Signal::SIGINT);
+    stop.add(Signal::SIGTERM);
+    stop.thread_block()?;
+    let signals = SignalFd::with_flags(&stop, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+
+    let instance = Instance::create()?;
+    let mut pipe = instance.pipe()?;
+    let mut timeline = Timeline::new(monotonic(), pid1.pid);
+    let header = format!(
+        "tracing {} (PID 1 = host PID {}); times from now; PIDs as host/ns1/ns2...",
+        sandbox.name, pid1.pid
+    );
+    if args.format == Format::Json {
+        println!("{}", json!({ "n": 0, "event": "tracing", "name": sandbox.name, "pid1": pid1.pid }));
+    } else {
+        println!("{header}");
+    }
+
+    let mut pending = String::new();
+    let mut ended_at: Option<Instant> = None;
+    loop {
+        // After PID 1 has gone, keep reading a little: the namespace's
+        // teardown events are still arriving.
+        let timeout = match ended_at {
+            Some(at) => {
+                let left = Duration::from_millis(300).saturating_sub(at.elapsed());
+                if left.is_zero() {
+                    break;
+                }
+                PollTimeout::try_from(left.as_millis() as i32).unwrap_or(PollTimeout::ZERO)
+            }
+            None => PollTimeout::NONE,
+        };
+        let mut fds = [
+            PollFd::new(pipe.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(errno) => return Err(errno).context("poll"),
+        }
+        let interrupted = fds[1].revents().is_some_and(|r| !r.is_empty());
+        let exited = fds[2].revents().is_some_and(|r| !r.is_empty());
+        let mut chunk = [0u8; 65536];
+        while let Ok(n) = pipe.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            pending.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            while let Some(end) = pending.find('\n') {
+                let line: String = pending.drain(..=end).collect();
+                if let Some(record) = parse_line(&line)
+                    && let Some(event) = timeline.ingest(&record)
+                {
+                    timeline.events.push(event.clone());
+                    show(timeline.events.len(), &event, args.format);
+                }
+            }
+        }
+        if interrupted {
+            break;
+        }
+        if exited && ended_at.is_none() {
+            ended_at = Some(Instant::now());
+        }
+    }
+    drop(pipe);
+    drop(instance);
+    let verdict = timeline.verdict();
+    if args.format == Format::Json {
+        println!("{}", json!({ "n": timeline.events.len() + 1, "event": "verdict", "text": verdict }));
+    } else {
+        println!("verdict: {verdict}");
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_trace_pipe_line() {
+        let line = "              sh-23789   [001] d..1.  2804.220843: signal_generate: sig=15 errno=0 code=0 comm=sh pid=23801 grp=1 res=1\n";
+        let r = parse_line(line).unwrap();
+        assert_eq!(r.task_pid, 23789);
+        assert_eq!(r.task_comm, "sh");
+        assert_eq!(r.event, "signal_generate");
+        assert_eq!(r.time, 2804.220843);
+        assert_eq!(r.int("sig"), 15);
+        assert_eq!(r.int("res"), 1);
+        assert_eq!(r.fields["comm"], "sh");
+    }
+
+    #[test]
+    fn parses_task_names_with_dashes_and_comms_with_spaces() {
+        let line = "  pidlab:nest-1-999 [000] d..1. 10.5: signal_generate: sig=9 errno=0 code=128 comm=Web Content pid=5 grp=1 res=0";
+        let r = parse_line(line).unwrap();
+        assert_eq!(r.task_pid, 999);
+        assert_eq!(r.task_comm, "pidlab:nest-1");
+        assert_eq!(r.fields["comm"], "Web Content");
+        assert_eq!(r.int("pid"), 5);
+        assert_eq!(r.int("code"), 128);
+    }
+}
