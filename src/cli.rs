@@ -38,6 +38,30 @@ pub enum Command {
     Explain(ExplainArgs),
     /// The kernel's step-by-step record of every signal to the sandbox (root only).
     Trace(TraceArgs),
+    /// Workshop lessons: list, show, hint, check your exercise.
+    Lesson(LessonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LessonArgs {
+    #[command(subcommand)]
+    pub command: LessonCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LessonCommand {
+    /// List the lessons.
+    List,
+    /// Print a lesson.
+    Show { number: u32 },
+    /// Progressive hints for a lesson's exercise (LEVEL 1, 2, ...).
+    Hint {
+        number: u32,
+        #[arg(default_value = "1")]
+        level: u32,
+    },
+    /// Check your exercise file (exit 0 when it passes).
+    Check { number: u32, file: PathBuf },
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod exit_code;
 mod explain;
 mod init;
 mod launch;
+mod lesson;
 mod lifecycle;
 mod pidns;
 mod probe;
@@ -63,5 +64,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Rm(args) => lifecycle::rm(args),
         Command::Explain(args) => explain::run(args),
         Command::Trace(args) => trace::run(args),
+        Command::Lesson(args) => lesson::run(args),
     }
 }
