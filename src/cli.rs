@@ -143,6 +143,13 @@ pub struct LogsArgs {
     /// Keep printing new output until the sandbox exits.
     #[arg(short, long)]
     pub follow: bool,
+    /// Follow until a line containing TEXT appears, then stop (exit 1 if it never does):
+    /// wait until a service says it is ready.
+    #[arg(long, value_name = "TEXT")]
+    pub until: Option<String>,
+    /// With --until: give up after SECS.
+    #[arg(long, value_name = "SECS", default_value = "10")]
+    pub timeout: f64,
 }
 
 #[derive(Debug, Args)]

@@ -175,6 +175,12 @@ impl Bench {
         Ok((out.status.success(), text))
     }
 
+    /// Wait (at most 5 s) until a probe in the sandbox says it is ready,
+    /// so that what `explain` reads from /proc is settled.
+    fn wait_ready(&self, name: &str) -> Result<()> {
+        self.pidlab(&["logs", "--until", "probe: ready", "--timeout", "5", name]).map(drop)
+    }
+
     /// Who PID 1 is and what SIGTERM would do to it, from `explain`.
     fn pid1(&self, name: &str) -> Result<(String, String)> {
         let (_, text) = self.pidlab(&["explain", name, "SIGTERM", "--format", "json"])?;
@@ -216,6 +222,7 @@ fn check_4(file: &Path) -> Result<Verdict> {
             "no running sandbox named ex04: the file must start one with --name ex04 and -d".into()
         ));
     }
+    bench.wait_ready("ex04")?;
     let (comm, fate) = bench.pid1("ex04")?;
     let (_, stop) = bench.pidlab(&["stop", "-t", "1", "ex04"])?;
     if stop.contains("did not exit within 1 s of SIGTERM") && stop.contains("killed by SIGKILL") {
@@ -239,6 +246,7 @@ fn check_5(file: &Path) -> Result<Verdict> {
     if !started {
         return Ok(Err(format!("the Dockerfile did not start: {}", text.trim())));
     }
+    bench.wait_ready("ex05")?;
     let (comm, fate) = bench.pid1("ex05")?;
     let (_, stop) = bench.pidlab(&["stop", "-t", "2", "ex05"])?;
     let saved = bench.data.path().join("state").exists();

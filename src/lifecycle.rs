@@ -8,7 +8,7 @@
 //! (dropped unless PID 1 has a handler), SIGKILL always gets through, and
 //! when PID 1 dies the kernel kills every other process of the namespace.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -144,33 +144,57 @@ pub fn kill(args: KillArgs) -> Result<i32> {
 
 pub fn logs(args: LogsArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
-    let path = sandbox.log_path();
-    let mut file = match std::fs::File::open(&path) {
+    let mut file = match std::fs::File::open(sandbox.log_path()) {
         Ok(file) => file,
         Err(_) => bail!("{} has no log: only detached sandboxes (run -d) keep one", sandbox.name),
     };
-    let mut out = std::io::stdout().lock();
-    std::io::copy(&mut file, &mut out)?;
-    if !args.follow {
-        return Ok(0);
-    }
+    let follow = args.follow || args.until.is_some();
+    let deadline = Instant::now() + Duration::from_secs_f64(args.timeout.max(0.0));
     let record = sandbox.record().unwrap_or(Value::Null);
     let supervisor = Process::from_record(&record["supervisor"]);
-    let Ok(fd) = sys::pidfd_open(nix::unistd::Pid::from_raw(supervisor.pid)) else { return Ok(0) };
-    if !supervisor.alive() {
-        return Ok(0);
-    }
-    // Follow: print what was appended, until the supervisor has exited.
+    let pidfd =
+        sys::pidfd_open(nix::unistd::Pid::from_raw(supervisor.pid)).ok().filter(|_| supervisor.alive());
+    let mut out = std::io::stdout().lock();
+    let mut pending = Vec::new();
     loop {
-        let done = wait_readable(&fd, Some(Duration::from_millis(200)));
-        let pos = file.stream_position()?;
-        file.seek(SeekFrom::Start(pos))?;
-        let mut chunk = Vec::new();
-        file.read_to_end(&mut chunk)?;
-        out.write_all(&chunk)?;
+        // The supervisor's exit is checked before reading, so that the last
+        // read sees everything it wrote.
+        let finished = pidfd.as_ref().is_none_or(|fd| wait_readable(fd, Some(Duration::ZERO)));
+        file.read_to_end(&mut pending)?;
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            out.write_all(&line)?;
+            if let Some(text) = &args.until
+                && String::from_utf8_lossy(&line).contains(text.as_str())
+            {
+                out.flush()?;
+                return Ok(0);
+            }
+        }
+        if !follow || finished {
+            out.write_all(&pending)?;
+            out.flush()?;
+            return match &args.until {
+                Some(text) => {
+                    Err(Exit { code: 1, message: format!("{text:?} never appeared: the sandbox has ended") }
+                        .into())
+                }
+                None => Ok(0),
+            };
+        }
         out.flush()?;
-        if done {
-            return Ok(0);
+        if args.until.is_some() && Instant::now() >= deadline {
+            let text = args.until.as_deref().unwrap_or("");
+            return Err(Exit {
+                code: 1,
+                message: format!("{text:?} did not appear within {} s", args.timeout),
+            }
+            .into());
+        }
+        // New output is looked for every 20 ms; the supervisor's exit ends
+        // the wait at once.
+        if let Some(fd) = &pidfd {
+            wait_readable(fd, Some(Duration::from_millis(20)));
         }
     }
 }

@@ -16,7 +16,7 @@ const T: Duration = Duration::from_secs(20);
 fn detached_probe_exec_stop_logs_rm() {
     let lab = Lab::new();
     let vol = lab.volume();
-    let name = lab.ok(&[
+    let name = lab.start(&[
         "run",
         "-d",
         "--name",
@@ -57,7 +57,7 @@ fn detached_probe_exec_stop_logs_rm() {
 fn stopping_a_dash_shell_form_probe_takes_the_grace_period_and_loses_the_state() {
     let lab = Lab::new();
     let vol = lab.volume();
-    lab.ok(&[
+    lab.start(&[
         "run",
         "-d",
         "--name",
@@ -81,15 +81,15 @@ fn stopping_a_dash_shell_form_probe_takes_the_grace_period_and_loses_the_state()
 #[test]
 fn two_sandboxes_at_once_and_a_duplicate_name_is_refused() {
     let lab = Lab::new();
-    lab.ok(&["run", "-d", "--name", "one", "--", "pidlab", "probe"]);
-    lab.ok(&["run", "-d", "--name", "two", "--", "pidlab", "probe"]);
+    lab.start(&["run", "-d", "--name", "one", "--", "pidlab", "probe"]);
+    lab.start(&["run", "-d", "--name", "two", "--", "pidlab", "probe"]);
     let dup = lab.run(&["run", "-d", "--name", "one", "--", "pidlab", "probe"]);
     assert_eq!(dup.code(), 125, "{dup:?}");
     assert!(dup.stderr.contains("taken") && dup.stderr.contains("running"), "{dup:?}");
     let ps: serde_json::Value = serde_json::from_str(&lab.ok(&["ps", "--format", "json"])).unwrap();
     let names: Vec<&str> = ps.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["one", "two"]);
-    let generated = lab.ok(&["run", "-d", "--", "pidlab", "probe"]);
+    let generated = lab.start(&["run", "-d", "--", "pidlab", "probe"]);
     assert!(generated.trim().split('-').count() == 3, "a readable generated name: {generated}");
     lab.ok(&["kill", "one"]);
     lab.finish();
@@ -98,7 +98,7 @@ fn two_sandboxes_at_once_and_a_duplicate_name_is_refused() {
 #[test]
 fn a_killed_shim_takes_the_sandbox_with_it() {
     let lab = Lab::new();
-    lab.ok(&["run", "-d", "--name", "orphaned", "--", "pidlab", "probe"]);
+    lab.start(&["run", "-d", "--name", "orphaned", "--", "pidlab", "probe"]);
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(lab.state.path().join("orphaned/sandbox.json")).unwrap())
             .unwrap();
@@ -137,7 +137,7 @@ fn verbs_on_exited_unknown_and_stopped_sandboxes() {
         assert_eq!(out.code(), 125, "{verb:?}: {out:?}");
         assert!(out.stderr.contains("no sandbox named \"nope\""), "{verb:?}: {out:?}");
     }
-    lab.ok(&["run", "-d", "--name", "busy", "--", "pidlab", "probe"]);
+    lab.start(&["run", "-d", "--name", "busy", "--", "pidlab", "probe"]);
     let rm = lab.run(&["rm", "busy"]);
     assert_eq!(rm.code(), 125, "rm of a running sandbox without -f: {rm:?}");
     assert!(rm.stderr.contains("rm -f"), "{rm:?}");
@@ -147,7 +147,7 @@ fn verbs_on_exited_unknown_and_stopped_sandboxes() {
 #[test]
 fn inspect_decodes_each_processs_signal_dispositions() {
     let lab = Lab::new();
-    lab.ok(&["run", "-d", "--name", "look", "--cmd", "pidlab probe --catch USR1 --ignore HUP"]);
+    lab.start(&["run", "-d", "--name", "look", "--cmd", "pidlab probe --catch USR1 --ignore HUP"]);
     let out = lab.ok(&["inspect", "look", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let procs = v["processes"].as_array().unwrap();
@@ -192,6 +192,7 @@ fn rootless_lifecycle() {
     };
     let out = as_nobody(&["run", "-d", "--name", "user", "--", "pidlab", "probe", "--catch", "TERM"]);
     assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(as_nobody(&["logs", "--until", "probe: ready", "user"]).code(), 0);
     let out = as_nobody(&["exec", "user", "sh", "-c", "echo $(id -u) $$"]);
     assert_eq!(out.code(), 0, "{out:?}");
     assert_eq!(out.stdout.trim(), "0 2", "root inside, PID 2 of the namespace: {out:?}");
@@ -204,5 +205,22 @@ fn rootless_lifecycle() {
     let logs = as_nobody(&["logs", "user"]);
     assert!(logs.stdout.contains("caught SIGTERM (15) from pid 0"), "{logs:?}");
     assert_eq!(as_nobody(&["rm", "user"]).code(), 0);
+    lab.finish();
+}
+
+#[test]
+fn run_rm_removes_the_sandbox_when_it_exits_and_logs_follow_until_the_end() {
+    let lab = Lab::new();
+    lab.ok(&["run", "-d", "--rm", "--name", "brief", "--", "sh", "-c", "echo hello; exit 0"]);
+    let deadline = Instant::now() + T;
+    while lab.state.path().join("brief").exists() {
+        assert!(Instant::now() < deadline, "--rm did not remove the sandbox's state");
+        std::thread::yield_now();
+    }
+    lab.ok(&["run", "-d", "--name", "talker", "--", "pidlab", "probe", "--sleep", "0.5"]);
+    // logs -f returns by itself once the sandbox has exited, with all of it.
+    let out = lab.run(&["logs", "-f", "talker"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains("probe: ready") && out.stdout.contains("slept; exiting 0"), "{out:?}");
     lab.finish();
 }

@@ -55,7 +55,7 @@ fn generated<'a>(events: &'a [Value], sig: &str, target_ns_pid: i64) -> Vec<&'a 
 #[test]
 fn dash_shell_form_stop_is_dropped_then_killed_then_torn_down() {
     let lab = Lab::new();
-    lab.ok(&["run", "-d", "--name", "dash", "--cmd", "pidlab probe --on-term-save /tmp/s"]);
+    lab.start(&["run", "-d", "--name", "dash", "--cmd", "pidlab probe --on-term-save /tmp/s"]);
     let tracer = Tracer::start(&lab, "dash");
     lab.ok(&["stop", "-t", "1", "dash"]);
     let (events, verdict) = tracer.finish();
@@ -82,7 +82,7 @@ fn dash_shell_form_stop_is_dropped_then_killed_then_torn_down() {
 #[test]
 fn exec_form_catcher_gets_sigterm_in_its_handler_and_exits() {
     let lab = Lab::new();
-    lab.ok(&["run", "-d", "--name", "catch", "--", "pidlab", "probe", "--on-term-save", "/tmp/s"]);
+    lab.start(&["run", "-d", "--name", "catch", "--", "pidlab", "probe", "--on-term-save", "/tmp/s"]);
     let tracer = Tracer::start(&lab, "catch");
     lab.ok(&["stop", "catch"]);
     let (events, verdict) = tracer.finish();
@@ -107,7 +107,7 @@ fn exec_form_catcher_gets_sigterm_in_its_handler_and_exits() {
 #[test]
 fn sigkill_from_inside_the_namespace_is_dropped_at_pid_1() {
     let lab = Lab::new();
-    lab.ok(&["run", "-d", "--name", "inside", "--", "pidlab", "probe"]);
+    lab.start(&["run", "-d", "--name", "inside", "--", "pidlab", "probe"]);
     let tracer = Tracer::start(&lab, "inside");
     let out = lab.run(&["exec", "inside", "kill", "-KILL", "1"]);
     assert_eq!(out.code(), 0, "kill(2) returns 0 even though the kernel drops the signal: {out:?}");
@@ -126,7 +126,7 @@ fn sigkill_from_inside_the_namespace_is_dropped_at_pid_1() {
 #[test]
 fn nested_events_carry_a_pid_per_level_consistent_with_nspid() {
     let lab = Lab::new();
-    lab.ok(&["run", "-d", "--name", "deep", "--nest", "2", "--", "pidlab", "probe", "--catch", "USR1"]);
+    lab.start(&["run", "-d", "--name", "deep", "--nest", "2", "--", "pidlab", "probe", "--catch", "USR1"]);
     let record: Value =
         serde_json::from_slice(&std::fs::read(lab.state.path().join("deep/sandbox.json")).unwrap()).unwrap();
     let pid1 = record["pid1"]["pid"].as_i64().unwrap() as i32;
@@ -177,7 +177,7 @@ fn explain_predicts_what_trace_then_records() {
     for (name, spec) in configs {
         let mut args = vec!["run", "-d", "--name", name];
         args.extend_from_slice(spec);
-        lab.ok(&args);
+        lab.start(&args);
         let mut predicted = Vec::new();
         for sig in ["SIGTERM", "SIGINT", "SIGUSR1", "SIGKILL"] {
             let out = lab.ok(&["explain", name, sig, "--format", "json"]);
@@ -206,8 +206,8 @@ fn explain_predicts_what_trace_then_records() {
 #[test]
 fn two_traces_at_once_see_only_their_own_sandbox_and_leave_no_instance() {
     let lab = Lab::new();
-    lab.ok(&["run", "-d", "--name", "left", "--", "pidlab", "probe", "--catch", "USR1"]);
-    lab.ok(&["run", "-d", "--name", "right", "--", "pidlab", "probe", "--catch", "USR1"]);
+    lab.start(&["run", "-d", "--name", "left", "--", "pidlab", "probe", "--catch", "USR1"]);
+    lab.start(&["run", "-d", "--name", "right", "--", "pidlab", "probe", "--catch", "USR1"]);
     let (a, b) = (Tracer::start(&lab, "left"), Tracer::start(&lab, "right"));
     let tracers = [a.pid(), b.pid()];
     lab.ok(&["kill", "-s", "USR1", "left"]);

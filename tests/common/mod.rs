@@ -299,6 +299,15 @@ impl Lab {
         out.stdout
     }
 
+    /// `pidlab run -d ARGS...` of a probe, returning once the probe says it
+    /// is ready (its handlers are installed): `run -d` returns as soon as
+    /// PID 1 is exec'd, a moment before that.
+    pub fn start(&self, args: &[&str]) -> String {
+        let name = self.ok(args).trim().to_string();
+        self.ok(&["logs", "--until", "probe: ready", &name]);
+        name
+    }
+
     pub fn volume(&self) -> String {
         format!("{}:/state", self.data.path().display())
     }
