@@ -59,7 +59,10 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
         None => None,
     };
     let mut say = |line: String| {
-        println!("probe: {line}");
+        // Not println!: it panics when stdout is a closed pipe. A PID 1
+        // is not killed by that SIGPIPE either (the kernel drops it: PID 1
+        // left it at its default action), so the write just fails.
+        let _ = writeln!(std::io::stdout(), "probe: {line}");
         if let Some(file) = log.as_mut() {
             let _ = writeln!(file, "{line}");
         }

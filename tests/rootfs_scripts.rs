@@ -43,3 +43,35 @@ fn a_busybox_root_boots_with_chroot_and_pivot_root() {
     build_busybox_root(&root);
     assert_eq!(listing(&root), before);
 }
+
+#[test]
+fn redis_roots_boot_and_their_shell_decides_who_is_pid_1() {
+    require("/usr/bin/redis-server", "apt-get install redis-server (.ci/run does)");
+    let tmp = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/rootfs-scripts/redis-root.sh");
+    for (shell, probe_pid) in [("dash", "pid=2"), ("bash", "pid=1"), ("busybox", "pid=1")] {
+        let root = tmp.path().join(shell);
+        let mut cmd = Command::new("bash");
+        cmd.args([script, "--shell", shell]).arg(&root);
+        let out = run_within(cmd, Duration::from_secs(120));
+        assert_eq!(out.code(), 0, "redis-root.sh --shell {shell}: {out:?}");
+        let r = root.to_str().unwrap();
+        let out = run(["run", "--rootfs", r, "--", "redis-server", "--version"]);
+        assert!(out.stdout.starts_with("Redis server v="), "{shell}: {out:?}");
+        let out = run(["run", "--rootfs", r, "--cmd", "pidlab probe --sleep 0"]);
+        assert!(
+            out.stdout.contains(probe_pid),
+            "{shell} as /bin/sh: expected the probe at {probe_pid}: {out:?}"
+        );
+    }
+    let help = run_within(
+        {
+            let mut cmd = Command::new("bash");
+            cmd.args([script, "--help"]);
+            cmd
+        },
+        Duration::from_secs(10),
+    );
+    assert_eq!(help.code(), 0);
+    assert!(help.stdout.contains("--shell dash"), "{help:?}");
+}
