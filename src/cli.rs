@@ -289,6 +289,16 @@ pub struct ProbeArgs {
     /// Exit 0 after SECS seconds (default: run until a signal ends it).
     #[arg(long, value_name = "SECS")]
     pub sleep: Option<f64>,
+
+    /// After leaving orphans, wait until no zombie is left in this PID
+    /// namespace and report how long that took (a measure of PID 1's reaping).
+    #[arg(long, requires = "orphans")]
+    pub await_reaped: bool,
+
+    /// Start each "caught" line with the CLOCK_MONOTONIC time in nanoseconds
+    /// (for latency measurements).
+    #[arg(long)]
+    pub timestamps: bool,
 }
 
 #[derive(Debug, Args)]

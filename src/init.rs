@@ -89,13 +89,8 @@ pub fn run(args: InitArgs) -> Result<i32> {
         ForkResult::Child => start_workload(&argv),
         ForkResult::Parent { child } => child,
     };
-    let verbose = args.verbose;
-    let say = |line: String| {
-        if verbose {
-            eprintln!("pidlab:init: {line}");
-        }
-    };
-    say(format!("started {} as pid {child}", args.command[0].to_string_lossy()));
+    let say = Narrator { verbose: args.verbose };
+    say.say(format_args!("started {} as pid {child}", args.command[0].to_string_lossy()));
 
     let forwarded = signals::forwardable();
     let signals =
@@ -125,14 +120,29 @@ pub fn run(args: InitArgs) -> Result<i32> {
         while let Ok(Some(info)) = signals.read_signal() {
             let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
             if sig != Signal::SIGCHLD && forwarded.contains(sig) {
-                init.forward(sig, &say);
+                init.forward(sig, say);
             }
         }
         // Reap on every wake-up: SIGCHLD is not queued per child, one
         // pending SIGCHLD may stand for many exits.
-        let none_left = init.reap(&say);
-        if let Some(code) = init.next(none_left, &say) {
+        let none_left = init.reap(say);
+        if let Some(code) = init.next(none_left, say) {
             return Ok(code);
+        }
+    }
+}
+
+/// `--verbose`: one line per event on stderr. format_args! formats nothing
+/// unless the line is printed, so a quiet init pays nothing per reaped child.
+#[derive(Clone, Copy)]
+struct Narrator {
+    verbose: bool,
+}
+
+impl Narrator {
+    fn say(self, line: std::fmt::Arguments<'_>) {
+        if self.verbose {
+            eprintln!("pidlab:init: {line}");
         }
     }
 }
@@ -151,7 +161,7 @@ struct Init {
 }
 
 impl Init {
-    fn forward(&mut self, sig: Signal, say: &impl Fn(String)) {
+    fn forward(&mut self, sig: Signal, say: Narrator) {
         self.last_signal = sig;
         let (target, whom) = match self.mode {
             Mode::Tini { group: false } => (self.child, format!("pid {}", self.child)),
@@ -164,13 +174,13 @@ impl Init {
         };
         self.told_all |= self.mode == Mode::Drain;
         match kill(target, sig) {
-            Ok(()) => say(format!("forwarded {sig} to {whom}")),
-            Err(errno) => say(format!("forwarding {sig} to {whom}: {errno}")),
+            Ok(()) => say.say(format_args!("forwarded {sig} to {whom}")),
+            Err(errno) => say.say(format_args!("forwarding {sig} to {whom}: {errno}")),
         }
     }
 
     /// Reap every exited child. Returns true when no child is left at all.
-    fn reap(&mut self, say: &impl Fn(String)) -> bool {
+    fn reap(&mut self, say: Narrator) -> bool {
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) => return false,
@@ -181,10 +191,10 @@ impl Init {
                         _ => continue,
                     };
                     if pid == self.child {
-                        say(format!("child {pid} exited with status {code}"));
+                        say.say(format_args!("child {pid} exited with status {code}"));
                         self.status = Some(code);
                     } else {
-                        say(format!("reaped orphan {pid} (status {code})"));
+                        say.say(format_args!("reaped orphan {pid} (status {code})"));
                     }
                 }
                 Err(Errno::ECHILD) => return true,
@@ -195,26 +205,29 @@ impl Init {
     }
 
     /// Decide whether to leave, with which code.
-    fn next(&mut self, none_left: bool, say: &impl Fn(String)) -> Option<i32> {
+    fn next(&mut self, none_left: bool, say: Narrator) -> Option<i32> {
         let code = self.status?;
         match self.mode {
             Mode::Tini { .. } => Some(code),
             Mode::Drain if none_left => {
-                say(format!("no process left; exiting with status {code}"));
+                say.say(format_args!("no process left; exiting with status {code}"));
                 Some(code)
             }
             Mode::Drain => {
                 match self.deadline {
                     None => {
                         if !self.told_all {
-                            say(format!("child gone; sending {} to the rest", self.last_signal));
+                            say.say(format_args!("child gone; sending {} to the rest", self.last_signal));
                             let _ = kill(Pid::from_raw(-1), self.last_signal);
                         }
-                        say(format!("waiting up to {:?} for the rest to exit", self.grace));
+                        say.say(format_args!("waiting up to {:?} for the rest to exit", self.grace));
                         self.deadline = Some(Instant::now() + self.grace);
                     }
                     Some(at) if Instant::now() >= at => {
-                        say(format!("grace period of {:?} over; sending SIGKILL to the rest", self.grace));
+                        say.say(format_args!(
+                            "grace period of {:?} over; sending SIGKILL to the rest",
+                            self.grace
+                        ));
                         let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
                         self.deadline = Some(Instant::now() + Duration::from_secs(3600));
                     }

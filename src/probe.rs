@@ -94,8 +94,14 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
         }
     }
     if args.orphans > 0 {
+        let before = tasks_on_machine()?;
         leave_orphans(args.orphans, Duration::from_secs_f64(args.orphan_life.max(0.0)))?;
+        let left = Instant::now();
         say(format!("left {} orphans", args.orphans));
+        if args.await_reaped {
+            await_reaped(before, Duration::from_secs(30))?;
+            say(format!("all orphans reaped after {:.3} ms", left.elapsed().as_secs_f64() * 1000.0));
+        }
     }
     say("ready".into());
 
@@ -121,7 +127,8 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
         }
         for (sig, sender) in drain(&rx) {
             let name = Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.to_string());
-            say(format!("caught {name} ({sig}) from pid {sender}"));
+            let stamp = if args.timestamps { format!("{} ", monotonic_ns()) } else { String::new() };
+            say(format!("{stamp}caught {name} ({sig}) from pid {sender}"));
             let is_stop = sig == Signal::SIGTERM as i32 || sig == Signal::SIGINT as i32;
             if let (true, Some(file)) = (is_stop, &args.on_term_save) {
                 save_state(file, &name)?;
@@ -129,6 +136,52 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
                 return Ok(0);
             }
         }
+    }
+}
+
+fn monotonic_ns() -> u128 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map_or(0, |t| t.tv_sec() as u128 * 1_000_000_000 + t.tv_nsec() as u128)
+}
+
+/// The number of tasks on the machine, zombies included (the 4th field of
+/// /proc/loadavg, "running/total"): cheap enough to read every few
+/// microseconds, unlike a scan of /proc.
+fn tasks_on_machine() -> Result<u64> {
+    let text = std::fs::read_to_string("/proc/loadavg")?;
+    let total = text.split_whitespace().nth(3).and_then(|f| f.split_once('/')).map(|(_, t)| t.to_string());
+    total.and_then(|t| t.parse().ok()).context("parse /proc/loadavg")
+}
+
+/// Wait until the orphans are gone — the machine's task count is back to
+/// `before` (a task stops counting when it is reaped) — then confirm that
+/// this PID namespace's /proc lists no zombie. At most `limit`.
+fn await_reaped(before: u64, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    while tasks_on_machine()? > before + 2 {
+        if Instant::now() >= deadline {
+            anyhow::bail!("orphans still unreaped after {limit:?}: PID 1 does not reap");
+        }
+        std::thread::yield_now();
+    }
+    loop {
+        let zombies = std::fs::read_dir("/proc")?
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+            .filter(|e| {
+                std::fs::read_to_string(e.path().join("stat"))
+                    .ok()
+                    .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z')))
+                    .unwrap_or(false)
+            })
+            .count();
+        if zombies == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("{zombies} zombies still unreaped after {limit:?}: PID 1 does not reap");
+        }
+        std::thread::yield_now();
     }
 }
 

@@ -234,3 +234,33 @@ fn bad_init_choices_are_refused() {
         assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
     }
 }
+
+#[test]
+fn init_group_forwards_to_the_whole_process_group() {
+    // Two probes in the workload's process group: one in the background,
+    // one that the shell execs (the init's direct child).
+    let script = "trap '' USR1; pidlab probe --catch USR1 & exec pidlab probe --catch USR1";
+    for (extra, forwarded) in [(None, 1), (Some("--init-group"), 2)] {
+        let mut args = vec!["run", "--init"];
+        args.extend(extra);
+        args.extend_from_slice(&["--cmd", script]);
+        let mut sandbox = Running::start(&mut pidlab(&args));
+        sandbox.expect_line("probe: ready", T);
+        sandbox.expect_line("probe: ready", T);
+        let init = children(sandbox.pid())[0];
+        let direct = children(init)[0];
+        let background = children(direct)[0];
+        signal(init, Signal::SIGUSR1);
+        for _ in 0..forwarded {
+            sandbox.expect_line("caught SIGUSR1 (10) from pid 1", T);
+        }
+        // A signal straight from the host to the background probe: once its
+        // line is out, any forwarded one it got would be out too.
+        signal(background, Signal::SIGUSR1);
+        sandbox.expect_line("caught SIGUSR1 (10) from pid 0", T);
+        signal(init, Signal::SIGKILL);
+        let out = sandbox.finish(T);
+        let caught = out.stdout.matches("from pid 1").count();
+        assert_eq!(caught, forwarded, "{extra:?}: the init forwarded to {forwarded} probe(s): {out:?}");
+    }
+}
