@@ -295,6 +295,12 @@ pub struct ProbeArgs {
     #[arg(long, requires = "orphans")]
     pub await_reaped: bool,
 
+    /// Try the classic chroot escape (chroot into a subdirectory while the
+    /// working directory stays outside it, climb `..`, chroot there), then
+    /// report whether PATH exists where we landed, and exit.
+    #[arg(long, value_name = "PATH")]
+    pub chroot_escape: Option<PathBuf>,
+
     /// Start each "caught" line with the CLOCK_MONOTONIC time in nanoseconds
     /// (for latency measurements).
     #[arg(long)]

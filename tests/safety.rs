@@ -1,0 +1,67 @@
+//! Nothing leaks, nothing lingers: a crashed pidlab takes its sandbox with
+//! it, the default root is read-only, and pivot_root (unlike chroot) leaves
+//! no way back to the host's root.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+const T: Duration = Duration::from_secs(20);
+
+#[test]
+fn a_sigkilled_pidlab_run_leaves_no_workload_running() {
+    let mut sandbox =
+        Running::start(&mut pidlab(["run", "--nest", "2", "--", "pidlab", "probe", "--ignore", "TERM"]));
+    sandbox.expect_line("probe: ready", T);
+    let chain = chain_until(sandbox.pid(), "pidlab", T);
+    let fds: Vec<_> = chain.iter().map(|p| pidfd_open(Pid::from_raw(*p))).collect();
+    let killed = Instant::now();
+    kill(Pid::from_raw(sandbox.pid()), Signal::SIGKILL).unwrap();
+    for (pid, fd) in chain.iter().zip(&fds) {
+        let mut pfd = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(fd), nix::poll::PollFlags::POLLIN)];
+        let left = Duration::from_millis(100).saturating_sub(killed.elapsed());
+        let ready =
+            nix::poll::poll(&mut pfd, nix::poll::PollTimeout::try_from(left.as_millis() as i32).unwrap());
+        assert_eq!(ready, Ok(1), "sandbox process {pid} still alive 100 ms after pidlab was SIGKILLed");
+    }
+    let _ = sandbox.finish(T);
+}
+
+#[test]
+fn the_default_root_is_read_only_except_tmp() {
+    let script = "touch /usr/pidlab-was-here 2>&1; touch /etc/pidlab-was-here 2>&1; touch /pidlab-was-here 2>&1; \
+                  touch /tmp/ok && echo tmp-writable";
+    let out = run(["run", "--", "sh", "-c", script]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.stdout.matches("Read-only file system").count(), 3, "{out:?}");
+    assert!(out.stdout.contains("tmp-writable"), "{out:?}");
+    for path in ["/usr/pidlab-was-here", "/etc/pidlab-was-here"] {
+        assert!(!std::path::Path::new(path).exists(), "{path} appeared on the host");
+    }
+}
+
+/// The classic chroot escape (`pidlab probe --chroot-escape`) reaches the
+/// host's root from a plain chroot, and nothing but the sandbox's own root
+/// after pivot_root.
+#[test]
+fn chroot_can_be_escaped_but_pivot_root_cannot() {
+    // A marker only the host's real root has.
+    let marker = tempfile::Builder::new().prefix("pidlab-escape-marker-").tempdir_in("/var/tmp").unwrap();
+    let path = marker.path().to_str().unwrap();
+    let chrooted = run(["run", "--", "pidlab", "probe", "--chroot-escape", path]);
+    assert_eq!(chrooted.code(), 0, "{chrooted:?}");
+    assert!(
+        chrooted.stdout.contains(&format!("{path} exists")),
+        "plain chroot: out on the host: {chrooted:?}"
+    );
+    let pivoted = run(["run", "--pivot-root", "--", "pidlab", "probe", "--chroot-escape", path]);
+    assert_eq!(pivoted.code(), 0, "{pivoted:?}");
+    assert!(
+        pivoted.stdout.contains(&format!("{path} does not exist")),
+        "pivot_root: still inside: {pivoted:?}"
+    );
+}
