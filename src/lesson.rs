@@ -55,6 +55,28 @@ const LESSONS: &[Lesson] = &[
             "CMD [\"pidlab\", \"probe\", \"--on-term-save\", \"/data/state\"]",
         ],
     },
+    Lesson {
+        number: 7,
+        slug: "07-orphans-and-zombies",
+        text: include_str!("../lessons/07-orphans-and-zombies/README.md"),
+        hints: &[
+            "The probe never waits for children it did not start. Who could?",
+            "An init reaps every orphan: which `pidlab run` flag puts one in front?",
+            "pidlab run -d --name ex07 --init -- pidlab probe --orphans 5 --orphan-life 0",
+        ],
+    },
+    Lesson {
+        number: 8,
+        slug: "08-init-and-drain",
+        text: include_str!("../lessons/08-init-and-drain/README.md"),
+        hints: &["Lesson 05: `exec` in the string makes the shell replace itself with the command."],
+    },
+    Lesson {
+        number: 11,
+        slug: "11-chroot-vs-pivot-root",
+        text: include_str!("../lessons/11-chroot-vs-pivot-root/README.md"),
+        hints: &["In a user namespace you are root over the namespaces it owns, mount namespace included."],
+    },
 ];
 
 fn find(number: u32) -> Result<&'static Lesson> {
@@ -97,6 +119,7 @@ pub fn run(args: LessonArgs) -> Result<i32> {
             let verdict = match lesson.number {
                 4 => check_4(&file)?,
                 5 => check_5(&file)?,
+                7 => check_7(&file)?,
                 _ => bail!("lesson {} ({}) has no exercise to check", lesson.number, lesson.slug),
             };
             match verdict {
@@ -266,4 +289,39 @@ fn check_5(file: &Path) -> Result<Verdict> {
             "The probe must receive SIGTERM to save."
         }
     )))
+}
+
+/// Lesson 7: no zombie is left in the sandbox.
+fn check_7(file: &Path) -> Result<Verdict> {
+    let bench = Bench::new()?;
+    let out = bench.command("bash").arg(file).output().with_context(|| format!("run {}", file.display()))?;
+    if !out.status.success() {
+        return Ok(Err(format!(
+            "{} failed: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    bench.wait_ready("ex07")?;
+    let zombies = || -> Result<(usize, String)> {
+        let (_, text) = bench.pidlab(&["inspect", "ex07", "--format", "json"])?;
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let procs = v["processes"].as_array().cloned().unwrap_or_default();
+        let pid1 = procs.first().and_then(|p| p["cmdline"].as_str()).unwrap_or("?").to_string();
+        Ok((procs.iter().filter(|p| p["state"] == "Z").count(), pid1))
+    };
+    // An init reaps within milliseconds; give it up to 2 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let (count, pid1) = zombies()?;
+        if count == 0 {
+            return Ok(Ok(format!("no zombie left: PID 1 ({pid1}) reaps the orphans it adopts.")));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(Err(format!(
+                "{count} zombies are left: PID 1 is `{pid1}`, which adopts the orphans but never calls wait(2) for them."
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

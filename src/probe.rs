@@ -252,9 +252,16 @@ fn save_state(file: &Path, signal: &str) -> Result<()> {
 /// subreaper or to PID 1 of this namespace (pid_namespaces(7), "Adoption of
 /// orphaned children"). Each lives `life`, then exits and stays a zombie
 /// until whoever adopted it calls wait.
+///
+/// Each orphan holds the write end of a pipe until it exits. With a zero
+/// life we read that pipe to its end (at most 10 s), so that when we say
+/// "left N orphans" they have all exited: what is left are zombies, or
+/// nothing if PID 1 reaped them.
 fn leave_orphans(n: u32, life: Duration) -> Result<()> {
+    let (alive_rx, alive_tx) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     match sys::fork().context("fork the orphans' parent")? {
         ForkResult::Child => {
+            drop(alive_rx);
             for _ in 0..n {
                 if let Ok(ForkResult::Child) = sys::fork() {
                     std::thread::sleep(life);
@@ -264,8 +271,19 @@ fn leave_orphans(n: u32, life: Duration) -> Result<()> {
             sys::exit_now(0);
         }
         ForkResult::Parent { child } => {
+            drop(alive_tx);
             // Reap our own child only: the orphans are not ours any more.
             waitpid(child, None).context("wait for the orphans' parent")?;
+            if life.is_zero() {
+                let mut fds = [PollFd::new(alive_rx.as_fd(), PollFlags::POLLIN)];
+                let mut byte = [0u8; 1];
+                while poll(&mut fds, PollTimeout::try_from(10_000).expect("10 s")).unwrap_or(0) > 0 {
+                    match nix::unistd::read(&alive_rx, &mut byte) {
+                        Ok(0) | Err(_) => break, // every orphan has exited
+                        Ok(_) => {}
+                    }
+                }
+            }
             Ok(())
         }
     }

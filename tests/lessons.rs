@@ -125,6 +125,31 @@ fn lesson_05_transcripts() {
     check_transcripts("05-shell-vs-exec-form");
 }
 
+#[test]
+fn lesson_07_transcripts() {
+    check_transcripts("07-orphans-and-zombies");
+}
+
+#[test]
+fn lesson_08_transcripts() {
+    check_transcripts("08-init-and-drain");
+}
+
+#[test]
+fn lesson_11_transcripts() {
+    check_transcripts("11-chroot-vs-pivot-root");
+}
+
+#[test]
+fn lesson_07_starter_fails_and_solution_passes() {
+    let dir = lesson_dir("07-orphans-and-zombies");
+    let starter = check("7", &dir.join("exercise.sh"));
+    assert_eq!(starter.code(), 1, "{starter:?}");
+    assert!(starter.stdout.contains("5 zombies are left"), "{starter:?}");
+    let solution = check("7", &dir.join("solution/exercise.sh"));
+    assert_eq!(solution.code(), 0, "{solution:?}");
+}
+
 fn check(number: &str, file: &Path) -> Outcome {
     run_within(pidlab(["lesson", "check", number, file.to_str().unwrap()]), Duration::from_secs(60))
 }
