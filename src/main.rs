@@ -27,10 +27,19 @@ mod userns;
 use std::process::ExitCode;
 
 use clap::Parser;
+use nix::sys::signal::{SigHandler, Signal};
 
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    // Rust's runtime ignores SIGPIPE and handles SIGSEGV and SIGBUS (to
+    // report stack overflows). Every pidlab process — runtime, init, nest
+    // levels, probe — puts them back to their defaults, so that what
+    // `pidlab inspect` shows is what pidlab chose, and `pidlab ps | head`
+    // ends quietly like any Unix tool.
+    for sig in [Signal::SIGPIPE, Signal::SIGSEGV, Signal::SIGBUS] {
+        let _ = sys::set_disposition(sig, SigHandler::SigDfl);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -68,12 +68,6 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
         }
     };
 
-    // Rust's runtime ignores SIGPIPE and handles SIGSEGV and SIGBUS (to
-    // report stack overflows). Put them back, so that /proc/PID/status shows
-    // only the dispositions the command line asked for.
-    for sig in [Signal::SIGPIPE, Signal::SIGSEGV, Signal::SIGBUS] {
-        sys::set_disposition(sig, SigHandler::SigDfl).with_context(|| format!("reset {sig}"))?;
-    }
     say(whereabouts());
     if let Some(path) = &args.chroot_escape {
         let landed = chroot_escape()?;
