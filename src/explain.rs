@@ -22,32 +22,6 @@ use crate::lifecycle::{members, open_pid1};
 use crate::signals;
 use crate::state::Sandbox;
 
-/// The signals a process is waiting for in rt_sigtimedwait(2) (sigwait(3),
-/// sigwaitinfo(2), tini's loop), as a mask. While it waits, the kernel takes
-/// those signals *out* of the blocked mask that /proc shows (they are kept
-/// in `real_blocked`, which the kernel still honours: such a signal is
-/// queued, never dropped). So read the set from the process itself:
-/// /proc/PID/syscall gives the call and its arguments, /proc/PID/mem the
-/// set the first argument points to. Needs the right to ptrace the process.
-fn waited_for(pid: i32) -> u64 {
-    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/syscall")) else { return 0 };
-    let mut fields = text.split_whitespace();
-    if fields.next().and_then(|n| n.parse::<i64>().ok()) != Some(libc::SYS_rt_sigtimedwait) {
-        return 0;
-    }
-    let Some(addr) = fields.next().and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
-    else {
-        return 0;
-    };
-    let mut set = [0u8; 8];
-    let read = fs::File::open(format!("/proc/{pid}/mem"))
-        .and_then(|f| std::os::unix::fs::FileExt::read_exact_at(&f, &mut set, addr));
-    if read.is_err() {
-        return 0;
-    }
-    u64::from_ne_bytes(set)
-}
-
 /// What the kernel will do with `sig` sent from the host to a process.
 /// `waiting`: the mask of signals it waits for with rt_sigtimedwait.
 pub fn predict(status: &str, sig: Signal, is_init: bool, waiting: u64) -> (&'static str, String) {
@@ -126,7 +100,7 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
         let comm = status.lines().find_map(|l| l.strip_prefix("Name:")).unwrap_or("?").trim().to_string();
         let is_init = nspid.len() > 1 && nspid.last() == Some(&1);
         let sent_here = args.to_all || pid == pid1.pid;
-        let (outcome, why) = predict(&status, sig, is_init, waited_for(pid));
+        let (outcome, why) = predict(&status, sig, is_init, signals::waited_for(pid));
         let (outcome, why) = if sent_here {
             (outcome.to_string(), why)
         } else {

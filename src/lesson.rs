@@ -36,6 +36,20 @@ const LESSONS: &[Lesson] = &[
         ],
     },
     Lesson {
+        number: 2,
+        slug: "02-unshare-vs-clone",
+        text: include_str!("../lessons/02-unshare-vs-clone/README.md"),
+        hints: &[
+            "Try it: `unshare --pid --fork sh -c 'readlink /proc/$$/ns/pid_for_children'` and without the first child.",
+        ],
+    },
+    Lesson {
+        number: 3,
+        slug: "03-nested-namespaces",
+        text: include_str!("../lessons/03-nested-namespaces/README.md"),
+        hints: &["rt_sigtimedwait moves the waited signals from `blocked` to `real_blocked` while it waits."],
+    },
+    Lesson {
         number: 4,
         slug: "04-pid1-signal-rules",
         text: include_str!("../lessons/04-pid1-signal-rules/README.md"),
@@ -56,6 +70,12 @@ const LESSONS: &[Lesson] = &[
         ],
     },
     Lesson {
+        number: 6,
+        slug: "06-docker-stop",
+        text: include_str!("../lessons/06-docker-stop/README.md"),
+        hints: &["STOPSIGNAL only changes which signal stop sends; PID 1 must still have a handler for it."],
+    },
+    Lesson {
         number: 7,
         slug: "07-orphans-and-zombies",
         text: include_str!("../lessons/07-orphans-and-zombies/README.md"),
@@ -72,10 +92,22 @@ const LESSONS: &[Lesson] = &[
         hints: &["Lesson 05: `exec` in the string makes the shell replace itself with the command."],
     },
     Lesson {
+        number: 10,
+        slug: "10-when-pid1-dies",
+        text: include_str!("../lessons/10-when-pid1-dies/README.md"),
+        hints: &["The init exits when its child (sh) exits; then the kernel kills the sleep."],
+    },
+    Lesson {
         number: 11,
         slug: "11-chroot-vs-pivot-root",
         text: include_str!("../lessons/11-chroot-vs-pivot-root/README.md"),
         hints: &["In a user namespace you are root over the namespaces it owns, mount namespace included."],
+    },
+    Lesson {
+        number: 12,
+        slug: "12-rootless",
+        text: include_str!("../lessons/12-rootless/README.md"),
+        hints: &["uid_map maps IDs inside to IDs outside; root's own map is the identity."],
     },
 ];
 

@@ -383,6 +383,12 @@ fn describe_process(pid: i32) -> Option<Value> {
         "cmdline": cmdline(pid),
         "caught": signals::names_in_mask(&field("SigCgt").unwrap_or_default()),
         "ignored": signals::names_in_mask(&field("SigIgn").unwrap_or_default()),
-        "blocked": signals::names_in_mask(&field("SigBlk").unwrap_or_default()),
+        // Signals a process waits for in sigwait are hidden from SigBlk
+        // while it waits; they are blocked all the same.
+        "blocked": signals::names_in_mask(&format!(
+            "{:x}",
+            u64::from_str_radix(field("SigBlk").unwrap_or_default().trim(), 16).unwrap_or(0)
+                | signals::waited_for(pid)
+        )),
     }))
 }

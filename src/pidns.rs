@@ -85,6 +85,9 @@ pub fn nest(levels: u32, reporter: Reporter) -> Reporter {
         // action (discarded) before we wait for it.
         let mut waited = signals::forwardable();
         waited.add(Signal::SIGCHLD);
+        // Start from clean dispositions (whatever pidlab inherited, ignored
+        // signals included), then block what this level will wait for.
+        reporter.run(Step::Nest, || signals::reset_to_defaults().doing(|| "reset signals".into()));
         reporter.run(Step::Nest, || waited.thread_block().doing(|| "block signals".into()));
         reporter.run(Step::Nest, || {
             unshare_for_children().doing(|| format!("unshare(CLONE_NEWPID) for level {level}"))

@@ -128,6 +128,32 @@ pub fn default_action(sig: Signal) -> Action {
     }
 }
 
+/// The signals a process is waiting for in rt_sigtimedwait(2) (sigwait(3),
+/// sigwaitinfo(2), tini's loop), as a mask. While it waits, the kernel takes
+/// those signals *out* of the blocked mask that /proc shows (they are kept
+/// in `real_blocked`, which the kernel still honours: such a signal is
+/// queued, never dropped). So read the set from the process itself:
+/// /proc/PID/syscall gives the call and its arguments, /proc/PID/mem the
+/// set the first argument points to. Needs the right to ptrace the process.
+pub fn waited_for(pid: i32) -> u64 {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/syscall")) else { return 0 };
+    let mut fields = text.split_whitespace();
+    if fields.next().and_then(|n| n.parse::<i64>().ok()) != Some(libc::SYS_rt_sigtimedwait) {
+        return 0;
+    }
+    let Some(addr) = fields.next().and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
+    else {
+        return 0;
+    };
+    let mut set = [0u8; 8];
+    let read = std::fs::File::open(format!("/proc/{pid}/mem"))
+        .and_then(|f| std::os::unix::fs::FileExt::read_exact_at(&f, &mut set, addr));
+    if read.is_err() {
+        return 0;
+    }
+    u64::from_ne_bytes(set)
+}
+
 /// The conventional exit code of a process killed by `sig`: 128 + N.
 pub fn exit_code_for(sig: Signal) -> i32 {
     128 + sig as i32

@@ -126,6 +126,32 @@ fn lesson_05_transcripts() {
 }
 
 #[test]
+fn lesson_02_transcripts() {
+    require("/usr/bin/unshare", "apt-get install util-linux");
+    check_transcripts("02-unshare-vs-clone");
+}
+
+#[test]
+fn lesson_03_transcripts() {
+    check_transcripts("03-nested-namespaces");
+}
+
+#[test]
+fn lesson_06_transcripts() {
+    check_transcripts("06-docker-stop");
+}
+
+#[test]
+fn lesson_10_transcripts() {
+    check_transcripts("10-when-pid1-dies");
+}
+
+#[test]
+fn lesson_12_transcripts() {
+    check_transcripts("12-rootless");
+}
+
+#[test]
 fn lesson_07_transcripts() {
     check_transcripts("07-orphans-and-zombies");
 }
