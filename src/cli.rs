@@ -40,6 +40,15 @@ pub enum Command {
     Trace(TraceArgs),
     /// Workshop lessons: list, show, hint, check your exercise.
     Lesson(LessonArgs),
+    /// Try each setup step on this machine; say what blocks it and how to fix it.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Only try to create a tracefs instance (the doctor runs this in a child).
+    #[arg(long, hide = true)]
+    pub tracefs: bool,
 }
 
 #[derive(Debug, Args)]

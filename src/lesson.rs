@@ -28,6 +28,12 @@ struct Lesson {
 
 const LESSONS: &[Lesson] = &[
     Lesson {
+        number: 0,
+        slug: "00-doctor",
+        text: include_str!("../lessons/00-doctor/README.md"),
+        hints: &["Run `pidlab doctor` and read the line under each FAIL."],
+    },
+    Lesson {
         number: 1,
         slug: "01-first-namespace",
         text: include_str!("../lessons/01-first-namespace/README.md"),
@@ -92,6 +98,16 @@ const LESSONS: &[Lesson] = &[
         hints: &["Lesson 05: `exec` in the string makes the shell replace itself with the command."],
     },
     Lesson {
+        number: 9,
+        slug: "09-entrypoint-scripts",
+        text: include_str!("../lessons/09-entrypoint-scripts/README.md"),
+        hints: &[
+            "Which process runs the command on the script's last line, and who is PID 1 then?",
+            "`exec` replaces the shell with the command.",
+            "exec \"$@\"",
+        ],
+    },
+    Lesson {
         number: 10,
         slug: "10-when-pid1-dies",
         text: include_str!("../lessons/10-when-pid1-dies/README.md"),
@@ -152,6 +168,7 @@ pub fn run(args: LessonArgs) -> Result<i32> {
                 4 => check_4(&file)?,
                 5 => check_5(&file)?,
                 7 => check_7(&file)?,
+                9 => check_9(&file)?,
                 _ => bail!("lesson {} ({}) has no exercise to check", lesson.number, lesson.slug),
             };
             match verdict {
@@ -356,4 +373,42 @@ fn check_7(file: &Path) -> Result<Verdict> {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// Lesson 9: with FILE as the entrypoint, the service saves on stop.
+fn check_9(file: &Path) -> Result<Verdict> {
+    let bench = Bench::new()?;
+    let file = std::fs::canonicalize(file).with_context(|| format!("{} not found", file.display()))?;
+    let dir = file.parent().context("the file's directory")?;
+    let name = file.file_name().and_then(|n| n.to_str()).context("a UTF-8 file name")?;
+    let lesson = format!("{}:/lesson", dir.display());
+    let data = format!("{}:/data", bench.data.path().display());
+    let entrypoint = serde_json::json!(["/bin/sh", format!("/lesson/{name}")]).to_string();
+    let (started, text) = bench.pidlab(&[
+        "run",
+        "-d",
+        "--name",
+        "ex09",
+        "-v",
+        &lesson,
+        "-v",
+        &data,
+        "--entrypoint",
+        &entrypoint,
+        "--cmd",
+        r#"["pidlab", "probe", "--on-term-save", "/data/state"]"#,
+    ])?;
+    if !started {
+        return Ok(Err(format!("the sandbox did not start: {}", text.trim())));
+    }
+    bench.wait_ready("ex09")?;
+    let (comm, fate) = bench.pid1("ex09")?;
+    let (_, stop) = bench.pidlab(&["stop", "-t", "2", "ex09"])?;
+    if bench.data.path().join("state").exists() {
+        return Ok(Ok(format!("PID 1 was {comm}; SIGTERM was {fate}; the state was saved: {}", stop.trim())));
+    }
+    Ok(Err(format!(
+        "PID 1 is {comm}: the script's shell stayed PID 1, and SIGTERM sent to it was {fate}; the probe \
+         never heard it and was SIGKILLed after 2 s without saving."
+    )))
 }

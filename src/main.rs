@@ -5,6 +5,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod cli;
+mod doctor;
 mod exec;
 mod exit_code;
 mod explain;
@@ -74,5 +75,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Explain(args) => explain::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Lesson(args) => lesson::run(args),
+        Command::Doctor(args) => doctor::run(args),
     }
 }

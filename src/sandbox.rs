@@ -52,6 +52,9 @@ pub struct Plan {
     pub workdir: String,
     pub nest: u32,
     pub rootless: bool,
+    /// Real root in the initial user namespace: /dev nodes can be made
+    /// with mknod instead of bound from the host.
+    pub can_mknod: bool,
     pub pivot_root: bool,
     pub volumes: Vec<Volume>,
     pub stop: Stop,
@@ -207,7 +210,7 @@ fn pid1(plan: &Plan, root: &Root, reporter: Reporter, go: OwnedFd) -> ! {
     reporter.run(Step::ParentDeath, || pidns::die_with_parent(go));
     reporter.run(Step::MountNamespace, rootfs::new_mount_namespace);
     reporter.run(Step::PrivateMounts, rootfs::make_private);
-    reporter.run(Step::BuildRoot, || root.build(!plan.rootless));
+    reporter.run(Step::BuildRoot, || root.build(plan.can_mknod));
     // Before the root switch: with pivot_root the host's /proc disappears,
     // and in a user namespace the kernel only allows a new procfs while a
     // fully visible one exists in the mount namespace.
@@ -328,6 +331,7 @@ impl Plan {
         }
         let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(&path).to_string();
 
+        let rootless = args.rootless || !nix::unistd::geteuid().is_root();
         Ok(Plan {
             argv: to_cstrings(&launch.argv)?,
             env: to_cstrings(&env)?,
@@ -335,7 +339,8 @@ impl Plan {
             path,
             workdir: args.workdir.clone().or(image.workdir).unwrap_or_else(|| "/".into()),
             nest: args.nest,
-            rootless: args.rootless || !nix::unistd::geteuid().is_root(),
+            rootless,
+            can_mknod: !rootless && userns::in_initial(),
             pivot_root: args.pivot_root,
             volumes: args.volumes.iter().map(|v| Volume::parse(v)).collect::<Result<_>>()?,
             stop,

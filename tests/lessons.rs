@@ -126,6 +126,26 @@ fn lesson_05_transcripts() {
 }
 
 #[test]
+fn lesson_00_transcripts() {
+    check_transcripts("00-doctor");
+}
+
+#[test]
+fn lesson_09_transcripts() {
+    check_transcripts("09-entrypoint-scripts");
+}
+
+#[test]
+fn lesson_09_starter_fails_and_solution_passes() {
+    let dir = lesson_dir("09-entrypoint-scripts");
+    let starter = check("9", &dir.join("entrypoint.sh"));
+    assert_eq!(starter.code(), 1, "{starter:?}");
+    assert!(starter.stdout.contains("PID 1 is sh") && starter.stdout.contains("dropped"), "{starter:?}");
+    let solution = check("9", &dir.join("solution/entrypoint.sh"));
+    assert_eq!(solution.code(), 0, "{solution:?}");
+}
+
+#[test]
 fn lesson_02_transcripts() {
     require("/usr/bin/unshare", "apt-get install util-linux");
     check_transcripts("02-unshare-vs-clone");
@@ -216,7 +236,7 @@ fn every_lesson_is_listed_and_shown() {
             list.stdout.lines().any(|l| l.starts_with(number)),
             "lesson {dir} missing from `lesson list`"
         );
-        let shown = run(["lesson", "show", number.trim_start_matches('0')]);
+        let shown = run(["lesson", "show", &number.parse::<u32>().unwrap().to_string()]);
         assert_eq!(shown.code(), 0, "{shown:?}");
         let readme = std::fs::read_to_string(Path::new(LESSONS).join(dir).join("README.md")).unwrap();
         assert!(shown.stdout.contains(readme.lines().nth(2).unwrap()), "show prints the lesson");
