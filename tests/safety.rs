@@ -14,8 +14,12 @@ const T: Duration = Duration::from_secs(20);
 
 #[test]
 fn a_sigkilled_pidlab_run_leaves_no_workload_running() {
-    let mut sandbox =
-        Running::start(&mut pidlab(["run", "--nest", "2", "--", "pidlab", "probe", "--ignore", "TERM"]));
+    // pidlab cannot remove its temporary mount point when it is SIGKILLed:
+    // give it a TMPDIR that goes away with the test.
+    let tmp = private_tmp();
+    let mut sandbox = Running::start(
+        pidlab(["run", "--nest", "2", "--", "pidlab", "probe", "--ignore", "TERM"]).env("TMPDIR", tmp.path()),
+    );
     sandbox.expect_line("probe: ready", T);
     let chain = chain_until(sandbox.pid(), "pidlab", T);
     let fds: Vec<_> = chain.iter().map(|p| pidfd_open(Pid::from_raw(*p))).collect();
