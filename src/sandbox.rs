@@ -67,19 +67,19 @@ pub fn run(args: RunArgs) -> Result<i32> {
         return Ok(0);
     }
     let root = RootPlan::new(args.rootfs.as_deref(), plan.volumes.clone())?;
-    let name = match &args.name {
-        Some(name) => name.clone(),
-        None => state::generate_name(),
-    };
-    let sandbox = Sandbox::claim(&name)?;
     if args.detach {
-        return detach(&plan, root, sandbox, args.rm);
+        let name = args.name.clone().unwrap_or_else(state::generate_name);
+        return detach(&plan, root, Sandbox::claim(&name)?, args.rm);
     }
-    // A foreground sandbox is registered while it runs, so that `pidlab
-    // exec`, `stop` and `ps` work on it from another terminal, and leaves
-    // no state behind when it ends.
-    let result = root.create().and_then(|root| start(&plan, &root, &sandbox, || {}));
-    let _ = sandbox.remove();
+    // A named foreground sandbox is registered while it runs, so that
+    // `pidlab exec`, `stop` and `ps` reach it from another terminal; it
+    // leaves no state behind when it ends. An unnamed one could not be
+    // addressed anyway, and skips the state files (about 0.5 ms).
+    let sandbox = args.name.as_deref().map(Sandbox::claim).transpose()?;
+    let result = root.create().and_then(|root| start(&plan, &root, sandbox.as_ref(), || {}));
+    if let Some(sandbox) = sandbox {
+        let _ = sandbox.remove();
+    }
     result
 }
 
@@ -124,7 +124,7 @@ fn shim(plan: &Plan, root: RootPlan, sandbox: &Sandbox, ready: OwnedFd, remove_w
     let _ = nix::sys::prctl::set_name(c"pidlab:shim");
     let mut ready = Some(ready);
     let result = redirect_output(sandbox).and_then(|()| root.create()).and_then(|root| {
-        start(plan, &root, sandbox, || {
+        start(plan, &root, Some(sandbox), || {
             if let Some(pipe) = ready.take() {
                 let _ = nix::unistd::write(&pipe, b"ok");
             }
@@ -169,7 +169,7 @@ fn redirect_output(sandbox: &Sandbox) -> Result<()> {
 
 /// Steps 1 and 2 on the host, then fork: the child runs `pid1`, the parent
 /// records the sandbox and supervises it.
-fn start(plan: &Plan, root: &Root, sandbox: &Sandbox, started: impl FnMut()) -> Result<i32> {
+fn start(plan: &Plan, root: &Root, sandbox: Option<&Sandbox>, started: impl FnMut()) -> Result<i32> {
     let (report_rx, report_tx) = pipe2(OFlag::O_CLOEXEC).context("create the report pipe")?;
     let (go_rx, go_tx) = pipe2(OFlag::O_CLOEXEC).context("create the go pipe")?;
     // Block the signals we forward before forking, so none that arrives
@@ -195,7 +195,9 @@ fn start(plan: &Plan, root: &Root, sandbox: &Sandbox, started: impl FnMut()) -> 
     };
     drop(report_tx);
     drop(go_rx);
-    sandbox.write("sandbox.json", &plan.record(&sandbox.name, child))?;
+    if let Some(sandbox) = sandbox {
+        sandbox.write("sandbox.json", &plan.record(&sandbox.name, child))?;
+    }
     supervisor::supervise(child, go_tx, report_rx, plan, sandbox, started)
 }
 

@@ -88,7 +88,7 @@ pub fn supervise(
     go: OwnedFd,
     report: OwnedFd,
     plan: &Plan,
-    sandbox: &Sandbox,
+    sandbox: Option<&Sandbox>,
     mut started: impl FnMut(),
 ) -> Result<i32> {
     let pidfd = sys::pidfd_open(child).context("pidfd_open on PID 1")?;
@@ -166,7 +166,9 @@ pub fn supervise(
         WaitStatus::Signaled(_, sig, _) => signals::exit_code_for(sig),
         other => bail!("unexpected wait status for PID 1: {other:?}"),
     };
-    sandbox.record_exit(code, &describe(status))?;
+    if let Some(sandbox) = sandbox {
+        sandbox.record_exit(code, &describe(status))?;
+    }
     if let Phase::Signalled { at } = phase {
         eprintln!(
             "pidlab: PID 1 exited {:.2} s after {} ({})",

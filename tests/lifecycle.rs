@@ -224,3 +224,13 @@ fn run_rm_removes_the_sandbox_when_it_exits_and_logs_follow_until_the_end() {
     assert!(out.stdout.contains("probe: ready") && out.stdout.contains("slept; exiting 0"), "{out:?}");
     lab.finish();
 }
+
+#[test]
+fn an_unnamed_foreground_run_is_not_registered() {
+    let lab = Lab::new();
+    let mut fg = Running::start(&mut lab.cmd(&["run", "--", "pidlab", "probe", "--catch", "USR1"]));
+    fg.expect_line("probe: ready", T);
+    let ps: serde_json::Value = serde_json::from_str(&lab.ok(&["ps", "-a", "--format", "json"])).unwrap();
+    assert_eq!(ps, serde_json::json!([]), "nothing to address it by, so nothing registered");
+    assert!(entries(lab.state.path()).is_empty());
+}
