@@ -89,6 +89,9 @@ pub struct ExplainArgs {
 #[derive(Debug, Args)]
 pub struct TraceArgs {
     pub name: String,
+    /// Write one byte to this file descriptor once tracing is on (for `run --trace`).
+    #[arg(long, hide = true, value_name = "FD")]
+    pub ready_fd: Option<i32>,
     /// Output format: a numbered timeline, or one JSON object per event.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -259,6 +262,16 @@ pub struct RunArgs {
     /// Remove the sandbox's state when it exits (detached sandboxes keep it until `pidlab rm`).
     #[arg(long)]
     pub rm: bool,
+
+    /// Show, from the kernel's tracepoints, every signal that reaches or misses
+    /// the sandbox, then a verdict (root only), on stderr.
+    #[arg(long)]
+    pub trace: bool,
+
+    /// Before sending the stop signal (or a forwarded one), predict on stderr what
+    /// it will do to each process, and why.
+    #[arg(long)]
+    pub explain: bool,
 
     /// Print the argv that would become PID 1, and why, without running it.
     #[arg(long)]

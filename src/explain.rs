@@ -89,8 +89,21 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
     let sig = signals::parse(&args.signal)?;
     let (_, pid1, _) = open_pid1(&sandbox, "explain")?;
+    let rows = predict_all(pid1.pid, sig, args.to_all);
+    if args.format == Format::Json {
+        for row in &rows {
+            println!("{row}");
+        }
+    } else {
+        print!("{}", render(&rows, sig, args.to_all));
+    }
+    Ok(0)
+}
+
+/// One prediction per process of the sandbox whose PID 1 is `pid1`.
+pub fn predict_all(pid1: i32, sig: Signal, to_all: bool) -> Vec<Value> {
     let mut rows: Vec<Value> = Vec::new();
-    for pid in members(pid1.pid) {
+    for pid in members(pid1) {
         let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
         let nspid: Vec<i64> = status
             .lines()
@@ -99,7 +112,7 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
             .unwrap_or_default();
         let comm = status.lines().find_map(|l| l.strip_prefix("Name:")).unwrap_or("?").trim().to_string();
         let is_init = nspid.len() > 1 && nspid.last() == Some(&1);
-        let sent_here = args.to_all || pid == pid1.pid;
+        let sent_here = to_all || pid == pid1;
         let (outcome, why) = predict(&status, sig, is_init, signals::waited_for(pid));
         let (outcome, why) = if sent_here {
             (outcome.to_string(), why)
@@ -112,27 +125,26 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
         rows.push(json!({ "host_pid": pid, "nspid": nspid, "comm": comm, "signal": sig.as_str(),
                           "outcome": outcome, "why": why, "prediction": true }));
     }
-    if args.format == Format::Json {
-        for row in &rows {
-            println!("{row}");
-        }
-        return Ok(0);
-    }
-    println!(
-        "prediction for {} sent now from the host to {}:",
+    rows
+}
+
+/// The predictions as lines for a terminal.
+pub fn render(rows: &[Value], sig: Signal, to_all: bool) -> String {
+    let mut out = format!(
+        "prediction for {} sent now from the host to {}:\n",
         sig.as_str(),
-        if args.to_all { "every process" } else { "PID 1" }
+        if to_all { "every process" } else { "PID 1" }
     );
-    for row in &rows {
+    for row in rows {
         let pids: Vec<String> =
             row["nspid"].as_array().map(|a| a.iter().map(|n| n.to_string()).collect()).unwrap_or_default();
-        println!(
-            "  {:<12} {:<8} {:<9} {}",
+        out.push_str(&format!(
+            "  {:<12} {:<8} {:<9} {}\n",
             pids.join("/"),
             row["comm"].as_str().unwrap_or("?"),
             row["outcome"].as_str().unwrap_or(""),
             row["why"].as_str().unwrap_or("")
-        );
+        ));
     }
-    Ok(0)
+    out
 }

@@ -52,6 +52,10 @@ pub struct Plan {
     pub workdir: String,
     pub nest: u32,
     pub rootless: bool,
+    /// `--trace`: follow the sandbox's signals with `pidlab trace`.
+    pub trace: bool,
+    /// `--explain`: predict each signal's fate before sending it.
+    pub explain: bool,
     /// Real root in the initial user namespace: /dev nodes can be made
     /// with mknod instead of bound from the host.
     pub can_mknod: bool,
@@ -75,7 +79,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
     // `pidlab exec`, `stop` and `ps` reach it from another terminal; it
     // leaves no state behind when it ends. An unnamed one could not be
     // addressed anyway, and skips the state files (about 0.5 ms).
-    let sandbox = args.name.as_deref().map(Sandbox::claim).transpose()?;
+    // `--trace` follows the sandbox by name, so it needs one too.
+    let name = args.name.clone().or_else(|| args.trace.then(state::generate_name));
+    let sandbox = name.as_deref().map(Sandbox::claim).transpose()?;
     let result = root.create().and_then(|root| start(&plan, &root, sandbox.as_ref(), || {}));
     if let Some(sandbox) = sandbox {
         let _ = sandbox.remove();
@@ -170,6 +176,13 @@ fn redirect_output(sandbox: &Sandbox) -> Result<()> {
 /// Steps 1 and 2 on the host, then fork: the child runs `pid1`, the parent
 /// records the sandbox and supervises it.
 fn start(plan: &Plan, root: &Root, sandbox: Option<&Sandbox>, started: impl FnMut()) -> Result<i32> {
+    // The tracer is started first: once we have unshared CLONE_NEWPID, every
+    // child we fork is born inside the new namespace — it would see none of
+    // the host's PIDs. It waits for the sandbox to appear.
+    let tracer = match (plan.trace, sandbox) {
+        (true, Some(sandbox)) => Some(Tracer::start(&sandbox.name)?),
+        _ => None,
+    };
     let (report_rx, report_tx) = pipe2(OFlag::O_CLOEXEC).context("create the report pipe")?;
     let (go_rx, go_tx) = pipe2(OFlag::O_CLOEXEC).context("create the go pipe")?;
     // Block the signals we forward before forking, so none that arrives
@@ -198,7 +211,69 @@ fn start(plan: &Plan, root: &Root, sandbox: Option<&Sandbox>, started: impl FnMu
     if let Some(sandbox) = sandbox {
         sandbox.write("sandbox.json", &plan.record(&sandbox.name, child))?;
     }
-    supervisor::supervise(child, go_tx, report_rx, plan, sandbox, started)
+    // PID 1 waits for our go-ahead (step 3), so the tracer is on before
+    // the workload runs: it misses nothing.
+    if let Some(tracer) = &tracer {
+        tracer.wait_ready()?;
+    }
+    let result = supervisor::supervise(child, go_tx, report_rx, plan, sandbox, started);
+    if let Some(tracer) = tracer {
+        tracer.finish();
+    }
+    result
+}
+
+/// `pidlab trace NAME` as a child, its timeline on our stderr; it ends by
+/// itself once PID 1 has exited.
+struct Tracer {
+    child: std::process::Child,
+    ready: OwnedFd,
+}
+
+impl Tracer {
+    fn start(name: &str) -> Result<Tracer> {
+        use std::os::fd::AsFd;
+        let (ready, ready_tx) = nix::unistd::pipe().context("pipe")?; // inherited by the tracer
+        let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .args(["trace", name, "--ready-fd", &ready_tx.as_raw_fd().to_string()])
+            .stdout(stderr)
+            .spawn()
+            .context("start pidlab trace")?;
+        Ok(Tracer { child, ready })
+    }
+
+    /// Wait (at most 5 s) for the tracer's word that tracing is on.
+    fn wait_ready(&self) -> Result<()> {
+        use std::os::fd::AsFd;
+        let mut fds = [nix::poll::PollFd::new(self.ready.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let mut byte = [0u8; 1];
+        let polled = nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(5000).expect("5 s"));
+        if polled.unwrap_or(0) > 0 && nix::unistd::read(&self.ready, &mut byte).unwrap_or(0) == 1 {
+            return Ok(());
+        }
+        bail!("pidlab trace did not start (it needs root and tracefs; see `pidlab doctor`)")
+    }
+
+    /// Wait (at most 5 s) for its verdict, then make sure it is gone.
+    fn finish(mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// Steps 3 to 11, as PID 1 of the new namespace. Never returns: it ends in
@@ -342,6 +417,8 @@ impl Plan {
             workdir: args.workdir.clone().or(image.workdir).unwrap_or_else(|| "/".into()),
             nest: args.nest,
             rootless,
+            trace: args.trace,
+            explain: args.explain,
             can_mknod: !rootless && userns::in_initial(),
             pivot_root: args.pivot_root,
             volumes: args.volumes.iter().map(|v| Volume::parse(v)).collect::<Result<_>>()?,

@@ -149,12 +149,18 @@ pub fn supervise(
             if let Ok(Some(info)) = signals.read_signal()
                 && let Ok(sig) = Signal::try_from(info.ssi_signo as i32)
             {
+                if plan.explain {
+                    explain_before(child, sig);
+                }
                 // ESRCH: PID 1 is exiting right now; nothing to do.
                 let _ = sys::pidfd_send_signal(pidfd.as_fd(), sig);
             }
             continue;
         }
         if deadline.is_some_and(|at| Instant::now() >= at) {
+            if plan.explain && matches!(phase, Phase::Running) {
+                explain_before(child, plan.stop.signal);
+            }
             phase = advance(phase, &plan.stop, pidfd.as_fd(), child);
         }
     }
@@ -184,6 +190,14 @@ pub fn supervise(
         return Err(classify(&report, &plan.launch).into());
     }
     Ok(code)
+}
+
+/// `--explain`: what `sig`, about to be sent to PID 1, will do.
+fn explain_before(pid1: Pid, sig: Signal) {
+    let rows = crate::explain::predict_all(pid1.as_raw(), sig, false);
+    for line in crate::explain::render(&rows, sig, false).lines() {
+        eprintln!("pidlab: {line}");
+    }
 }
 
 fn next_deadline(phase: &Phase, stop: &Stop, started: Instant) -> Option<Instant> {

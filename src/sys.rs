@@ -133,3 +133,13 @@ pub fn close_fds_except(keep: &[i32]) -> nix::Result<()> {
     }
     Ok(())
 }
+
+/// Take ownership of a descriptor inherited across exec, by number.
+pub fn take_inherited_fd(fd: i32) -> nix::Result<OwnedFd> {
+    // SAFETY: F_GETFD only reads the descriptor's flags; it fails with
+    // EBADF if `fd` is not open.
+    Errno::result(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    // SAFETY: the descriptor is open, and the protocol with our parent
+    // (`--ready-fd`) says nobody else in this process uses it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

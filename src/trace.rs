@@ -260,9 +260,9 @@ impl Timeline {
                 if record.fields.get("group_dead").map(String::as_str) != Some("true") {
                     return None;
                 }
-                let who = self.members.get(&pid)?.clone();
-                Some(json!({ "t": t, "event": "exit", "target": self.who(pid, Some(&who.comm)),
-                             "outcome": "exited" }))
+                self.members.get(&pid)?;
+                let comm = record.fields.get("comm").map(String::as_str);
+                Some(json!({ "t": t, "event": "exit", "target": self.who(pid, comm), "outcome": "exited" }))
             }
             "signal_generate" => {
                 let target = record.int("pid") as i32;
@@ -296,7 +296,7 @@ impl Timeline {
                     _ => "delivered to its handler".to_string(),
                 };
                 Some(json!({ "t": t, "event": "deliver", "signal": signal_name(sig),
-                             "target": self.who(target, None), "outcome": outcome }))
+                             "target": self.who(target, Some(&record.task_comm)), "outcome": outcome }))
             }
             _ => None,
         }
@@ -405,6 +405,23 @@ fn monotonic() -> f64 {
     clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0.0, |t| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
 }
 
+/// `run --trace` starts us before its sandbox exists: wait until it is
+/// registered with a live PID 1 (checked every 2 ms, at most `limit`).
+fn await_sandbox(name: &str, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(sandbox) = Sandbox::open(name)
+            && sandbox.status().is_running()
+        {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("sandbox {name:?} did not appear within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// Print one event, numbered, in the chosen format.
 fn show(n: usize, event: &Value, format: Format) {
     if format == Format::Json {
@@ -443,6 +460,9 @@ fn show(n: usize, event: &Value, format: Format) {
 }
 
 pub fn run(args: TraceArgs) -> Result<i32> {
+    if args.ready_fd.is_some() {
+        await_sandbox(&args.name, Duration::from_secs(5))?;
+    }
     let sandbox = Sandbox::open(&args.name)?;
     let (_, pid1, pidfd) = open_pid1(&sandbox, "trace")?;
     if !nix::unistd::geteuid().is_root() {
@@ -470,6 +490,13 @@ pub fn run(args: TraceArgs) -> Result<i32> {
         println!("{}", json!({ "n": 0, "event": "tracing", "name": sandbox.name, "pid1": pid1.pid }));
     } else {
         println!("{header}");
+    }
+    if let Some(fd) = args.ready_fd {
+        // The descriptor was handed down by `pidlab run --trace`.
+        let ready = std::fs::File::from(
+            crate::sys::take_inherited_fd(fd).with_context(|| format!("--ready-fd {fd} is not open"))?,
+        );
+        std::io::Write::write_all(&mut &ready, b"r").context("tell pidlab run that tracing is on")?;
     }
 
     let mut pending = String::new();

@@ -251,3 +251,51 @@ fn two_traces_at_once_see_only_their_own_sandbox_and_leave_no_instance() {
     }
     lab.finish();
 }
+
+#[test]
+fn run_trace_and_explain_narrate_a_foreground_stop() {
+    let state = private_tmp();
+    let mut cmd = pidlab([
+        "run",
+        "--trace",
+        "--explain",
+        "--stop-after",
+        "0.5",
+        "--stop-timeout",
+        "1",
+        "--cmd",
+        "pidlab probe --on-term-save /tmp/s",
+    ]);
+    cmd.env("PIDLAB_STATE_DIR", state.path());
+    let out = run_within(cmd, T);
+    assert_eq!(out.code(), 137, "{out:?}");
+    let err = &out.stderr;
+    assert!(err.contains("prediction for SIGTERM") && err.contains("sh       dropped"), "{err}");
+    assert!(err.contains("SIGTERM -> sh") && err.contains("dropped: PID 1 of its namespace"), "{err}");
+    assert!(err.contains("verdict: At") && err.contains("in the teardown of its namespace"), "{err}");
+    assert!(entries(state.path()).is_empty(), "the traced run leaves no state");
+}
+
+#[test]
+fn tracing_does_not_change_how_a_stop_ends() {
+    let data = tempfile::tempdir().unwrap();
+    let vol = format!("{}:/state", data.path().display());
+    for (form, cmd) in [
+        ("exec", r#"["pidlab", "probe", "--on-term-save", "/state/exec"]"#),
+        ("shell", "pidlab probe --on-term-save /state/shell"),
+    ] {
+        let mut ends = Vec::new();
+        for traced in [false, true] {
+            let mut args =
+                vec!["run", "-v", &vol, "--stop-after", "0.4", "--stop-timeout", "1", "--cmd", cmd];
+            if traced {
+                args.insert(1, "--trace");
+            }
+            let out = run(&args);
+            let saved = data.path().join(form).exists();
+            let _ = std::fs::remove_file(data.path().join(form));
+            ends.push((out.code(), saved));
+        }
+        assert_eq!(ends[0], ends[1], "{form} form: untraced vs traced (exit code, saved)");
+    }
+}
