@@ -9,6 +9,9 @@
 //! - the init's resident memory (VmRSS) while it runs.
 //!
 //! The probe as PID 1 itself, with no init, is the reference for latency.
+//!
+//! Then the cost of tracing: the same latency for a probe that
+//! `pidlab trace` follows, against one that nobody traces, signalled in turn.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -80,6 +83,7 @@ struct Catcher {
 impl Catcher {
     fn start(init: &[&str]) -> Catcher {
         let mut child = Command::new(bin())
+            .env("PIDLAB_STATE_DIR", state_dir())
             .arg("run")
             .args(init)
             .args(["--", "pidlab", "probe", "--catch", "USR1", "--timestamps"])
@@ -127,6 +131,10 @@ impl Drop for Catcher {
     }
 }
 
+fn state_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("pidlab-bench-{}", std::process::id()))
+}
+
 fn main() {
     assert!(nix::unistd::geteuid().is_root(), "run as root");
     assert!(std::path::Path::new("/usr/bin/tini").exists(), "needs /usr/bin/tini: apt-get install tini");
@@ -161,4 +169,34 @@ fn main() {
         median(latencies[2].clone()),
         "-"
     );
+    drop(catchers);
+
+    // Tracing's cost: two probes as PID 1, one followed by `pidlab trace`.
+    let plain = Catcher::start(&["--name", "untraced"]);
+    let traced = Catcher::start(&["--name", "traced"]);
+    let mut tracer = Command::new(bin())
+        .env("PIDLAB_STATE_DIR", state_dir())
+        .args(["trace", "traced", "--format", "json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("pidlab trace");
+    let mut tracer_out = BufReader::new(tracer.stdout.take().unwrap());
+    let mut first = String::new();
+    tracer_out.read_line(&mut first).expect("tracing line");
+    assert!(first.contains("tracing"), "{first}");
+    std::thread::spawn(move || tracer_out.lines().for_each(drop));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..SIGNALS {
+        a.push(plain.ping());
+        b.push(traced.ping());
+    }
+    let (a, b) = (median(a), median(b));
+    println!(
+        "\nSIGUSR1 to a PID 1 with a handler, median µs: untraced {a:.1}, traced {b:.1}, overhead {:.1}",
+        b - a
+    );
+    drop(plain);
+    drop(traced);
+    let _ = tracer.wait();
+    let _ = std::fs::remove_dir_all(state_dir());
 }
