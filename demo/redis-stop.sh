@@ -57,6 +57,12 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/pidlab-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
+# As root, every run is traced: the kernel's record says whether SIGTERM
+# reached redis-server's handler.
+trace=
+how_known="redis log"
+if [ "$(id -u)" = 0 ]; then trace=--trace; how_known="kernel trace"; fi
+
 redis_opts='--port 0 --unixsocket /data/redis.sock --unixsocketperm 700 --dir /data --save "3600 1" --logfile ""'
 
 # name | pidlab arguments (eval'd)
@@ -79,7 +85,7 @@ for entry in "${scenarios[@]}"; do
   # The stop signal comes 1.5 s after the start; the key is written well
   # before that (the socket answers within a few milliseconds).
   ( code=0
-    eval "\"$pidlab\" run -v \"$dir:/data\" --stop-after 1.5 --stop-timeout $grace $args" \
+    eval "\"$pidlab\" run $trace -v \"$dir:/data\" --stop-after 1.5 --stop-timeout $grace $args" \
       >"$dir/out.log" 2>&1 || code=$?
     echo "$code" >"$dir/rc" ) &
   runner=$!
@@ -103,7 +109,16 @@ for entry in "${scenarios[@]}"; do
   if grep -q 'sending SIGKILL' "$dir/out.log"; then how="SIGKILL after ${took} s"; else how="${took} s"; fi
   if grep -q 'pid=1, just started' "$dir/out.log"; then pid1=redis-server; else
     pid1=$(eval "\"$pidlab\" run --dry-run $args" 2>/dev/null | sed -n 's/^argv: \["\([^"]*\)".*/\1/p'); fi
-  if grep -q 'Received SIGTERM' "$dir/out.log"; then got=yes; else got=no; fi
+  # Did SIGTERM reach redis? As root, from the kernel's record (pidlab
+  # run --trace); otherwise from redis's own log.
+  if [ -n "$trace" ]; then
+    if grep -q 'SIGTERM at redis-server .*delivered to its handler' "$dir/out.log"; then got=yes; else got=no; fi
+  else
+    if grep -q 'Received SIGTERM' "$dir/out.log"; then got=yes; else got=no; fi
+  fi
+  # Redis's own words about its shutdown, if it had any.
+  grep -oE '(Received SIGTERM|User requested shutdown|Saving the final RDB snapshot|DB saved on disk|ready to exit)[^"]*' \
+    "$dir/out.log" | sed 's/^/     redis: /' || true
   saved=no
   if [ -s "$dir/dump.rdb" ]; then
     redis-server --port 0 --unixsocket "$dir/check.sock" --dir "$dir" --dbfilename dump.rdb \
@@ -112,13 +127,13 @@ for entry in "${scenarios[@]}"; do
     [ "$(redis-cli -s "$dir/check.sock" get lesson)" = "written before the stop" ] && saved=yes
     redis-cli -s "$dir/check.sock" shutdown nosave >/dev/null 2>&1 || true
   fi
-  echo "   PID 1: $pid1; stop took: $how; SIGTERM reached redis: $got; key in dump.rdb: $saved (exit $rc)"
+  echo "   PID 1: $pid1; stop took: $how; SIGTERM reached redis ($how_known): $got; key in dump.rdb: $saved (exit $rc)"
   rows+=("$name|$pid1|$how|$got|$saved")
   if [ "$format" = json ]; then
     seconds=${took:-null}
     killed=false; grep -q 'sending SIGKILL' "$dir/out.log" && killed=true
-    printf '{"scenario":"%s","pid1":"%s","stop_seconds":%s,"sigkill":%s,"redis_got_sigterm":%s,"saved":%s,"exit":%s}\n' \
-      "$name" "$pid1" "$seconds" "$killed" "$([ $got = yes ] && echo true || echo false)" \
+    printf '{"scenario":"%s","pid1":"%s","stop_seconds":%s,"sigkill":%s,"redis_got_sigterm":%s,"known_from":"%s","saved":%s,"exit":%s}\n' \
+      "$name" "$pid1" "$seconds" "$killed" "$([ $got = yes ] && echo true || echo false)" "$how_known" \
       "$([ $saved = yes ] && echo true || echo false)" "$rc" >&3
   fi
 done

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -24,6 +25,9 @@ fn redis_demo_rows_show_who_saves_and_who_loses() {
     let row = |name: &str| {
         rows.iter().find(|r| r["scenario"] == name).unwrap_or_else(|| panic!("no row {name}: {rows:?}"))
     };
+    for r in &rows {
+        assert_eq!(r["known_from"], "kernel trace", "as root, the demo asks the kernel: {r}");
+    }
     let fast = |r: &serde_json::Value| r["sigkill"] == false && r["stop_seconds"].as_f64().unwrap() < 1.0;
 
     for name in ["exec form", "shell form, busybox sh", "shell form, 'exec' in string"] {
@@ -47,4 +51,33 @@ fn redis_demo_rows_show_who_saves_and_who_loses() {
         fast(drain) && drain["redis_got_sigterm"] == true && drain["saved"] == true,
         "fast, saved: {drain}"
     );
+}
+
+#[test]
+fn the_demo_runs_rootless_with_the_same_outcomes() {
+    require("/usr/bin/redis-server", "apt-get install redis-server (.ci/run does)");
+    let copy =
+        ForNobody::new(&["demo/redis-stop.sh", "demo/Dockerfile.shell-form", "demo/Dockerfile.exec-form"]);
+    let script = copy.dir.path().join("demo/redis-stop.sh");
+    let mut cmd = ForNobody::command(
+        Path::new("/bin/bash"),
+        &[script.to_str().unwrap(), "--grace", "1", "--format", "json"],
+    );
+    cmd.env("PIDLAB", copy.bin());
+    let out = run_within(cmd, Duration::from_secs(180));
+    assert_eq!(out.code(), 0, "{out:?}");
+    let rows: Vec<serde_json::Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let saved: Vec<(String, bool)> =
+        rows.iter().map(|r| (r["scenario"].as_str().unwrap().to_string(), r["saved"] == true)).collect();
+    let expected = [
+        ("exec form", true),
+        ("shell form, dash", false),
+        ("shell form, busybox sh", true),
+        ("shell form, 'exec' in string", true),
+        ("shell form + tini (--init)", false),
+        ("shell form + pidlab --init=drain", true),
+    ];
+    let expected: Vec<(String, bool)> = expected.iter().map(|(n, s)| (n.to_string(), *s)).collect();
+    assert_eq!(saved, expected, "as an ordinary user, the same data is saved and lost");
+    assert!(rows.iter().all(|r| r["known_from"] == "redis log"), "no trace without root: {rows:?}");
 }

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -184,10 +183,10 @@ fn rootless_lifecycle() {
     let lab = Lab::new();
     // nobody must be able to use the state directory.
     std::fs::set_permissions(lab.state.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let copy = ForNobody::new(&[]);
     let as_nobody = |args: &[&str]| {
-        let mut cmd = Command::new("/usr/bin/setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", bin()]).args(args);
-        cmd.env("PIDLAB_STATE_DIR", lab.state.path()).env("TMPDIR", "/tmp");
+        let mut cmd = ForNobody::command(&copy.bin(), args);
+        cmd.env("PIDLAB_STATE_DIR", lab.state.path());
         run_within(cmd, T)
     };
     let out = as_nobody(&["run", "-d", "--name", "user", "--", "pidlab", "probe", "--catch", "TERM"]);

@@ -9,12 +9,8 @@ use std::time::Duration;
 use common::*;
 
 fn as_nobody(args: &[&str]) -> Outcome {
-    require("/usr/bin/setpriv", "apt-get install util-linux");
-    assert!(nix::unistd::geteuid().is_root(), "these tests switch to the nobody user, which needs root");
-    let mut cmd = Command::new("/usr/bin/setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", bin()]).args(args);
-    cmd.env("TMPDIR", "/tmp").env_remove("HOME");
-    run_within(cmd, Duration::from_secs(20))
+    let copy = ForNobody::new(&[]);
+    run_within(ForNobody::command(&copy.bin(), args), Duration::from_secs(20))
 }
 
 #[test]

@@ -325,3 +325,42 @@ impl Lab {
         assert!(entries(self.state.path()).is_empty(), "state left behind");
     }
 }
+
+/// A copy of the pidlab binary (and, if asked, of other files) that the
+/// unprivileged `nobody` user can run, wherever this checkout lives: a
+/// world-readable temporary directory, removed when dropped.
+pub struct ForNobody {
+    pub dir: tempfile::TempDir,
+}
+
+impl ForNobody {
+    pub fn new(extra: &[&str]) -> ForNobody {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new().prefix("pidlab-test-nobody-").tempdir().expect("temp dir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::copy(bin(), dir.path().join("pidlab")).expect("copy pidlab");
+        for path in extra {
+            let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+            let to = dir.path().join(path);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+            let dir_of = to.parent().unwrap();
+            std::fs::set_permissions(dir_of, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        ForNobody { dir }
+    }
+
+    pub fn bin(&self) -> PathBuf {
+        self.dir.path().join("pidlab")
+    }
+
+    /// `setpriv --reuid=65534 --regid=65534 --clear-groups -- PROGRAM ARGS...`
+    pub fn command(program: &Path, args: &[&str]) -> Command {
+        require("/usr/bin/setpriv", "apt-get install util-linux");
+        assert!(nix::unistd::geteuid().is_root(), "switching to the nobody user needs root");
+        let mut cmd = Command::new("/usr/bin/setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(program).args(args);
+        cmd.env("TMPDIR", "/tmp").env("HOME", "/tmp");
+        cmd
+    }
+}
