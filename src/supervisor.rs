@@ -27,7 +27,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{Pid, getpgrp, isatty, setpgid, tcgetpgrp, tcsetpgrp};
 
-use crate::sandbox::{Plan, classify};
+use crate::plan::{Plan, classify};
 use crate::signals;
 use crate::state::Sandbox;
 use crate::step::Report;

@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -557,6 +557,59 @@ pub fn run(args: TraceArgs) -> Result<i32> {
         println!("verdict: {verdict}");
     }
     Ok(0)
+}
+
+/// `pidlab run --trace`: `pidlab trace NAME` as a child, its timeline on
+/// our stderr; it ends by itself once PID 1 has exited.
+pub struct Follower {
+    child: std::process::Child,
+    ready: OwnedFd,
+}
+
+impl Follower {
+    pub fn start(name: &str) -> Result<Follower> {
+        use std::os::fd::AsFd;
+        let (ready, ready_tx) = nix::unistd::pipe().context("pipe")?; // inherited by the tracer
+        let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .args(["trace", name, "--ready-fd", &ready_tx.as_raw_fd().to_string()])
+            .stdout(stderr)
+            .spawn()
+            .context("start pidlab trace")?;
+        Ok(Follower { child, ready })
+    }
+
+    /// Wait (at most 5 s) for the tracer's word that tracing is on.
+    pub fn wait_ready(&self) -> Result<()> {
+        use std::os::fd::AsFd;
+        let mut fds = [nix::poll::PollFd::new(self.ready.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let mut byte = [0u8; 1];
+        let polled = nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(5000).expect("5 s"));
+        if polled.unwrap_or(0) > 0 && nix::unistd::read(&self.ready, &mut byte).unwrap_or(0) == 1 {
+            return Ok(());
+        }
+        bail!("pidlab trace did not start (it needs root and tracefs; see `pidlab doctor`)")
+    }
+
+    /// Wait (at most 5 s) for its verdict, then make sure it is gone.
+    pub fn finish(mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 #[cfg(test)]

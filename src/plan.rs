@@ -1,0 +1,242 @@
+//! The plan of a sandbox: everything `pidlab run` decides from its command
+//! line (and a Dockerfile) before any namespace exists — the argv and who
+//! will be PID 1, the environment, the root, how to stop it — and the
+//! messages that explain a failed launch in those terms.
+
+use std::ffi::CString;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::RunArgs;
+use crate::exit_code;
+use crate::launch::{DEFAULT_SHELL, Dockerfile, Image, Launch, Overrides, Pid1, parse_form, parse_shell};
+use crate::pidns::{self, MAX_NEST};
+use crate::rootfs::{PIDLAB_DIR, Volume};
+use crate::signals;
+use crate::state::{self, Process};
+use crate::step::Step;
+use crate::supervisor::Stop;
+use crate::userns;
+
+/// Docker's default PATH; pidlab adds the directory where it appears inside.
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything the sandbox needs, decided before any namespace exists.
+pub struct Plan {
+    pub launch: Launch,
+    pub argv: Vec<CString>,
+    pub env: Vec<CString>,
+    pub path: String,
+    pub workdir: String,
+    pub nest: u32,
+    pub rootless: bool,
+    /// `--trace`: follow the sandbox's signals with `pidlab trace`.
+    pub trace: bool,
+    /// `--explain`: predict each signal's fate before sending it.
+    pub explain: bool,
+    /// Real root in the initial user namespace: /dev nodes can be made
+    /// with mknod instead of bound from the host.
+    pub can_mknod: bool,
+    pub pivot_root: bool,
+    pub volumes: Vec<Volume>,
+    pub stop: Stop,
+}
+
+pub fn describe_program(plan: &Plan) -> String {
+    let name = &plan.launch.argv[0];
+    match plan.launch.pid1 {
+        Pid1::Shell => format!("shell {name} (shell form runs SHELL + [string])"),
+        Pid1::Init => format!("init {name} (--init)"),
+        Pid1::Program => name.to_string(),
+    }
+}
+
+impl Plan {
+    /// Turn the command line into a plan, refusing bad input before anything
+    /// is created.
+    pub fn new(args: &RunArgs) -> Result<Plan> {
+        let shell = match &args.shell {
+            Some(text) => parse_shell(text)?,
+            None => DEFAULT_SHELL.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut image = Image::new(shell);
+        if let Some(path) = &args.dockerfile {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("-f {}: cannot read the Dockerfile", path.display()))?;
+            let file = Dockerfile::parse(&text, &image).with_context(|| format!("-f {}", path.display()))?;
+            if !file.not_applied.is_empty() {
+                let list: Vec<String> =
+                    file.not_applied.iter().map(|(l, i)| format!("{i} (line {l})")).collect();
+                eprintln!(
+                    "pidlab: not applied, pidlab runs images and does not build them: {}",
+                    list.join(", ")
+                );
+            }
+            image = file.image;
+        }
+        let overrides = Overrides {
+            entrypoint: args.entrypoint.as_deref().map(parse_form).transpose()?.flatten(),
+            cmd: args.cmd.as_deref().map(parse_form).transpose()?.flatten(),
+            args: args.args.clone(),
+        };
+        let mut launch = Launch::resolve(&image, &overrides)?;
+        if let Some(init) = &args.init {
+            launch = launch.with_init(&init_argv(init, args)?);
+        }
+
+        let level = pidns::current_level()?;
+        if level + args.nest > MAX_NEST {
+            bail!(
+                "--nest {}: this process is already {level} PID namespace(s) deep, and the kernel allows \
+                 at most {MAX_NEST} below the initial one (MAX_PID_NS_LEVEL); use --nest {} or less",
+                args.nest,
+                MAX_NEST - level
+            );
+        }
+
+        let stop_signal = match &args.stop_signal {
+            Some(text) => signals::parse(text).context("--stop-signal")?,
+            None => image.stop_signal.unwrap_or(nix::sys::signal::Signal::SIGTERM),
+        };
+        let stop = Stop::new(stop_signal, args.stop_timeout, args.stop_after)?;
+
+        let path = format!("{PATH}:{PIDLAB_DIR}");
+        let mut env = vec![format!("PATH={path}"), "HOME=/root".to_string()];
+        if let Ok(term) = std::env::var("TERM") {
+            env.push(format!("TERM={term}"));
+        }
+        env.extend(image.env.iter().map(|(k, v)| format!("{k}={v}")));
+        for pair in &args.env {
+            if !pair.contains('=') || pair.starts_with('=') {
+                bail!("-e {pair:?} is not KEY=VALUE");
+            }
+            env.push(pair.clone());
+        }
+        let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(&path).to_string();
+
+        let rootless = args.rootless || !nix::unistd::geteuid().is_root();
+        Ok(Plan {
+            argv: to_cstrings(&launch.argv)?,
+            env: to_cstrings(&env)?,
+            launch,
+            path,
+            workdir: args.workdir.clone().or(image.workdir).unwrap_or_else(|| "/".into()),
+            nest: args.nest,
+            rootless,
+            trace: args.trace,
+            explain: args.explain,
+            can_mknod: !rootless && userns::in_initial(),
+            pivot_root: args.pivot_root,
+            volumes: args.volumes.iter().map(|v| Volume::parse(v)).collect::<Result<_>>()?,
+            stop,
+        })
+    }
+
+    /// What `sandbox.json` says about a sandbox started from this plan.
+    pub fn record(&self, name: &str, pid1: nix::unistd::Pid) -> serde_json::Value {
+        let process = |pid: i32| Process::of(pid).map_or(serde_json::Value::Null, Process::to_record);
+        serde_json::json!({
+            "name": name,
+            "pid1": process(pid1.as_raw()),
+            "supervisor": process(nix::unistd::getpid().as_raw()),
+            "created": state::now(),
+            "argv": self.launch.argv,
+            "pid1_role": format!("{:?}", self.launch.pid1).to_lowercase(),
+            "nest": self.nest,
+            "rootless": self.rootless,
+            "pivot_root": self.pivot_root,
+            "workdir": self.workdir,
+            "stop_signal": self.stop.signal.as_str(),
+            "stop_timeout": self.stop.grace.map(|g| g.as_secs_f64()),
+        })
+    }
+
+    /// What `--dry-run` prints: the argv and who will be PID 1.
+    pub fn describe(&self) -> String {
+        let argv = serde_json::to_string(&self.launch.argv).expect("strings serialise");
+        let first = &self.launch.argv[0];
+        let who = match self.launch.pid1 {
+            Pid1::Program => format!("{first}, run directly (exec form)"),
+            Pid1::Shell => format!(
+                "{first}, the shell of a shell-form command; it stays PID 1 unless it execs the command \
+                 (Debian's dash never does; bash and busybox do for a final simple command)"
+            ),
+            Pid1::Init => format!("{first}, the init given with --init; the workload is its child"),
+        };
+        format!(
+            "argv: {argv}\nPID 1: {who}\nnamespaces: {} nested PID namespace(s), a mount namespace{}\nstop: {}\n",
+            self.nest,
+            if self.rootless { ", a user namespace" } else { "" },
+            self.stop
+        )
+    }
+}
+
+/// What `--init[=...]` puts in front of the workload.
+fn init_argv(choice: &str, args: &RunArgs) -> Result<Vec<String>> {
+    let builtin = |extra: &[&str]| {
+        let mut argv = vec![format!("{PIDLAB_DIR}/pidlab"), "init".to_string()];
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        if args.init_group {
+            argv.push("--group".into());
+        }
+        if args.init_verbose {
+            argv.push("--verbose".into());
+        }
+        argv
+    };
+    match choice {
+        "tini" => Ok(builtin(&[])),
+        "drain" => {
+            if args.init_group {
+                bail!("--init-group does not apply to --init=drain, which signals every process already");
+            }
+            let grace = args.stop_timeout.filter(|t| *t >= 0.0).unwrap_or(10.0).to_string();
+            Ok(builtin(&["--drain", "--grace", &grace]))
+        }
+        path if path.starts_with('/') => {
+            if args.init_group || args.init_verbose {
+                bail!(
+                    "--init-group and --init-verbose apply to pidlab's own init (--init or --init=drain), not to {path}"
+                );
+            }
+            Ok(vec![path.to_string()])
+        }
+        other => bail!(
+            "--init={other}: use --init (or --init=tini), --init=drain, or an absolute path in the root such as --init=/usr/bin/tini"
+        ),
+    }
+}
+
+fn to_cstrings(words: &[String]) -> Result<Vec<CString>> {
+    words
+        .iter()
+        .map(|w| {
+            CString::new(w.as_str())
+                .with_context(|| format!("{w:?} contains a NUL byte, which no argv can hold"))
+        })
+        .collect()
+}
+
+/// Exit code and message for a failure the child reported.
+pub fn classify(report: &crate::step::Report, launch: &Launch) -> exit_code::Exit {
+    let code = match (report.step, report.errno, &launch.pid1) {
+        // A missing shell or init is the setup's fault, not the workload's.
+        (Step::Exec, _, Pid1::Shell | Pid1::Init) => exit_code::SETUP_FAILED,
+        (Step::Exec, nix::errno::Errno::ENOENT, _) => exit_code::NOT_FOUND,
+        (Step::Exec, _, _) => exit_code::NOT_EXECUTABLE,
+        _ => exit_code::SETUP_FAILED,
+    };
+    let mut message = report.to_string();
+    if report.step == Step::Exec && report.errno == nix::errno::Errno::ENOENT {
+        message.push_str(&match launch.pid1 {
+            Pid1::Shell => format!(
+                ". The root has no {}: use a root that has it, choose another with --shell, or use exec form (--cmd '[\"prog\", \"arg\"]')",
+                launch.argv[0]
+            ),
+            Pid1::Init => format!(". The root has no {}: give --init a path inside the root", launch.argv[0]),
+            Pid1::Program => format!(". {} was not found in the root (PATH is searched inside the root)", launch.argv[0]),
+        });
+    }
+    exit_code::Exit { code, message }
+}

@@ -1,0 +1,104 @@
+//! `pidlab run -d`: the shim, a small supervisor that outlives the terminal.
+//!
+//! Like containerd's shim or conmon, it is the parent of the sandbox's PID 1
+//! for as long as the sandbox runs: it holds the pidfd, collects the exit
+//! status, records it in the state directory, and keeps the workload's
+//! output in a log. The `pidlab run -d` that started it returns as soon as
+//! PID 1 has been exec'd.
+
+use std::os::fd::OwnedFd;
+
+use anyhow::{Context, Result};
+use nix::fcntl::OFlag;
+use nix::unistd::{ForkResult, pipe2};
+
+use crate::exit_code;
+use crate::plan::Plan;
+use crate::rootfs::RootPlan;
+use crate::sandbox::start;
+use crate::state::Sandbox;
+use crate::sys;
+
+/// `run -d`: fork a shim that supervises the sandbox, return once PID 1 runs.
+///
+/// The shim (`pidlab:shim`) starts a session of its own (setsid(2)), so it
+/// outlives the terminal, writes the workload's output to the log, waits on
+/// PID 1 and records how it ended. We wait on a pipe for its word: "ok" once
+/// the workload was exec'd, or the setup error.
+pub fn detach(plan: &Plan, root: RootPlan, sandbox: Sandbox, remove_when_done: bool) -> Result<i32> {
+    let (ready_rx, ready_tx) = pipe2(OFlag::O_CLOEXEC).context("create the ready pipe")?;
+    match sys::fork().context("fork the shim")? {
+        ForkResult::Child => {
+            drop(ready_rx);
+            let code = shim(plan, root, &sandbox, ready_tx, remove_when_done);
+            sys::exit_now(code)
+        }
+        ForkResult::Parent { .. } => {
+            drop(ready_tx);
+            let mut word = String::new();
+            std::io::Read::read_to_string(&mut std::fs::File::from(ready_rx), &mut word)
+                .context("read the shim's word")?;
+            if word == "ok" {
+                println!("{}", sandbox.name);
+                return Ok(0);
+            }
+            let _ = sandbox.remove();
+            let (code, message) =
+                word.split_once('\t').unwrap_or(("125", "the shim died before PID 1 started"));
+            Err(exit_code::Exit {
+                code: code.parse().unwrap_or(exit_code::SETUP_FAILED),
+                message: message.into(),
+            }
+            .into())
+        }
+    }
+}
+
+/// The shim's life. Returns its exit code (PID 1's).
+fn shim(plan: &Plan, root: RootPlan, sandbox: &Sandbox, ready: OwnedFd, remove_when_done: bool) -> i32 {
+    let _ = nix::unistd::setsid();
+    let _ = nix::sys::prctl::set_name(c"pidlab:shim");
+    let mut ready = Some(ready);
+    let result = redirect_output(sandbox).and_then(|()| root.create()).and_then(|root| {
+        start(plan, &root, Some(sandbox), || {
+            if let Some(pipe) = ready.take() {
+                let _ = nix::unistd::write(&pipe, b"ok");
+            }
+        })
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(err) => {
+            let code = exit_code::of_error(&err);
+            match ready.take() {
+                Some(pipe) => {
+                    let _ = nix::unistd::write(&pipe, format!("{code}\t{err:#}").as_bytes());
+                }
+                None => eprintln!("pidlab: {err:#}"),
+            }
+            code
+        }
+    };
+    if remove_when_done {
+        let _ = sandbox.remove();
+    }
+    code
+}
+
+/// The shim's stdin is /dev/null; stdout and stderr (inherited by the
+/// workload) go to the sandbox's log.
+fn redirect_output(sandbox: &Sandbox) -> Result<()> {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+    let null = open("/dev/null", OFlag::O_RDONLY, Mode::empty()).context("open /dev/null")?;
+    let log = open(
+        &sandbox.log_path(),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND,
+        Mode::from_bits_truncate(0o600),
+    )
+    .context("open the log")?;
+    nix::unistd::dup2_stdin(&null).context("dup2 stdin")?;
+    nix::unistd::dup2_stdout(&log).context("dup2 stdout")?;
+    nix::unistd::dup2_stderr(&log).context("dup2 stderr")?;
+    Ok(())
+}
