@@ -29,28 +29,27 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 
 # --- set up what the demonstration needs --------------------------------
-need_pkg() { # command package
-  command -v "$1" >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" = 0 ]; then
-    echo "== installing $2 (needed for $1)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }
-  else
-    echo "this demonstration needs $1: run  sudo apt-get install $2" >&2
-    exit 1
-  fi
-}
-need_pkg redis-server redis-server
-need_pkg redis-cli redis-tools
-need_pkg busybox busybox-static
-need_pkg tini tini
 case "$format" in table|json) ;; *) echo "--format must be table or json" >&2; exit 2 ;; esac
 if [ "$format" = json ]; then exec 3>&1 1>&2; fi   # progress to stderr, rows to fd 3
+# need PROGRAM PACKAGE: install it (as root) or say how (rootfs-scripts/need.sh).
+. "$here/../rootfs-scripts/need.sh"
+need redis-server redis-server
+need redis-cli redis-tools
+need busybox busybox-static
+need tini tini
 pidlab=${PIDLAB:-}
 if [ -z "$pidlab" ]; then
-  need_pkg cargo cargo
+  # cargo may be in the invoking user's ~/.cargo/bin, which sudo leaves off the PATH.
+  cargo=$(command -v cargo || true)
+  for candidate in "$HOME/.cargo/bin/cargo" "$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)/.cargo/bin/cargo"; do
+    [ -z "$cargo" ] && [ -x "$candidate" ] && cargo=$candidate
+  done
+  if [ -z "$cargo" ]; then
+    echo "building pidlab needs Rust's cargo (rustup.rs); or set PIDLAB=/path/to/pidlab" >&2
+    exit 1
+  fi
   echo "== building pidlab"
-  (cd "$repo" && cargo build --release --quiet)
+  (cd "$repo" && "$cargo" build --release --quiet)
   pidlab="$repo/target/x86_64-unknown-linux-gnu/release/pidlab"
 fi
 

@@ -33,17 +33,8 @@ case "$shell" in
   *) echo "--shell must be dash, bash or busybox" >&2; exit 2 ;;
 esac
 
-need() { # program package
-  command -v "$1" >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" = 0 ]; then
-    echo "installing $2"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }
-  else
-    echo "$1 is missing: run  sudo apt-get install $2" >&2
-    exit 1
-  fi
-}
+# need PROGRAM PACKAGE: install it (as root) or say how.
+. "$(dirname "$0")/need.sh"
 need redis-server redis-server
 need redis-cli redis-tools
 need "$shell_bin" "$pkg"

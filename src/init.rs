@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::prctl;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -105,13 +105,7 @@ pub fn run(args: InitArgs) -> Result<i32> {
         deadline: None,
     };
     loop {
-        let timeout = match init.deadline {
-            None => PollTimeout::NONE,
-            Some(at) => {
-                let ms = at.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128);
-                PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX)
-            }
-        };
+        let timeout = sys::timeout_until(init.deadline);
         let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}

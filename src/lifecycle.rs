@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
@@ -60,13 +60,7 @@ pub fn open_pid1(sandbox: &Sandbox, verb: &str) -> Result<(Value, Process, Owned
 fn wait_readable(fd: &OwnedFd, limit: Option<Duration>) -> bool {
     let deadline = limit.map(|l| Instant::now() + l);
     loop {
-        let timeout = match deadline {
-            None => PollTimeout::NONE,
-            Some(at) => {
-                let left = at.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128);
-                PollTimeout::try_from(left as i32).unwrap_or(PollTimeout::MAX)
-            }
-        };
+        let timeout = sys::timeout_until(deadline);
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, timeout) {
             Ok(0) => return false,

@@ -143,3 +143,17 @@ pub fn take_inherited_fd(fd: i32) -> nix::Result<OwnedFd> {
     // (`--ready-fd`) says nobody else in this process uses it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// The poll(2) timeout that ends at `deadline` (`None`: wait forever).
+/// Not a system call; it lives here beside the waits that use it.
+pub fn timeout_until(deadline: Option<std::time::Instant>) -> nix::poll::PollTimeout {
+    use nix::poll::PollTimeout;
+    match deadline {
+        None => PollTimeout::NONE,
+        Some(at) => {
+            let ms =
+                at.saturating_duration_since(std::time::Instant::now()).as_millis().min(i32::MAX as u128);
+            PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX)
+        }
+    }
+}

@@ -56,8 +56,12 @@ fn redis_demo_rows_show_who_saves_and_who_loses() {
 #[test]
 fn the_demo_runs_rootless_with_the_same_outcomes() {
     require("/usr/bin/redis-server", "apt-get install redis-server (.ci/run does)");
-    let copy =
-        ForNobody::new(&["demo/redis-stop.sh", "demo/Dockerfile.shell-form", "demo/Dockerfile.exec-form"]);
+    let copy = ForNobody::new(&[
+        "demo/redis-stop.sh",
+        "demo/Dockerfile.shell-form",
+        "demo/Dockerfile.exec-form",
+        "rootfs-scripts/need.sh",
+    ]);
     let script = copy.dir.path().join("demo/redis-stop.sh");
     let mut cmd = ForNobody::command(
         Path::new("/bin/bash"),
