@@ -79,33 +79,87 @@ fn lesson_dir(slug: &str) -> PathBuf {
 /// Run every transcript command of a lesson in bash, with the built
 /// pidlab first on the PATH and a private state directory.
 fn check_transcripts(slug: &str) {
+    run_transcripts(slug, false);
+}
+
+/// The same, as the unprivileged `nobody` user, from a world-readable copy
+/// of pidlab and of the lesson's files.
+fn run_transcripts(slug: &str, as_nobody: bool) {
     let text = std::fs::read_to_string(lesson_dir(slug).join("README.md")).unwrap();
     let steps = transcript(&text);
     assert!(!steps.is_empty(), "{slug} has no transcript");
     let lab = Lab::new();
-    let bin_dir = Path::new(bin()).parent().unwrap().display().to_string();
+    let files: Vec<String> = lesson_files(slug);
+    let file_refs: Vec<&str> = files.iter().map(String::as_str).collect();
+    let copy = as_nobody.then(|| ForNobody::new(&file_refs));
+    if as_nobody {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(lab.state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let (bin_dir, cwd) = match &copy {
+        Some(copy) => (copy.dir.path().to_path_buf(), copy.dir.path().to_path_buf()),
+        None => (Path::new(bin()).parent().unwrap().to_path_buf(), PathBuf::from(env!("CARGO_MANIFEST_DIR"))),
+    };
     for (command, expected) in steps {
-        let mut cmd = Command::new("bash");
-        cmd.args(["-c", &command])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("PATH", format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default()))
+        let mut cmd = match as_nobody {
+            true => ForNobody::command(Path::new("/bin/bash"), &["-c", &command]),
+            false => {
+                let mut cmd = Command::new("bash");
+                cmd.args(["-c", &command]);
+                cmd
+            }
+        };
+        cmd.current_dir(&cwd)
+            .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))
             .env("PIDLAB_STATE_DIR", lab.state.path());
         let out = run_within(cmd, Duration::from_secs(30));
+        let who = if as_nobody { " (as nobody)" } else { "" };
         let actual: Vec<&str> = out.stdout.lines().collect();
         assert_eq!(
             actual.len(),
             expected.len(),
-            "{slug}: `{command}` printed {} lines, the lesson shows {}:\n{}\n--- stderr:\n{}",
+            "{slug}{who}: `{command}` printed {} lines, the lesson shows {}:\n{}\n--- stderr:\n{}",
             actual.len(),
             expected.len(),
             out.stdout,
             out.stderr
         );
         for (want, got) in expected.iter().zip(&actual) {
-            assert!(line_matches(want, got), "{slug}: `{command}`:\n  lesson: {want}\n  kernel: {got}");
+            assert!(line_matches(want, got), "{slug}{who}: `{command}`:\n  lesson: {want}\n  kernel: {got}");
         }
     }
     lab.finish();
+}
+
+/// Every file of a lesson, relative to the repository.
+fn lesson_files(slug: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![lesson_dir(slug)];
+    while let Some(dir) = dirs.pop() {
+        for path in entries(&dir) {
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                out.push(path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Lessons that say "Works without root." are run again as `nobody`.
+#[test]
+fn lessons_marked_rootless_pass_as_an_ordinary_user() {
+    let mut checked = Vec::new();
+    for dir in entries(Path::new(LESSONS)).into_iter().filter(|p| p.is_dir()) {
+        let slug = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        if text.contains("Works without root.") {
+            run_transcripts(&slug, true);
+            checked.push(slug);
+        }
+    }
+    assert!(checked.len() >= 5, "only {checked:?} are marked as working without root");
 }
 
 #[test]
