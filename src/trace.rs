@@ -405,6 +405,141 @@ fn monotonic() -> f64 {
     clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0.0, |t| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
 }
 
+/// Without root there are no tracepoints to read. Say so once, predict what
+/// the stop signal would do (`explain`), then watch what can be seen from
+/// /proc — processes leaving, signals pending (SigPnd, ShdPnd) — and how
+/// PID 1 ended, labelling every line "predicted" or "observed": none of it
+/// is the kernel's own record.
+fn observe(args: &TraceArgs, sandbox: &Sandbox, pid1: i32, pidfd: &std::os::fd::OwnedFd) -> Result<i32> {
+    let say = |n: usize, label: &str, text: String| match args.format {
+        Format::Json => println!("{}", json!({ "n": n, "event": label, "text": text, "recorded": false })),
+        Format::Table => println!("{n:>3} {label:<9} {text}"),
+    };
+    let stop_signal = sandbox
+        .record()
+        .and_then(|r| r["stop_signal"].as_str().map(str::to_string))
+        .and_then(|s| signals::parse(&s).ok())
+        .unwrap_or(Signal::SIGTERM);
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            json!({ "n": 0, "event": "tracing", "name": sandbox.name, "pid1": pid1, "recorded": false })
+        ),
+        Format::Table => println!(
+            "tracing {} without root: no kernel record (tracefs needs root); lines are predicted or observed",
+            sandbox.name
+        ),
+    }
+    if let Some(fd) = args.ready_fd {
+        let ready = std::fs::File::from(crate::sys::take_inherited_fd(fd).context("--ready-fd")?);
+        std::io::Write::write_all(&mut &ready, b"r")?;
+    }
+    // `run --trace` starts us before PID 1 has exec'd the workload: until
+    // it has, PID 1 is still a copy of its parent, and a prediction would
+    // describe pidlab, not the workload. Wait (at most 2 s) for the exec.
+    let cmdline = |pid: i32| fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let parent = fs::read_to_string(format!("/proc/{pid1}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(") ").and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())
+        })
+        .unwrap_or(0);
+    let exec_deadline = Instant::now() + Duration::from_secs(2);
+    while cmdline(pid1) == cmdline(parent) && Instant::now() < exec_deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut n = 0;
+    for row in crate::explain::predict_all(pid1, stop_signal, false) {
+        n += 1;
+        let pids: Vec<String> =
+            row["nspid"].as_array().map(|a| a.iter().map(|p| p.to_string()).collect()).unwrap_or_default();
+        say(
+            n,
+            "predicted",
+            format!(
+                "{} to {} {}: {} ({})",
+                stop_signal.as_str(),
+                row["comm"].as_str().unwrap_or("?"),
+                pids.join("/"),
+                row["outcome"].as_str().unwrap_or(""),
+                row["why"].as_str().unwrap_or("")
+            ),
+        );
+    }
+    let mut alive: HashMap<i32, String> = members(pid1)
+        .into_iter()
+        .map(|p| (p, fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default().trim().to_string()))
+        .collect();
+    let mut pending_seen: HashMap<i32, String> = HashMap::new();
+    let started = Instant::now();
+    loop {
+        // Look every 50 ms; PID 1's exit ends the wait at once.
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        let exited = poll(&mut fds, PollTimeout::from(50u8)).unwrap_or(0) > 0;
+        let t = started.elapsed().as_secs_f64();
+        for pid in members(pid1) {
+            alive.entry(pid).or_insert_with(|| {
+                fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
+            });
+        }
+        let gone: Vec<i32> =
+            alive.keys().copied().filter(|p| !Path::new(&format!("/proc/{p}")).exists()).collect();
+        for pid in gone {
+            n += 1;
+            say(
+                n,
+                "observed",
+                format!("{t:.2}s {} (host PID {pid}) is gone", alive.remove(&pid).unwrap_or_default()),
+            );
+        }
+        for (&pid, comm) in &alive {
+            let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+            let field = |name: &str| {
+                status.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("0").trim().to_string()
+            };
+            let mut pending = signals::names_in_mask(&field("SigPnd:"));
+            pending.extend(signals::names_in_mask(&field("ShdPnd:")));
+            let pending = pending.join(" ");
+            if !pending.is_empty() && pending_seen.get(&pid) != Some(&pending) {
+                n += 1;
+                say(
+                    n,
+                    "observed",
+                    format!("{t:.2}s {comm} (host PID {pid}) has {pending} pending (queued, not yet taken)"),
+                );
+            }
+            pending_seen.insert(pid, pending);
+        }
+        if exited {
+            break;
+        }
+    }
+    // The supervisor records how PID 1 ended; give it a moment to do so.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let how = loop {
+        if let Some(exit) = sandbox.read("exit.json") {
+            break exit["how"].as_str().unwrap_or("exited").to_string();
+        }
+        if Instant::now() >= deadline {
+            break "exited (its status was not recorded)".to_string();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    n += 1;
+    say(n, "observed", format!("PID 1 ended: {how}"));
+    let verdict = format!(
+        "inferred, not recorded: PID 1 ended ({how}); the prediction above says what {} would have done to each process",
+        stop_signal.as_str()
+    );
+    match args.format {
+        Format::Json => {
+            println!("{}", json!({ "n": n + 1, "event": "verdict", "text": verdict, "recorded": false }))
+        }
+        Format::Table => println!("verdict ({verdict})"),
+    }
+    Ok(0)
+}
+
 /// `run --trace` starts us before its sandbox exists: wait until it is
 /// registered with a live PID 1 (checked every 2 ms, at most `limit`).
 fn await_sandbox(name: &str, limit: Duration) -> Result<()> {
@@ -466,11 +601,7 @@ pub fn run(args: TraceArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
     let (_, pid1, pidfd) = open_pid1(&sandbox, "trace")?;
     if !nix::unistd::geteuid().is_root() {
-        bail!(
-            "tracing reads the kernel's tracepoints, which needs root; as an ordinary user use \
-             `pidlab explain {} SIG`, which predicts from /proc",
-            sandbox.name
-        );
+        return observe(&args, &sandbox, pid1.pid, &pidfd);
     }
     // Ctrl-C and SIGTERM end the trace cleanly (the instance is removed).
     let mut stop = SigSet::empty();

@@ -299,3 +299,33 @@ fn tracing_does_not_change_how_a_stop_ends() {
         assert_eq!(ends[0], ends[1], "{form} form: untraced vs traced (exit code, saved)");
     }
 }
+
+#[test]
+fn without_root_the_trace_is_labelled_prediction_and_still_right() {
+    use std::os::unix::fs::PermissionsExt;
+    let copy = ForNobody::new(&[]);
+    let lab = Lab::new();
+    std::fs::set_permissions(lab.state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut cmd = ForNobody::command(
+        &copy.bin(),
+        &[
+            "run",
+            "--trace",
+            "--stop-after",
+            "0.5",
+            "--stop-timeout",
+            "1",
+            "--cmd",
+            "pidlab probe --on-term-save /tmp/s",
+        ],
+    );
+    cmd.env("PIDLAB_STATE_DIR", lab.state.path());
+    let out = run_within(cmd, T);
+    assert_eq!(out.code(), 137, "{out:?}");
+    let err = &out.stderr;
+    assert!(err.contains("without root: no kernel record"), "says so once: {err}");
+    assert!(err.contains("predicted SIGTERM to sh") && err.contains(": dropped"), "the prediction: {err}");
+    assert!(err.contains("observed  PID 1 ended: killed by SIGKILL"), "the observed outcome: {err}");
+    assert!(!err.contains("SIGTERM -> "), "no line pretends to be the kernel's record: {err}");
+    lab.finish();
+}
