@@ -448,6 +448,24 @@ fn observe(args: &TraceArgs, sandbox: &Sandbox, pid1: i32, pidfd: &std::os::fd::
     while cmdline(pid1) == cmdline(parent) && Instant::now() < exec_deadline {
         std::thread::sleep(Duration::from_millis(2));
     }
+    // Then until it has settled: asleep, with the same blocked mask in two
+    // looks 10 ms apart (a shell blocks every signal for the moment it
+    // forks; an init blocks them for good). At most 500 ms.
+    let settle_deadline = Instant::now() + Duration::from_millis(500);
+    let look = || {
+        let status = fs::read_to_string(format!("/proc/{pid1}/status")).unwrap_or_default();
+        let field =
+            |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("").trim().to_string();
+        (field("State:").starts_with('S'), field("SigBlk:"))
+    };
+    while Instant::now() < settle_deadline {
+        let (asleep, first) = look();
+        std::thread::sleep(Duration::from_millis(10));
+        let (still_asleep, second) = look();
+        if asleep && still_asleep && first == second {
+            break;
+        }
+    }
     let mut n = 0;
     for row in crate::explain::predict_all(pid1, stop_signal, false) {
         n += 1;
