@@ -239,6 +239,14 @@ pub struct RunArgs {
     #[arg(long)]
     pub rootless: bool,
 
+    /// Capabilities to add to Docker's default set (names like SYS_ADMIN, or ALL).
+    #[arg(long, value_name = "CAP,...")]
+    pub cap_add: Vec<String>,
+
+    /// Capabilities to drop from Docker's default set (names, or ALL).
+    #[arg(long, value_name = "CAP,...")]
+    pub cap_drop: Vec<String>,
+
     /// Set an environment variable inside (KEY=VALUE).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,

@@ -304,7 +304,9 @@ pub fn inspect(args: InspectArgs) -> Result<i32> {
             p["comm"].as_str().unwrap_or("?"),
             p["cmdline"].as_str().unwrap_or("")
         );
-        for (key, label) in [("caught", "caught"), ("ignored", "ignored"), ("blocked", "blocked")] {
+        for (key, label) in
+            [("caught", "caught"), ("ignored", "ignored"), ("blocked", "blocked"), ("capabilities", "caps")]
+        {
             let names = p[key].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>());
             if let Some(names) = names.filter(|n| !n.is_empty()) {
                 println!("      {label:<8} {}", names.join(" "));
@@ -379,6 +381,7 @@ fn describe_process(pid: i32) -> Option<Value> {
         "ignored": signals::names_in_mask(&field("SigIgn").unwrap_or_default()),
         // Signals a process waits for in sigwait are hidden from SigBlk
         // while it waits; they are blocked all the same.
+        "capabilities": crate::capabilities::names_in_mask(&field("CapEff").unwrap_or_default()),
         "blocked": signals::names_in_mask(&format!(
             "{:x}",
             u64::from_str_radix(field("SigBlk").unwrap_or_default().trim(), 16).unwrap_or(0)

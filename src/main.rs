@@ -4,6 +4,7 @@
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod capabilities;
 mod cli;
 mod doctor;
 mod exec;

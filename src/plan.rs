@@ -40,6 +40,8 @@ pub struct Plan {
     pub pivot_root: bool,
     pub volumes: Vec<Volume>,
     pub stop: Stop,
+    /// The capabilities the workload keeps (step 10).
+    pub capabilities: caps::CapsHashSet,
 }
 
 pub fn describe_program(plan: &Plan) -> String {
@@ -129,6 +131,7 @@ impl Plan {
             pivot_root: args.pivot_root,
             volumes: args.volumes.iter().map(|v| Volume::parse(v)).collect::<Result<_>>()?,
             stop,
+            capabilities: crate::capabilities::plan(&args.cap_add, &args.cap_drop)?,
         })
     }
 

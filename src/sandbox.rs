@@ -13,11 +13,12 @@
 //!                              │  7 mount /proc
 //!                              │  8 chroot or pivot_root
 //!                              │  9 nest more PID namespaces (--nest)
-//!                              │ 10 reset signal dispositions and mask
-//!                              │ 11 execve the workload: it *is* PID 1
+//!                              │ 10 drop capabilities (Docker's set)
+//!                              │ 11 reset signal dispositions and mask
+//!                              │ 12 execve the workload: it *is* PID 1
 //! ```
 //!
-//! Steps 3 to 11 run in the child; a failure there travels back to the
+//! Steps 3 to 12 run in the child; a failure there travels back to the
 //! parent through a pipe (`step.rs`) so the user reads which step failed.
 
 use std::ffi::CString;
@@ -28,6 +29,7 @@ use anyhow::{Context, Result, bail};
 use nix::fcntl::OFlag;
 use nix::unistd::{ForkResult, execve, pipe2};
 
+use crate::capabilities;
 use crate::cli::RunArgs;
 use crate::pidns;
 use crate::plan::{Plan, describe_program};
@@ -116,7 +118,7 @@ pub fn start(plan: &Plan, root: &Root, sandbox: Option<&Sandbox>, started: impl 
     result
 }
 
-/// Steps 3 to 11, as PID 1 of the new namespace. Never returns: it ends in
+/// Steps 3 to 12, as PID 1 of the new namespace. Never returns: it ends in
 /// `execve` or in `_exit` after reporting the step that failed.
 fn pid1(plan: &Plan, root: &Root, reporter: Reporter, go: OwnedFd) -> ! {
     // Nothing of pidlab's, or of whoever started it, leaks into the sandbox:
@@ -134,13 +136,14 @@ fn pid1(plan: &Plan, root: &Root, reporter: Reporter, go: OwnedFd) -> ! {
     reporter.run(Step::MountProc, || rootfs::mount_proc(&root.path().join("proc")));
     reporter.run(Step::SwitchRoot, || root.switch(plan.pivot_root));
     let reporter = pidns::nest(plan.nest, reporter);
+    reporter.run(Step::DropCapabilities, || capabilities::apply(&plan.capabilities));
     reporter
         .run(Step::ResetSignals, || signals::reset_to_defaults().doing(|| "sigaction/sigprocmask".into()));
     let err = exec(plan);
     reporter.fail(Step::Exec, &err)
 }
 
-/// Step 11: become the workload. On success this never returns, and the
+/// Step 12: become the workload. On success this never returns, and the
 /// close-on-exec report pipe tells the parent all went well.
 fn exec(plan: &Plan) -> StepError {
     if let Err(err) = nix::unistd::chdir(plan.workdir.as_str()) {

@@ -17,7 +17,7 @@ use crate::exit_code;
 use crate::sys;
 
 /// The recipe, in kernel order. `sandbox.rs` runs them; this list names them
-/// for messages such as "step 7/11 mount /proc: EPERM".
+/// for messages such as "step 7/12 mount /proc: EPERM".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     UserNamespace = 1,
@@ -29,11 +29,12 @@ pub enum Step {
     MountProc,
     SwitchRoot,
     Nest,
+    DropCapabilities,
     ResetSignals,
     Exec,
 }
 
-const ALL: [Step; 11] = [
+const ALL: [Step; 12] = [
     Step::UserNamespace,
     Step::PidNamespace,
     Step::ParentDeath,
@@ -43,6 +44,7 @@ const ALL: [Step; 11] = [
     Step::MountProc,
     Step::SwitchRoot,
     Step::Nest,
+    Step::DropCapabilities,
     Step::ResetSignals,
     Step::Exec,
 ];
@@ -59,6 +61,7 @@ impl Step {
             Step::MountProc => "mount /proc",
             Step::SwitchRoot => "switch root",
             Step::Nest => "nest PID namespaces",
+            Step::DropCapabilities => "drop capabilities",
             Step::ResetSignals => "reset signal dispositions",
             Step::Exec => "exec the workload",
         }
@@ -222,7 +225,7 @@ mod tests {
         assert_eq!(report.step, Step::MountProc);
         assert_eq!(report.errno, Errno::EPERM);
         let text = report.to_string();
-        assert!(text.starts_with("step 7/11 mount /proc: mount proc on /x/proc: EPERM"), "{text}");
+        assert!(text.starts_with("step 7/12 mount /proc: mount proc on /x/proc: EPERM"), "{text}");
         assert!(text.contains("fully visible"), "a known errno carries its hint: {text}");
     }
 

@@ -76,3 +76,8 @@ fn unknown_flag_and_bad_volume() {
 fn missing_init() {
     refused(&["run", "--init=/sbin/no-such-init", "--", "true"], &["/sbin/no-such-init", "--init"]);
 }
+
+#[test]
+fn unknown_capability() {
+    refused(&["run", "--cap-add", "SYS_MAGIC", "--", "true"], &["SYS_MAGIC", "capabilities(7)"]);
+}

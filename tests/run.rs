@@ -273,9 +273,22 @@ fn nest_32_works_and_the_kernels_enospc_is_translated() {
     // From inside a 30-deep sandbox, /proc shows only the innermost level,
     // so pidlab's up-front check cannot see the depth: the kernel refuses
     // the 33rd level with ENOSPC, and pidlab explains it.
-    let out = run(["run", "--nest", "30", "--", "pidlab", "run", "--nest", "5", "--", "true"]);
+    let out = run([
+        "run",
+        "--nest",
+        "30",
+        "--cap-add",
+        "SYS_ADMIN",
+        "--",
+        "pidlab",
+        "run",
+        "--nest",
+        "5",
+        "--",
+        "true",
+    ]);
     assert_eq!(out.code(), 125, "{out:?}");
-    assert!(out.stderr.contains("step 9/11 nest PID namespaces"), "{out:?}");
+    assert!(out.stderr.contains("step 9/12 nest PID namespaces"), "{out:?}");
     assert!(out.stderr.contains("ENOSPC") && out.stderr.contains("at most 32"), "{out:?}");
 }
 

@@ -69,3 +69,45 @@ fn chroot_can_be_escaped_but_pivot_root_cannot() {
         "pivot_root: still inside: {pivoted:?}"
     );
 }
+
+#[test]
+fn root_inside_keeps_dockers_default_capabilities() {
+    let out = run(["run", "--", "grep", "CapEff", "/proc/self/status"]);
+    // moby's default set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID
+    // SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP.
+    assert_eq!(out.stdout.trim(), "CapEff:\t00000000a80425fb", "{out:?}");
+    let none = run(["run", "--cap-drop", "ALL", "--", "grep", "CapEff", "/proc/self/status"]);
+    assert_eq!(none.stdout.trim(), "CapEff:\t0000000000000000", "{none:?}");
+}
+
+#[test]
+fn without_cap_sys_admin_a_workload_cannot_mount_or_unshare() {
+    let script = "mkdir -p /tmp/m; mount -t tmpfs none /tmp/m 2>/dev/null && echo mounted || echo mount-refused; \
+                  unshare --pid true 2>/dev/null && echo unshared || echo unshare-refused";
+    let default = run(["run", "--", "sh", "-c", script]);
+    assert_eq!(default.stdout.trim(), "mount-refused\nunshare-refused", "{default:?}");
+    let admin = run(["run", "--cap-add", "SYS_ADMIN", "--", "sh", "-c", script]);
+    assert_eq!(admin.stdout.trim(), "mounted\nunshared", "{admin:?}");
+}
+
+#[test]
+fn inspect_shows_each_processs_effective_capabilities() {
+    let lab = Lab::new();
+    lab.start(&[
+        "run",
+        "-d",
+        "--name",
+        "capped",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "KILL,NET_RAW",
+        "--",
+        "pidlab",
+        "probe",
+    ]);
+    let out = lab.ok(&["inspect", "capped", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["processes"][0]["capabilities"], serde_json::json!(["CAP_KILL", "CAP_NET_RAW"]), "{out}");
+    lab.finish();
+}

@@ -1,0 +1,128 @@
+//! Capabilities: what root inside the sandbox may do.
+//!
+//! Root's power is split into capabilities (capabilities(7)): CAP_SYS_ADMIN
+//! to mount and create namespaces, CAP_SYS_CHROOT to chroot, CAP_KILL to
+//! signal anyone, ... A container runtime keeps a small set. pidlab keeps
+//! Docker's default set unless told otherwise (`--cap-add`, `--cap-drop`,
+//! each a list of names or ALL), so a workload cannot, for one, mount or
+//! unshare.
+//!
+//! The last step before exec drops every other capability from the
+//! *bounding* set — the ceiling that no later execve can exceed — and
+//! from the permitted, effective and inheritable sets. At execve, root gets
+//! the bounding set as its permitted and effective sets, so the workload
+//! starts with exactly the kept set.
+
+use anyhow::{Result, bail};
+use caps::{CapSet, Capability, CapsHashSet};
+
+use crate::step::StepError;
+
+/// Docker's default capabilities (moby `oci/caps/defaults.go`).
+pub const DOCKER_DEFAULT: [Capability; 14] = [
+    Capability::CAP_CHOWN,
+    Capability::CAP_DAC_OVERRIDE,
+    Capability::CAP_FSETID,
+    Capability::CAP_FOWNER,
+    Capability::CAP_MKNOD,
+    Capability::CAP_NET_RAW,
+    Capability::CAP_SETGID,
+    Capability::CAP_SETUID,
+    Capability::CAP_SETFCAP,
+    Capability::CAP_SETPCAP,
+    Capability::CAP_NET_BIND_SERVICE,
+    Capability::CAP_SYS_CHROOT,
+    Capability::CAP_KILL,
+    Capability::CAP_AUDIT_WRITE,
+];
+
+/// Parse `SYS_ADMIN,CAP_NET_RAW` or `ALL` (any case).
+fn parse_list(text: &str, flag: &str) -> Result<Option<CapsHashSet>> {
+    let mut set = CapsHashSet::new();
+    for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        if word.eq_ignore_ascii_case("ALL") {
+            return Ok(None); // every capability
+        }
+        let name = caps::to_canonical(word);
+        match name.parse::<Capability>() {
+            Ok(cap) => {
+                set.insert(cap);
+            }
+            Err(_) => bail!(
+                "{flag} {word:?}: no such capability; use names from capabilities(7) such as SYS_ADMIN or NET_RAW, or ALL"
+            ),
+        }
+    }
+    Ok(Some(set))
+}
+
+/// The set the workload keeps: Docker's default, minus `--cap-drop`, plus
+/// `--cap-add` (as `docker run`: ALL in either means all).
+pub fn plan(add: &[String], drop: &[String]) -> Result<CapsHashSet> {
+    let mut keep: CapsHashSet = DOCKER_DEFAULT.iter().copied().collect();
+    for list in drop {
+        match parse_list(list, "--cap-drop")? {
+            None => keep.clear(),
+            Some(set) => keep.retain(|c| !set.contains(c)),
+        }
+    }
+    for list in add {
+        match parse_list(list, "--cap-add")? {
+            None => keep = caps::all(),
+            Some(set) => keep.extend(set),
+        }
+    }
+    Ok(keep)
+}
+
+/// The step before exec: keep only `keep`.
+pub fn apply(keep: &CapsHashSet) -> Result<(), StepError> {
+    let errno =
+        |e: caps::errors::CapsError| StepError::new(nix::errno::Errno::EPERM, format!("capabilities: {e}"));
+    let supported = caps::runtime::thread_all_supported();
+    // The bounding set first, while we still hold CAP_SETPCAP to change it.
+    for cap in &supported {
+        if !keep.contains(cap) {
+            caps::drop(None, CapSet::Bounding, *cap).map_err(errno)?;
+        }
+    }
+    let permitted = caps::read(None, CapSet::Permitted).map_err(errno)?;
+    let kept: CapsHashSet = keep.intersection(&permitted).copied().collect();
+    caps::clear(None, CapSet::Ambient).map_err(errno)?;
+    caps::set(None, CapSet::Inheritable, &kept).map_err(errno)?;
+    caps::set(None, CapSet::Effective, &kept).map_err(errno)?;
+    caps::set(None, CapSet::Permitted, &kept).map_err(errno)?;
+    Ok(())
+}
+
+/// Decode a capability mask as /proc/PID/status prints it (`CapEff:`).
+pub fn names_in_mask(hex: &str) -> Vec<String> {
+    let Ok(mask) = u64::from_str_radix(hex.trim(), 16) else { return Vec::new() };
+    let mut names: Vec<String> =
+        caps::all().into_iter().filter(|c| mask & c.bitmask() != 0).map(|c| c.to_string()).collect();
+    names.sort();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_default_unless_told_otherwise() {
+        assert_eq!(plan(&[], &[]).unwrap().len(), 14);
+        let no_chroot = plan(&[], &["SYS_CHROOT".into()]).unwrap();
+        assert!(!no_chroot.contains(&Capability::CAP_SYS_CHROOT));
+        let admin = plan(&["cap_sys_admin".into()], &[]).unwrap();
+        assert!(admin.contains(&Capability::CAP_SYS_ADMIN));
+        assert!(plan(&[], &["ALL".into()]).unwrap().is_empty());
+        assert_eq!(plan(&["ALL".into()], &[]).unwrap(), caps::all());
+        assert!(plan(&["SYS_MAGIC".into()], &[]).unwrap_err().to_string().contains("SYS_MAGIC"));
+    }
+
+    #[test]
+    fn masks_decode() {
+        // Docker's default set, as /proc shows it.
+        assert_eq!(names_in_mask("00000000a80425fb").len(), 14);
+    }
+}
