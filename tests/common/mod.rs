@@ -275,7 +275,7 @@ pub struct Lab {
     pub data: tempfile::TempDir,
     /// TMPDIR for pidlab: a shim killed on purpose cannot remove its
     /// temporary root mount point; this directory goes with the test.
-    tmp: tempfile::TempDir,
+    pub tmp: tempfile::TempDir,
 }
 
 impl Lab {
