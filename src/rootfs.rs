@@ -107,8 +107,9 @@ impl RootPlan {
     /// the returned `Root` is dropped.
     pub fn create(self) -> Result<Root> {
         let exe = std::env::current_exe().context("find pidlab's own binary (/proc/self/exe)")?;
+        remove_stale_mount_points(&std::env::temp_dir());
         let dir = tempfile::Builder::new()
-            .prefix("pidlab-root-")
+            .prefix(&format!("pidlab-root-{}-", std::process::id()))
             .tempdir()
             .context("create the temporary mount point for the root (is $TMPDIR writable?)")?;
         Ok(Root { dir, entries: self.entries, volumes: self.volumes, exe })
@@ -183,6 +184,25 @@ impl Root {
             chroot(".").doing(|| format!("chroot to {}", root.display()))?;
         }
         chdir("/").doing(|| "chdir to the new /".to_string())
+    }
+}
+
+/// A pidlab that was SIGKILLed could not remove its mount point (its
+/// sandbox died with it, and the mounts with the sandbox's namespace, so
+/// the directory is empty). The name carries the owner's PID: remove the
+/// empty ones whose owner is gone. rmdir(2) never removes a non-empty one.
+fn remove_stale_mount_points(tmp: &Path) {
+    let Ok(dir) = fs::read_dir(tmp) else { return };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(owner) = name.strip_prefix("pidlab-root-").and_then(|rest| rest.split('-').next()) else {
+            continue;
+        };
+        if let Ok(pid) = owner.parse::<u32>()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_dir(entry.path());
+        }
     }
 }
 

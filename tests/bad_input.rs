@@ -81,3 +81,18 @@ fn missing_init() {
 fn unknown_capability() {
     refused(&["run", "--cap-add", "SYS_MAGIC", "--", "true"], &["SYS_MAGIC", "capabilities(7)"]);
 }
+
+#[test]
+fn unwritable_state_or_temporary_directory() {
+    // No sandbox is started when pidlab cannot record it or build its root.
+    let mut cmd = pidlab(["run", "-d", "--", "pidlab", "probe"]);
+    cmd.env("PIDLAB_STATE_DIR", "/proc/pidlab-cannot-be-here");
+    let out = run_within(cmd, Duration::from_secs(20));
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("state directory") && out.stderr.contains("writable"), "{out:?}");
+    let mut cmd = pidlab(["run", "--", "true"]);
+    cmd.env("TMPDIR", "/proc/pidlab-cannot-be-here");
+    let out = run_within(cmd, Duration::from_secs(20));
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("$TMPDIR writable"), "{out:?}");
+}

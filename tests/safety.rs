@@ -25,6 +25,8 @@ fn a_sigkilled_pidlab_run_leaves_no_workload_running() {
     let fds: Vec<_> = chain.iter().map(|p| pidfd_open(Pid::from_raw(*p))).collect();
     let killed = Instant::now();
     kill(Pid::from_raw(sandbox.pid()), Signal::SIGKILL).unwrap();
+    let left_behind = entries(tmp.path());
+    assert_eq!(left_behind.len(), 1, "a SIGKILLed pidlab cannot remove its mount point: {left_behind:?}");
     for (pid, fd) in chain.iter().zip(&fds) {
         let mut pfd = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(fd), nix::poll::PollFlags::POLLIN)];
         let left = Duration::from_millis(100).saturating_sub(killed.elapsed());
@@ -33,6 +35,17 @@ fn a_sigkilled_pidlab_run_leaves_no_workload_running() {
         assert_eq!(ready, Ok(1), "sandbox process {pid} still alive 100 ms after pidlab was SIGKILLed");
     }
     let _ = sandbox.finish(T);
+    // The next pidlab removes the empty mount point of the dead one.
+    let out = run_within(
+        {
+            let mut cmd = pidlab(["run", "--", "true"]);
+            cmd.env("TMPDIR", tmp.path());
+            cmd
+        },
+        T,
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(entries(tmp.path()).is_empty(), "stale mount point not cleaned: {:?}", entries(tmp.path()));
 }
 
 #[test]
