@@ -562,6 +562,77 @@ mod tests {
         assert_eq!(parse_shell(r#"["/bin/bash", "-ec"]"#).unwrap(), v(&["/bin/bash", "-ec"]));
     }
 
+    /// A small deterministic generator, so the property tests below need
+    /// no extra crate and fail the same way every time.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+
+        fn text(&mut self, alphabet: &[char], max: usize) -> String {
+            let len = (self.next() as usize) % (max + 1);
+            (0..len).map(|_| alphabet[(self.next() as usize) % alphabet.len()]).collect()
+        }
+    }
+
+    const NASTY: &[char] = &[
+        '[', ']', '"', '\'', '\\', ',', ' ', '\t', '\n', 'a', 'Z', '0', '#', '`', '=', '$', 'é', '{', '}',
+        ':',
+    ];
+
+    #[test]
+    fn no_input_makes_the_parsers_panic() {
+        let mut rng = Lcg(7);
+        let words = [
+            "CMD ",
+            "ENTRYPOINT ",
+            "SHELL ",
+            "ENV ",
+            "WORKDIR ",
+            "STOPSIGNAL ",
+            "FROM ",
+            "RUN ",
+            "# escape=`\n",
+        ];
+        for _ in 0..20_000 {
+            let spec = rng.text(NASTY, 24);
+            let _ = parse_form(&spec);
+            let _ = parse_shell(&spec);
+            let mut file = String::new();
+            for _ in 0..(rng.next() % 6) {
+                file.push_str(words[(rng.next() as usize) % words.len()]);
+                file.push_str(&rng.text(NASTY, 16));
+                file.push('\n');
+            }
+            if let Ok(parsed) = Dockerfile::parse(&file, &Image::new(sh())) {
+                let _ = Launch::resolve(&parsed.image, &Overrides::default());
+            }
+        }
+    }
+
+    #[test]
+    fn any_json_array_of_strings_is_exec_form_verbatim() {
+        let mut rng = Lcg(11);
+        for _ in 0..5_000 {
+            let argv: Vec<String> = (0..(rng.next() % 5)).map(|_| rng.text(NASTY, 8)).collect();
+            let json = serde_json::to_string(&argv).unwrap();
+            assert_eq!(parse_form(&json).unwrap(), Some(Form::Exec(argv.clone())), "{json}");
+            // Docker's table: exec-form ENTRYPOINT + exec-form CMD is their concatenation.
+            let image = Image::new(sh());
+            let run = Overrides {
+                entrypoint: Some(Form::Exec(argv.clone())),
+                cmd: Some(Form::Exec(v(&["c"]))),
+                args: vec![],
+            };
+            let mut expected = argv.clone();
+            expected.push("c".into());
+            assert_eq!(Launch::resolve(&image, &run).unwrap().argv, expected);
+        }
+    }
+
     #[test]
     fn who_is_pid1() {
         let image = Image::new(sh());

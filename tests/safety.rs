@@ -124,3 +124,29 @@ fn inspect_shows_each_processs_effective_capabilities() {
     assert_eq!(v["processes"][0]["capabilities"], serde_json::json!(["CAP_KILL", "CAP_NET_RAW"]), "{out}");
     lab.finish();
 }
+
+#[test]
+fn a_workload_that_ignores_every_signal_ends_within_the_grace_period_plus_100_ms() {
+    let lab = Lab::new();
+    lab.start(&[
+        "run",
+        "-d",
+        "--name",
+        "stubborn",
+        "--",
+        "pidlab",
+        "probe",
+        "--orphans",
+        "100",
+        "--orphan-life",
+        "1000",
+        "--ignore",
+        "HUP,INT,QUIT,USR1,USR2,TERM,ALRM,PIPE,CONT,TSTP,TTIN,TTOU,WINCH",
+    ]);
+    let started = Instant::now();
+    let out = lab.ok(&["stop", "-t", "0.5", "stubborn"]);
+    let took = started.elapsed();
+    assert!(out.contains("did not exit within 0.5 s of SIGTERM — sent SIGKILL"), "{out}");
+    assert!(took < Duration::from_millis(600), "101 processes ignoring everything took {took:?} to stop");
+    lab.finish();
+}
