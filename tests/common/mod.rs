@@ -326,6 +326,17 @@ impl Lab {
     }
 }
 
+impl Drop for Lab {
+    /// A test that fails half-way still removes (and kills) the sandboxes it
+    /// started: only those, found in its own state directory.
+    fn drop(&mut self) {
+        for sandbox in entries(self.state.path()) {
+            let name = sandbox.file_name().unwrap().to_string_lossy().into_owned();
+            let _ = run_within(self.cmd(&["rm", "-f", &name]), Duration::from_secs(20));
+        }
+    }
+}
+
 /// A copy of the pidlab binary (and, if asked, of other files) that the
 /// unprivileged `nobody` user can run, wherever this checkout lives: a
 /// world-readable temporary directory, removed when dropped.
