@@ -7,7 +7,7 @@
 //!    the exception), and it should pass them on to the workload. Like tini,
 //!    pidlab installs no handlers: it *blocks* every signal it forwards. A
 //!    blocked signal is never discarded at send time, so it is queued even
-//!    for PID 1, and the init reads it from a signalfd(2) and forwards it
+//!    for PID 1, and the init takes it with sigtimedwait(2) and forwards it
 //!    with kill(2) — to its child, or (`--group`) to the child's process
 //!    group. SIGKILL and SIGSTOP cannot be blocked or caught, so they are
 //!    never forwarded: they act on the init itself.
@@ -36,10 +36,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::prctl;
 use nix::sys::signal::{Signal, kill};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, execvp, getpid, setpgid, tcsetpgrp};
 
@@ -78,7 +76,7 @@ pub fn run(args: InitArgs) -> Result<i32> {
     let argv = to_cstrings(&args.command)?;
 
     // Block before forking, so no signal (SIGCHLD above all) can slip by
-    // between the fork and the signalfd.
+    // between the fork and the first sigtimedwait.
     let mut waited = signals::forwardable();
     waited.add(Signal::SIGCHLD);
     for tty in [Signal::SIGTTIN, Signal::SIGTTOU] {
@@ -93,8 +91,6 @@ pub fn run(args: InitArgs) -> Result<i32> {
     say.say(format_args!("started {} as pid {child}", args.command[0].to_string_lossy()));
 
     let forwarded = signals::forwardable();
-    let signals =
-        SignalFd::with_flags(&waited, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).context("signalfd")?;
     let mut init = Init {
         mode,
         child,
@@ -105,17 +101,13 @@ pub fn run(args: InitArgs) -> Result<i32> {
         deadline: None,
     };
     loop {
-        let timeout = sys::timeout_until(init.deadline);
-        let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(errno) => return Err(errno).context("poll"),
-        }
-        while let Ok(Some(info)) = signals.read_signal() {
-            let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
-            if sig != Signal::SIGCHLD && forwarded.contains(sig) {
-                init.forward(sig, say);
-            }
+        // One system call per wake-up, as tini does: take the next pending
+        // signal, or time out when drain's grace period ends.
+        let limit = init.deadline.map(|at| at.saturating_duration_since(Instant::now()));
+        match sys::sigtimedwait(&waited, limit) {
+            Ok(Some(sig)) if sig != Signal::SIGCHLD && forwarded.contains(sig) => init.forward(sig, say),
+            Ok(_) | Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
+            Err(errno) => return Err(errno).context("sigtimedwait"),
         }
         // Reap on every wake-up: SIGCHLD is not queued per child, one
         // pending SIGCHLD may stand for many exits.

@@ -157,3 +157,26 @@ pub fn timeout_until(deadline: Option<std::time::Instant>) -> nix::poll::PollTim
         }
     }
 }
+
+/// sigtimedwait(2): take one pending signal out of `set` (which must be
+/// blocked), waiting at most `limit` (`None`: until one comes). A blocked
+/// signal is queued even for a namespace's PID 1, so an init receives
+/// everything this way without installing a single handler.
+pub fn sigtimedwait(
+    set: &nix::sys::signal::SigSet,
+    limit: Option<std::time::Duration>,
+) -> nix::Result<Option<Signal>> {
+    let timeout = limit.map(|d| libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let timeout_ptr = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `set` is a valid sigset_t for the call; a null siginfo pointer
+    // is allowed; `timeout_ptr` is null or points to `timeout`, alive here.
+    let rc = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), timeout_ptr) };
+    match Errno::result(rc) {
+        Ok(signo) => Ok(Signal::try_from(signo).ok()),
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(errno) => Err(errno),
+    }
+}
