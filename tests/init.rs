@@ -93,20 +93,8 @@ fn orphans_reaped_by(init: &str) -> usize {
     ]));
     sandbox.expect_line("left 50 orphans", T);
     let pid1 = chain_until(sandbox.pid(), "pidlab", T)[0];
-    let deadline = Instant::now() + T;
-    loop {
-        let kids = children(pid1);
-        let zombies = kids.iter().filter(|p| is_zombie(**p)).count();
-        if kids.len() == 1 && zombies == 0 {
-            break; // only the probe is left: every orphan was reaped
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{init}: orphans not reaped: {} children, {zombies} zombies",
-            kids.len()
-        );
-        std::thread::yield_now();
-    }
+    // Only the probe is left under PID 1: every orphan was reaped.
+    wait_until(T, &format!("{init}: every orphan reaped"), || children(pid1).len() == 1);
     signal(pid1, Signal::SIGKILL);
     let out = sandbox.finish(T);
     out.stderr.lines().filter(|l| l.contains("reaped orphan")).count()
@@ -132,15 +120,9 @@ fn fifty_orphans_stay_zombies_under_a_pid_1_that_does_not_reap() {
     ]));
     sandbox.expect_line("left 50 orphans", T);
     let pid1 = chain_until(sandbox.pid(), "pidlab", T)[0];
-    let deadline = Instant::now() + T;
-    loop {
-        let zombies = children(pid1).iter().filter(|p| is_zombie(**p)).count();
-        if zombies == 50 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "expected 50 zombies under the probe, have {zombies}");
-        std::thread::yield_now();
-    }
+    wait_until(T, "50 zombies under the probe", || {
+        children(pid1).iter().filter(|p| is_zombie(**p)).count() == 50
+    });
 }
 
 #[test]

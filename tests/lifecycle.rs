@@ -121,11 +121,7 @@ fn verbs_on_exited_unknown_and_stopped_sandboxes() {
     let lab = Lab::new();
     lab.ok(&["run", "-d", "--name", "brief", "--", "sh", "-c", "exit 3"]);
     // Wait (bounded) until it has exited.
-    let deadline = Instant::now() + T;
-    while !lab.ok(&["ps", "-a"]).contains("exited (3)") {
-        assert!(Instant::now() < deadline, "the sandbox did not exit");
-        std::thread::yield_now();
-    }
+    wait_until(T, "the sandbox exits", || lab.ok(&["ps", "-a"]).contains("exited (3)"));
     let stop = lab.run(&["stop", "brief"]);
     assert_eq!(stop.code(), 0, "docker stop of a stopped container succeeds: {stop:?}");
     assert!(stop.stderr.contains("already exited (3)"), "{stop:?}");
@@ -212,11 +208,7 @@ fn rootless_lifecycle() {
 fn run_rm_removes_the_sandbox_when_it_exits_and_logs_follow_until_the_end() {
     let lab = Lab::new();
     lab.ok(&["run", "-d", "--rm", "--name", "brief", "--", "sh", "-c", "echo hello; exit 0"]);
-    let deadline = Instant::now() + T;
-    while lab.state.path().join("brief").exists() {
-        assert!(Instant::now() < deadline, "--rm did not remove the sandbox's state");
-        std::thread::yield_now();
-    }
+    wait_until(T, "--rm removes the sandbox's state", || !lab.state.path().join("brief").exists());
     lab.ok(&["run", "-d", "--name", "talker", "--", "pidlab", "probe", "--sleep", "0.5"]);
     // logs -f returns by itself once the sandbox has exited, with all of it.
     let out = lab.run(&["logs", "-f", "talker"]);

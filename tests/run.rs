@@ -299,16 +299,9 @@ fn orphans_of_a_pid_1_that_does_not_reap_stay_zombies() {
         Running::start(&mut pidlab(["run", "--", "pidlab", "probe", "--orphans", "3", "--orphan-life", "0"]));
     sandbox.expect_line("probe: ready", T);
     let probe = chain_until(sandbox.pid(), "pidlab", T)[0]; // PID 1, the direct child
-    let deadline = Instant::now() + T;
-    loop {
-        let zombies: Vec<i32> = children(probe).into_iter().filter(|p| is_zombie(*p)).collect();
-        if zombies.len() == 3 {
-            for z in zombies {
-                assert_eq!(status_field(z, "PPid"), probe.to_string(), "adopted by PID 1");
-            }
-            break;
-        }
-        assert!(Instant::now() < deadline, "3 zombie orphans under PID 1 expected, have {zombies:?}");
-        std::thread::yield_now();
+    let zombies = || children(probe).into_iter().filter(|p| is_zombie(*p)).collect::<Vec<i32>>();
+    wait_until(T, "3 zombie orphans under PID 1", || zombies().len() == 3);
+    for z in zombies() {
+        assert_eq!(status_field(z, "PPid"), probe.to_string(), "adopted by PID 1");
     }
 }

@@ -375,3 +375,14 @@ impl ForNobody {
         cmd
     }
 }
+
+/// Wait until `ready()` holds, at most `limit`; `what` names it in the
+/// failure. The one bounded wait the tests use for conditions that no
+/// descriptor can signal (a process table, a directory).
+pub fn wait_until(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::yield_now();
+    }
+}
