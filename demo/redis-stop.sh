@@ -130,10 +130,14 @@ for entry in "${scenarios[@]}"; do
   rows+=("$name|$pid1|$how|$got|$saved")
   if [ "$format" = json ]; then
     seconds=${took:-null}
+    # No stop time means the stop never happened as planned: say what the
+    # sandbox printed last, so the reason is in the row.
+    tail_log=
+    [ -z "$took" ] && tail_log=$(tail -n 5 "$dir/out.log" | tr -d '"\\' | tr '\n\t\r' '   ')
     killed=false; grep -q 'sending SIGKILL' "$dir/out.log" && killed=true
-    printf '{"scenario":"%s","pid1":"%s","stop_seconds":%s,"sigkill":%s,"redis_got_sigterm":%s,"known_from":"%s","saved":%s,"exit":%s}\n' \
+    printf '{"scenario":"%s","pid1":"%s","stop_seconds":%s,"sigkill":%s,"redis_got_sigterm":%s,"known_from":"%s","saved":%s,"exit":%s,"log_tail":"%s"}\n' \
       "$name" "$pid1" "$seconds" "$killed" "$([ $got = yes ] && echo true || echo false)" "$how_known" \
-      "$([ $saved = yes ] && echo true || echo false)" "$rc" >&3
+      "$([ $saved = yes ] && echo true || echo false)" "$rc" "$tail_log" >&3
   fi
 done
 [ "$format" = json ] && exit 0
