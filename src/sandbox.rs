@@ -6,7 +6,7 @@
 //!   1 user namespace (rootless)│
 //!   2 unshare(CLONE_NEWPID),   │
 //!     fork ───────────────────►│ PID 1
-//!     supervise: forward       │  3 die with pidlab (PDEATHSIG)
+//!     supervise: forward       │  3 close inherited fds, die with pidlab (PDEATHSIG)
 //!     signals, stop, wait      │  4 unshare(CLONE_NEWNS)
 //!     on a pidfd               │  5 make / private
 //!                              │  6 build the root (tmpfs + binds)
