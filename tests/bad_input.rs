@@ -96,3 +96,43 @@ fn unwritable_state_or_temporary_directory() {
     assert_eq!(out.code(), 125, "{out:?}");
     assert!(out.stderr.contains("$TMPDIR writable"), "{out:?}");
 }
+
+/// Every refusal of the lifecycle verbs, in one table: exit code 125, a
+/// message that names the problem and the way out, nothing changed.
+#[test]
+fn lifecycle_refusals_name_the_problem_and_the_fix() {
+    let lab = Lab::new();
+    lab.start(&["run", "-d", "--name", "busy", "--", "pidlab", "probe"]);
+    lab.ok(&["run", "-d", "--name", "done", "--", "true"]);
+    wait_until(Duration::from_secs(20), "`done` exits", || lab.ok(&["ps", "-a"]).contains("exited (0)"));
+    let table: &[(&[&str], &[&str])] = &[
+        (&["exec", "ghost", "true"], &["no sandbox named \"ghost\"", "pidlab ps -a"]),
+        (&["stop", "ghost"], &["no sandbox named \"ghost\""]),
+        (&["kill", "ghost"], &["no sandbox named \"ghost\""]),
+        (&["logs", "ghost"], &["no sandbox named \"ghost\""]),
+        (&["inspect", "ghost"], &["no sandbox named \"ghost\""]),
+        (&["explain", "ghost", "TERM"], &["no sandbox named \"ghost\""]),
+        (&["rm", "ghost"], &["no sandbox named \"ghost\""]),
+        (&["exec", "done", "true"], &["not running", "pidlab rm done"]),
+        (&["kill", "done"], &["not running"]),
+        (&["inspect", "done"], &["not running"]),
+        (&["rm", "busy"], &["is running", "rm -f"]),
+        (&["run", "-d", "--name", "busy", "--", "true"], &["is taken", "choose another --name"]),
+        (&["run", "-d", "--name", "no/slash", "--", "true"], &["--name", "letters, digits"]),
+        (&["kill", "-s", "SIGNOPE", "busy"], &["SIGNOPE", "SIGTERM"]),
+        (&["explain", "busy", "NOPE"], &["NOPE"]),
+        (&["logs", "--until", "never", "--timeout", "0.2", "busy"], &["never", "did not appear"]),
+    ];
+    for (args, needles) in table {
+        let out = lab.run(args);
+        let expected = if args[0] == "logs" && args.contains(&"--until") { 1 } else { 125 };
+        assert_eq!(out.code(), expected, "pidlab {args:?}: {out:?}");
+        for needle in *needles {
+            assert!(out.stderr.contains(needle), "pidlab {args:?}: stderr lacks {needle:?}: {}", out.stderr);
+        }
+    }
+    // Nothing changed: both sandboxes are as they were.
+    let ps = lab.ok(&["ps", "-a"]);
+    assert!(ps.contains("busy") && ps.contains("running") && ps.contains("exited (0)"), "{ps}");
+    lab.finish();
+}
