@@ -247,6 +247,18 @@ impl Bench {
         Ok((out.status.success(), text))
     }
 
+    /// Run the attendee's shell file (with this pidlab first on the PATH).
+    /// `Some(message)` when it failed.
+    fn run_file(&self, file: &Path) -> Result<Option<String>> {
+        let out =
+            self.command("bash").arg(file).output().with_context(|| format!("run {}", file.display()))?;
+        if out.status.success() {
+            return Ok(None);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Ok(Some(format!("{} failed to start a sandbox: {}", file.display(), stderr.trim())))
+    }
+
     /// Wait (at most 5 s) until a probe in the sandbox says it is ready,
     /// so that what `explain` reads from /proc is settled.
     fn wait_ready(&self, name: &str) -> Result<()> {
@@ -280,13 +292,8 @@ type Verdict = Result<String, String>;
 /// Lesson 4: PID 1 survives SIGTERM from the host, but not SIGKILL.
 fn check_4(file: &Path) -> Result<Verdict> {
     let bench = Bench::new()?;
-    let out = bench.command("bash").arg(file).output().with_context(|| format!("run {}", file.display()))?;
-    if !out.status.success() {
-        return Ok(Err(format!(
-            "{} failed to start a sandbox: {}",
-            file.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+    if let Some(failure) = bench.run_file(file)? {
+        return Ok(Err(failure));
     }
     let (running, _) = bench.pidlab(&["inspect", "ex04"])?;
     if !running {
@@ -343,13 +350,8 @@ fn check_5(file: &Path) -> Result<Verdict> {
 /// Lesson 7: no zombie is left in the sandbox.
 fn check_7(file: &Path) -> Result<Verdict> {
     let bench = Bench::new()?;
-    let out = bench.command("bash").arg(file).output().with_context(|| format!("run {}", file.display()))?;
-    if !out.status.success() {
-        return Ok(Err(format!(
-            "{} failed: {}",
-            file.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+    if let Some(failure) = bench.run_file(file)? {
+        return Ok(Err(failure));
     }
     bench.wait_ready("ex07")?;
     let zombies = || -> Result<(usize, String)> {
