@@ -742,13 +742,13 @@ impl Follower {
 
     /// Wait (at most 5 s) for its verdict, then make sure it is gone.
     pub fn finish(mut self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        // A pidfd turns readable when the tracer exits: no polling loop.
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        if let Ok(pidfd) = crate::sys::pidfd_open(pid) {
+            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+            let _ = poll(&mut fds, PollTimeout::from(5000u16));
         }
+        let _ = self.child.try_wait();
     }
 }
 
