@@ -12,7 +12,6 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, channel};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -63,13 +62,16 @@ where
     run_within(pidlab(args), Duration::from_secs(30))
 }
 
+/// How long output may keep coming after the command itself has exited.
+const OUTPUT_GRACE: Duration = Duration::from_secs(5);
+
 /// A command running in the background, its stdout delivered line by line.
 pub struct Running {
     pub child: Child,
     pub stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     seen: Vec<String>,
-    stderr: Option<JoinHandle<String>>,
+    stderr: Receiver<String>,
 }
 
 impl Running {
@@ -90,13 +92,14 @@ impl Running {
                 }
             }
         });
-        let stderr = std::thread::spawn(move || {
+        let (err_tx, stderr) = channel();
+        std::thread::spawn(move || {
             let mut text = String::new();
             let _ = stderr.read_to_string(&mut text);
-            text
+            let _ = err_tx.send(text);
         });
         let stdin = child.stdin.take();
-        Running { child, stdin, lines, seen: Vec::new(), stderr: Some(stderr) }
+        Running { child, stdin, lines, seen: Vec::new(), stderr }
     }
 
     pub fn pid(&self) -> i32 {
@@ -133,9 +136,14 @@ impl Running {
     pub fn finish(mut self, limit: Duration) -> Outcome {
         drop(self.stdin.take());
         let status = wait_exit(&mut self.child, limit);
-        let stdout: Vec<String> =
-            self.seen.drain(..).chain(std::iter::from_fn(|| self.lines.recv().ok())).collect();
-        let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        let stdout: Vec<String> = self
+            .seen
+            .drain(..)
+            .chain(std::iter::from_fn(|| self.lines.recv_timeout(OUTPUT_GRACE).ok()))
+            .collect();
+        // The output ends when the last holder of the pipes exits; if some
+        // process outlived the command with them open, stop waiting anyway.
+        let stderr = self.stderr.recv_timeout(OUTPUT_GRACE).unwrap_or_default();
         Outcome { status, stdout: stdout.join("\n"), stderr }
     }
 }
