@@ -92,14 +92,14 @@ impl Running {
                 }
             }
         });
-        let (err_tx, stderr) = channel();
+        let (err_tx, err_rx) = channel();
         std::thread::spawn(move || {
             let mut text = String::new();
             let _ = stderr.read_to_string(&mut text);
             let _ = err_tx.send(text);
         });
         let stdin = child.stdin.take();
-        Running { child, stdin, lines, seen: Vec::new(), stderr }
+        Running { child, stdin, lines, seen: Vec::new(), stderr: err_rx }
     }
 
     pub fn pid(&self) -> i32 {
