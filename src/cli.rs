@@ -13,6 +13,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Run a workload as PID 1 of a new PID namespace, with its own root and /proc.
     Run(Box<RunArgs>),
@@ -175,8 +176,9 @@ pub struct RmArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Root filesystem to run in. Default: a temporary root made of the host's
-    /// /usr, /bin, /sbin, /lib*, /etc (read-only) with a writable /tmp and /data.
+    /// Root filesystem to run in. Default: a root made, on a tmpfs only the
+    /// sandbox sees, of the host's /usr, /bin, /sbin, /lib*, /etc (read-only)
+    /// with a writable /tmp and /data.
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
 

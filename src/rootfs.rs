@@ -16,6 +16,12 @@
 //! into DIR, and when the namespace goes away every one of these mounts goes
 //! with it. The tmpfs is made read-only once built.
 //!
+//! Every sandbox mounts its tmpfs on the same empty directory,
+//! `STATE/.root` (`state::mount_point`). That is safe because a mount
+//! belongs to one mount namespace: each sandbox sees only its own root
+//! there, and the host sees an empty directory. Nothing is created per run,
+//! so a pidlab killed mid-run leaves nothing on disk to clean up.
+//!
 //! /proc must be mounted again because a procfs shows the PID namespace of
 //! the process that mounted it (pid_namespaces(7), "/proc and PID
 //! namespaces"): the host's /proc would show the host's processes.
@@ -30,7 +36,6 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::{Mode, SFlag, mknod};
 use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{chdir, chroot, pivot_root};
-use tempfile::TempDir;
 
 use crate::step::{Doing, StepError};
 
@@ -103,15 +108,10 @@ impl RootPlan {
         Ok(RootPlan { entries, volumes })
     }
 
-    /// Create the mount point: an empty temporary directory, removed when
-    /// the returned `Root` is dropped.
+    /// Where the root will be built: pidlab's one shared mount point.
     pub fn create(self) -> Result<Root> {
         let exe = std::env::current_exe().context("find pidlab's own binary (/proc/self/exe)")?;
-        remove_stale_mount_points(&std::env::temp_dir());
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("pidlab-root-{}-", std::process::id()))
-            .tempdir()
-            .context("create the temporary mount point for the root (is $TMPDIR writable?)")?;
+        let dir = crate::state::mount_point()?;
         Ok(Root { dir, entries: self.entries, volumes: self.volumes, exe })
     }
 }
@@ -119,7 +119,7 @@ impl RootPlan {
 /// The root's mount point, and what goes in it.
 #[derive(Debug)]
 pub struct Root {
-    dir: TempDir,
+    dir: PathBuf,
     entries: Vec<Entry>,
     volumes: Vec<Volume>,
     exe: PathBuf,
@@ -127,7 +127,7 @@ pub struct Root {
 
 impl Root {
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// Build the root under `self.path()`. Runs in the child, in its own
@@ -184,25 +184,6 @@ impl Root {
             chroot(".").doing(|| format!("chroot to {}", root.display()))?;
         }
         chdir("/").doing(|| "chdir to the new /".to_string())
-    }
-}
-
-/// A pidlab that was SIGKILLed could not remove its mount point (its
-/// sandbox died with it, and the mounts with the sandbox's namespace, so
-/// the directory is empty). The name carries the owner's PID: remove the
-/// empty ones whose owner is gone. rmdir(2) never removes a non-empty one.
-fn remove_stale_mount_points(tmp: &Path) {
-    let Ok(dir) = fs::read_dir(tmp) else { return };
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(owner) = name.strip_prefix("pidlab-root-").and_then(|rest| rest.split('-').next()) else {
-            continue;
-        };
-        if let Ok(pid) = owner.parse::<u32>()
-            && !Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = fs::remove_dir(entry.path());
-        }
     }
 }
 

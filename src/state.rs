@@ -40,6 +40,20 @@ pub fn base() -> PathBuf {
     }
 }
 
+/// The one directory every sandbox's root is mounted on, each in its own
+/// mount namespace (see `rootfs.rs`). Its name starts with a dot, which no
+/// sandbox name may, so it never clashes with a sandbox's directory.
+pub fn mount_point() -> Result<PathBuf> {
+    let dir = base().join(".root");
+    fs::create_dir_all(&dir)
+        .with_context(|| state_dir_error(&format!("create the mount point {}", dir.display())))?;
+    Ok(dir)
+}
+
+fn state_dir_error(what: &str) -> String {
+    format!("{what} (the state directory must be writable and not full; PIDLAB_STATE_DIR chooses another)")
+}
+
 /// A sandbox's name: what `--name` gives, or a generated one.
 pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -80,7 +94,7 @@ impl Sandbox {
         check_name(name)?;
         let base = base();
         fs::create_dir_all(&base)
-            .with_context(|| format!("create the state directory {} (is it writable?)", base.display()))?;
+            .with_context(|| state_dir_error(&format!("create the state directory {}", base.display())))?;
         let dir = base.join(name);
         match fs::create_dir(&dir) {
             Ok(()) => Ok(Sandbox { name: name.to_string(), dir }),
@@ -91,7 +105,7 @@ impl Sandbox {
                     "the name {name:?} is taken by a sandbox that is {what}; choose another --name, or `pidlab rm -f {name}`"
                 )
             }
-            Err(err) => Err(err).with_context(|| format!("create {}", dir.display())),
+            Err(err) => Err(err).with_context(|| state_dir_error(&format!("create {}", dir.display()))),
         }
     }
 
@@ -110,7 +124,7 @@ impl Sandbox {
         let mut out: Vec<Sandbox> = fs::read_dir(base())
             .map(|d| {
                 d.flatten()
-                    .filter(|e| e.path().is_dir())
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.') && e.path().is_dir())
                     .map(|e| Sandbox { name: e.file_name().to_string_lossy().into_owned(), dir: e.path() })
                     .collect()
             })

@@ -171,7 +171,7 @@ fn a_foreground_sandbox_can_be_reached_by_name_and_leaves_no_state() {
     lab.ok(&["stop", "-t", "0", "fg"]);
     let out = fg.finish(T);
     assert_eq!(out.code(), 137, "{out:?}");
-    assert!(entries(lab.state.path()).is_empty(), "a foreground sandbox leaves no state");
+    assert!(sandboxes_in(lab.state.path()).is_empty(), "a foreground sandbox leaves no state");
 }
 
 #[test]
@@ -224,5 +224,5 @@ fn an_unnamed_foreground_run_is_not_registered() {
     fg.expect_line("probe: ready", T);
     let ps: serde_json::Value = serde_json::from_str(&lab.ok(&["ps", "-a", "--format", "json"])).unwrap();
     assert_eq!(ps, serde_json::json!([]), "nothing to address it by, so nothing registered");
-    assert!(entries(lab.state.path()).is_empty());
+    assert!(sandboxes_in(lab.state.path()).is_empty());
 }

@@ -146,19 +146,23 @@ fn a_host_file_outside_the_root_is_invisible() {
 fn no_mount_reaches_the_host_during_or_after_a_run() {
     let before = host_mounts();
     let tmp = private_tmp();
+    let state = private_tmp();
     let save = tmp.path().join("saved");
     let vol = format!("{}:/state", tmp.path().display());
     let mut sandbox = Running::start(
         pidlab(["run", "-v", &vol, "--", "pidlab", "probe", "--on-term-save", "/state/saved"])
-            .env("TMPDIR", tmp.path()),
+            .env("TMPDIR", tmp.path())
+            .env("PIDLAB_STATE_DIR", state.path()),
     );
     sandbox.expect_line("probe: ready", T);
     let during = host_mounts();
-    let root = entries(tmp.path());
-    assert_eq!(root.len(), 1, "pidlab made one root mount point in TMPDIR: {root:?}");
-    let root = root[0].to_string_lossy().into_owned();
-    assert!(!during.iter().any(|l| l.contains(&root)), "the root's mounts leaked to the host");
+    // The root is mounted on the state directory's shared mount point, in
+    // the sandbox's mount namespace only.
+    let mount_point = state.path().join(".root").display().to_string();
+    assert!(!during.iter().any(|l| l.contains(&mount_point)), "the root's mounts leaked to the host");
     assert_eq!(during.len(), before.len(), "the host's mount table changed during the run");
+    assert!(sandboxes_in(state.path()).is_empty(), "an unnamed run registers nothing");
+    assert!(entries(tmp.path()).is_empty(), "pidlab wrote to TMPDIR: {:?}", entries(tmp.path()));
     // End it cleanly: SIGTERM to pidlab is forwarded, the probe saves and exits.
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(sandbox.pid()), nix::sys::signal::Signal::SIGTERM)
         .unwrap();
@@ -167,7 +171,7 @@ fn no_mount_reaches_the_host_during_or_after_a_run() {
     std::fs::remove_file(&save).expect("the probe saved its state through the volume");
     let after = host_mounts();
     assert_eq!(after.len(), before.len(), "the host's mount table changed");
-    assert!(entries(tmp.path()).is_empty(), "the root's mount point was not removed");
+    assert!(sandboxes_in(state.path()).is_empty());
 }
 
 #[test]

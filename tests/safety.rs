@@ -13,20 +13,19 @@ use nix::unistd::Pid;
 const T: Duration = Duration::from_secs(20);
 
 #[test]
-fn a_sigkilled_pidlab_run_leaves_no_workload_running() {
-    // pidlab cannot remove its temporary mount point when it is SIGKILLed:
-    // give it a TMPDIR that goes away with the test.
+fn a_sigkilled_pidlab_run_leaves_no_workload_running_and_nothing_on_disk() {
     let tmp = private_tmp();
+    let state = private_tmp();
     let mut sandbox = Running::start(
-        pidlab(["run", "--nest", "2", "--", "pidlab", "probe", "--ignore", "TERM"]).env("TMPDIR", tmp.path()),
+        pidlab(["run", "--nest", "2", "--", "pidlab", "probe", "--ignore", "TERM"])
+            .env("TMPDIR", tmp.path())
+            .env("PIDLAB_STATE_DIR", state.path()),
     );
     sandbox.expect_line("probe: ready", T);
     let chain = chain_until(sandbox.pid(), "pidlab", T);
     let fds: Vec<_> = chain.iter().map(|p| pidfd_open(Pid::from_raw(*p))).collect();
     let killed = Instant::now();
     kill(Pid::from_raw(sandbox.pid()), Signal::SIGKILL).unwrap();
-    let left_behind = entries(tmp.path());
-    assert_eq!(left_behind.len(), 1, "a SIGKILLed pidlab cannot remove its mount point: {left_behind:?}");
     for (pid, fd) in chain.iter().zip(&fds) {
         let mut pfd = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(fd), nix::poll::PollFlags::POLLIN)];
         let left = Duration::from_millis(100).saturating_sub(killed.elapsed());
@@ -35,17 +34,11 @@ fn a_sigkilled_pidlab_run_leaves_no_workload_running() {
         assert_eq!(ready, Ok(1), "sandbox process {pid} still alive 100 ms after pidlab was SIGKILLed");
     }
     let _ = sandbox.finish(T);
-    // The next pidlab removes the empty mount point of the dead one.
-    let out = run_within(
-        {
-            let mut cmd = pidlab(["run", "--", "true"]);
-            cmd.env("TMPDIR", tmp.path());
-            cmd
-        },
-        T,
-    );
-    assert_eq!(out.code(), 0, "{out:?}");
-    assert!(entries(tmp.path()).is_empty(), "stale mount point not cleaned: {:?}", entries(tmp.path()));
+    // No per-run file to clean up: the root was mounted on the shared mount
+    // point (which the host sees empty) and its mounts died with the
+    // sandbox's namespace.
+    assert!(entries(tmp.path()).is_empty(), "left in TMPDIR: {:?}", entries(tmp.path()));
+    assert!(sandboxes_in(state.path()).is_empty(), "left in the state directory");
 }
 
 #[test]
@@ -149,4 +142,36 @@ fn a_workload_that_ignores_every_signal_ends_within_the_grace_period_plus_100_ms
     assert!(out.contains("did not exit within 0.5 s of SIGTERM — sent SIGKILL"), "{out}");
     assert!(took < Duration::from_millis(600), "101 processes ignoring everything took {took:?} to stop");
     lab.finish();
+}
+
+#[test]
+fn a_full_tmp_does_not_matter_and_a_full_state_directory_is_refused() {
+    require("/usr/bin/unshare", "apt-get install util-linux");
+    // A tiny tmpfs, filled up, in a mount namespace of the shell's own (the
+    // host never sees it): first as TMPDIR, then as the state directory.
+    let full = private_tmp();
+    let state = private_tmp();
+    let script = r#"
+        mount -t tmpfs -o size=16k,nr_inodes=8 pidlab-test-full "$1" || exit 99
+        mkdir "$1/state"
+        cat /dev/zero > "$1/fill" 2>/dev/null
+        i=0; while mkdir "$1/d$i" 2>/dev/null; do i=$((i+1)); done
+        TMPDIR="$1" PIDLAB_STATE_DIR="$2" "$3" run -- pidlab probe --sleep 0; echo "full TMPDIR: $?"
+        PIDLAB_STATE_DIR="$1/state" "$3" run -- true; echo "full state, foreground: $?"
+        PIDLAB_STATE_DIR="$1/state" "$3" run -d -- pidlab probe; echo "full state, detached: $?"
+    "#;
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"])
+        .arg(full.path())
+        .arg(state.path())
+        .arg(bin());
+    let out = run_within(cmd, T);
+    assert!(out.stdout.contains("probe: ready"), "the probe ran with a full TMPDIR: {out:?}");
+    assert!(out.stdout.contains("full TMPDIR: 0"), "{out:?}");
+    assert!(out.stdout.contains("full state, foreground: 125"), "{out:?}");
+    assert!(out.stdout.contains("full state, detached: 125"), "{out:?}");
+    assert_eq!(out.stderr.matches("No space left on device").count(), 2, "{out:?}");
+    assert_eq!(out.stderr.matches("PIDLAB_STATE_DIR chooses another").count(), 2, "{out:?}");
+    assert!(entries(full.path()).is_empty(), "the full tmpfs stayed in the shell's namespace");
+    assert!(sandboxes_in(state.path()).is_empty());
 }

@@ -54,23 +54,23 @@ fn cycles_leave_nothing_behind() {
             });
         }
     });
-    // Nothing left: no pidlab child of ours, no state, no temporary root,
+    // Nothing left: no pidlab child of ours, no state, nothing in TMPDIR,
     // no mount.
     let leftover_children = children(me);
-    let state = entries(lab.state.path());
-    let roots = entries(lab.tmp.path());
+    let state = sandboxes_in(lab.state.path());
+    let tmp = entries(lab.tmp.path());
     let mounts_after = host_mounts().len();
     println!(
-        "stress: {cycles} cycles; children of the test {}, state dirs {}, temporary roots {}, host mounts {} -> {}",
+        "stress: {cycles} cycles; children of the test {}, state dirs {}, entries in TMPDIR {}, host mounts {} -> {}",
         leftover_children.len(),
         state.len(),
-        roots.len(),
+        tmp.len(),
         mounts_before,
         mounts_after
     );
     assert!(leftover_children.iter().all(|p| !comm(*p).starts_with("pidlab")), "{leftover_children:?}");
     assert!(state.is_empty(), "state left: {state:?}");
-    assert!(roots.is_empty(), "temporary roots left: {roots:?}");
+    assert!(tmp.is_empty(), "pidlab wrote to TMPDIR: {tmp:?}");
     assert_eq!(mounts_after, mounts_before, "the host's mount table changed");
     // Every shim of this lab has exited (its environment names the lab's
     // state directory). A zombie shim is only waiting for the host's init

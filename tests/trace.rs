@@ -273,7 +273,7 @@ fn run_trace_and_explain_narrate_a_foreground_stop() {
     assert!(err.contains("prediction for SIGTERM") && err.contains("sh       dropped"), "{err}");
     assert!(err.contains("SIGTERM -> sh") && err.contains("dropped: PID 1 of its namespace"), "{err}");
     assert!(err.contains("verdict: At") && err.contains("in the teardown of its namespace"), "{err}");
-    assert!(entries(state.path()).is_empty(), "the traced run leaves no state");
+    assert!(sandboxes_in(state.path()).is_empty(), "the traced run leaves no state");
 }
 
 #[test]

@@ -268,6 +268,19 @@ pub fn entries(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
 }
 
+/// The sandboxes recorded in a state directory: every entry except `.root`,
+/// the mount point all sandboxes share, which on the host must stay an
+/// empty directory (each sandbox's root is mounted there in its own mount
+/// namespace only).
+pub fn sandboxes_in(state: &Path) -> Vec<PathBuf> {
+    let (shared, sandboxes): (Vec<PathBuf>, Vec<PathBuf>) =
+        entries(state).into_iter().partition(|p| p.file_name() == Some(".root".as_ref()));
+    for dir in shared {
+        assert!(entries(&dir).is_empty(), "the host sees files in the shared mount point {dir:?}");
+    }
+    sandboxes
+}
+
 /// True if `pid` is a zombie; false if it is running or already gone
 /// (it may be reaped between listing and reading).
 pub fn is_zombie(pid: i32) -> bool {
@@ -281,8 +294,8 @@ pub fn is_zombie(pid: i32) -> bool {
 pub struct Lab {
     pub state: tempfile::TempDir,
     pub data: tempfile::TempDir,
-    /// TMPDIR for pidlab: a shim killed on purpose cannot remove its
-    /// temporary root mount point; this directory goes with the test.
+    /// TMPDIR for pidlab, private so a test can check pidlab writes
+    /// nothing there.
     pub tmp: tempfile::TempDir,
 }
 
@@ -326,11 +339,11 @@ impl Lab {
 
     /// Remove every sandbox and check nothing is left.
     pub fn finish(self) {
-        for sandbox in entries(self.state.path()) {
+        for sandbox in sandboxes_in(self.state.path()) {
             let name = sandbox.file_name().unwrap().to_string_lossy().into_owned();
             self.ok(&["rm", "-f", &name]);
         }
-        assert!(entries(self.state.path()).is_empty(), "state left behind");
+        assert!(sandboxes_in(self.state.path()).is_empty(), "state left behind");
     }
 }
 
@@ -338,7 +351,7 @@ impl Drop for Lab {
     /// A test that fails half-way still removes (and kills) the sandboxes it
     /// started: only those, found in its own state directory.
     fn drop(&mut self) {
-        for sandbox in entries(self.state.path()) {
+        for sandbox in sandboxes_in(self.state.path()) {
             let name = sandbox.file_name().unwrap().to_string_lossy().into_owned();
             let _ = run_within(self.cmd(&["rm", "-f", &name]), Duration::from_secs(20));
         }
