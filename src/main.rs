@@ -3,6 +3,9 @@
 //! exit code; start reading at `sandbox.rs`.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
+// pidlab starts at C's `main` (in sys.rs), without Rust's runtime set-up.
+// (The unit tests keep the test harness's own `main`.)
+#![cfg_attr(not(test), no_main)]
 
 mod capabilities;
 mod cli;
@@ -28,22 +31,19 @@ mod sys;
 mod trace;
 mod userns;
 
-use std::process::ExitCode;
-
 use clap::Parser;
-use nix::sys::signal::{SigHandler, Signal};
 
 use crate::cli::{Cli, Command};
 
-fn main() -> ExitCode {
-    // Rust's runtime ignores SIGPIPE and handles SIGSEGV and SIGBUS (to
-    // report stack overflows). Every pidlab process — runtime, init, nest
-    // levels, probe — puts them back to their defaults, so that what
-    // `pidlab inspect` shows is what pidlab chose, and `pidlab ps | head`
-    // ends quietly like any Unix tool.
-    for sig in [Signal::SIGPIPE, Signal::SIGSEGV, Signal::SIGBUS] {
-        let _ = sys::set_disposition(sig, SigHandler::SigDfl);
-    }
+/// Called by the C entry point in sys.rs. Returns the exit code.
+#[cfg_attr(test, allow(dead_code))]
+///
+/// pidlab leaves every signal disposition as it found it: Rust's usual
+/// start-up would ignore SIGPIPE and handle SIGSEGV and SIGBUS, and every
+/// pidlab process — runtime, init, nest levels, probe — would have to put
+/// them back, so that what `pidlab inspect` shows is what pidlab chose and
+/// `pidlab ps | head` ends quietly like any Unix tool.
+fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -51,14 +51,14 @@ fn main() -> ExitCode {
             // failure like any other: exit 125, as `docker run` does.
             let code = if err.use_stderr() { exit_code::SETUP_FAILED } else { 0 };
             let _ = err.print();
-            return ExitCode::from(code as u8);
+            return code;
         }
     };
     match run(cli) {
-        Ok(code) => ExitCode::from(code as u8),
+        Ok(code) => code,
         Err(err) => {
             eprintln!("pidlab: {err:#}");
-            ExitCode::from(exit_code::of_error(&err) as u8)
+            exit_code::of_error(&err)
         }
     }
 }
