@@ -4,8 +4,9 @@
 #
 # What you get: DIR/bin/busybox (one statically linked program that is a
 # whole userland) and DIR/bin/<applet> -> busybox for each of its applets
-# (sh, ps, ls, kill, ...), plus empty /tmp and /data. Nothing else: no C
-# library, no /etc. pidlab adds /proc, /dev and itself when it runs it:
+# (sh, ps, ls, kill, ...), plus empty /tmp and /data, and the empty mount
+# points /proc, /dev and /.pidlab/pidlab. Nothing else: no C library, no
+# /etc. pidlab mounts /proc, /dev and itself over those when it runs it:
 #
 #   pidlab run --rootfs DIR -- /bin/sh -c 'echo $$; ps'
 #
@@ -33,9 +34,11 @@ if ldd "$busybox" >/dev/null 2>&1; then
   exit 1
 fi
 
-# proc and dev: empty mount points, for runtimes that use DIR as it is
-# (unshare --root, bwrap); pidlab provides its own and ignores them.
-mkdir -p "$dir/bin" "$dir/tmp" "$dir/data" "$dir/proc" "$dir/dev"
+# proc, dev and .pidlab/pidlab: empty mount points, as an image carries.
+# A root that has them is bound whole (one mount); pidlab never creates
+# them in DIR itself (src/rootfs.rs).
+mkdir -p "$dir/bin" "$dir/tmp" "$dir/data" "$dir/proc" "$dir/dev" "$dir/.pidlab"
+[ -f "$dir/.pidlab/pidlab" ] || : >"$dir/.pidlab/pidlab"
 chmod 1777 "$dir/tmp"
 cmp -s "$busybox" "$dir/bin/busybox" || install -m 0755 "$busybox" "$dir/bin/busybox"
 for applet in $("$busybox" --list); do

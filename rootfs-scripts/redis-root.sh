@@ -57,6 +57,10 @@ put() {
 # The merged-/usr layout of Debian 12: /bin, /lib, /lib64 point into /usr.
 mkdir -p "$build/usr/bin" "$build/usr/lib" "$build/usr/lib64" "$build/etc" "$build/data" "$build/tmp"
 chmod 1777 "$build/tmp"
+# Empty mount points for /proc, /dev and pidlab itself, as an image carries
+# (see busybox-root.sh).
+mkdir -p "$build/proc" "$build/dev" "$build/.pidlab"
+[ -f "$build/.pidlab/pidlab" ] || : >"$build/.pidlab/pidlab"
 for link in bin lib lib64; do
   [ -L "$build/$link" ] || ln -s "usr/$link" "$build/$link"
 done

@@ -56,9 +56,23 @@ fn parse_list(text: &str, flag: &str) -> Result<Option<CapsHashSet>> {
     Ok(Some(set))
 }
 
-/// The set the workload keeps: Docker's default, minus `--cap-drop`, plus
-/// `--cap-add` (as `docker run`: ALL in either means all).
-pub fn plan(add: &[String], drop: &[String]) -> Result<CapsHashSet> {
+/// What the workload keeps, and what goes from the bounding set.
+///
+/// Both are decided before fork: the child, a copy of pidlab, only makes
+/// system calls (every page it writes to after fork is copied first, so
+/// work there costs more than here).
+#[derive(Debug)]
+pub struct Capabilities {
+    /// The workload's permitted, effective and inheritable sets (as far as
+    /// pidlab holds them).
+    pub keep: CapsHashSet,
+    /// Every capability this kernel knows that is not kept.
+    bounding_drop: Vec<Capability>,
+}
+
+/// Docker's default set, minus `--cap-drop`, plus `--cap-add` (as
+/// `docker run`: ALL in either means all).
+pub fn plan(add: &[String], drop: &[String]) -> Result<Capabilities> {
     let mut keep: CapsHashSet = DOCKER_DEFAULT.iter().copied().collect();
     for list in drop {
         match parse_list(list, "--cap-drop")? {
@@ -72,27 +86,34 @@ pub fn plan(add: &[String], drop: &[String]) -> Result<CapsHashSet> {
             Some(set) => keep.extend(set),
         }
     }
-    Ok(keep)
+    // The kernel refuses to drop a capability newer than itself (EINVAL):
+    // ask which it knows (/proc/sys/kernel/cap_last_cap).
+    let known =
+        caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::runtime::thread_all_supported());
+    let mut bounding_drop: Vec<Capability> = known.difference(&keep).copied().collect();
+    bounding_drop.sort_by_key(|c| c.index());
+    Ok(Capabilities { keep, bounding_drop })
 }
 
-/// The step before exec: keep only `keep`.
-pub fn apply(keep: &CapsHashSet) -> Result<(), StepError> {
-    let errno =
-        |e: caps::errors::CapsError| StepError::new(nix::errno::Errno::EPERM, format!("capabilities: {e}"));
-    let supported = caps::runtime::thread_all_supported();
-    // The bounding set first, while we still hold CAP_SETPCAP to change it.
-    for cap in &supported {
-        if !keep.contains(cap) {
+impl Capabilities {
+    /// The step before exec: keep only `keep`.
+    pub fn apply(&self) -> Result<(), StepError> {
+        let errno = |e: caps::errors::CapsError| {
+            StepError::new(nix::errno::Errno::EPERM, format!("capabilities: {e}"))
+        };
+        // The bounding set first, while we still hold CAP_SETPCAP to change it.
+        for cap in &self.bounding_drop {
             caps::drop(None, CapSet::Bounding, *cap).map_err(errno)?;
         }
+        // pidlab may itself run with fewer than all (inside a container):
+        // capset(2) cannot raise what is not permitted.
+        let permitted = caps::read(None, CapSet::Permitted).map_err(errno)?;
+        let kept: CapsHashSet = self.keep.intersection(&permitted).copied().collect();
+        caps::clear(None, CapSet::Ambient).map_err(errno)?;
+        caps::set(None, CapSet::Inheritable, &kept).map_err(errno)?;
+        caps::set(None, CapSet::Effective, &kept).map_err(errno)?;
+        caps::set(None, CapSet::Permitted, &kept).map_err(errno)
     }
-    let permitted = caps::read(None, CapSet::Permitted).map_err(errno)?;
-    let kept: CapsHashSet = keep.intersection(&permitted).copied().collect();
-    caps::clear(None, CapSet::Ambient).map_err(errno)?;
-    caps::set(None, CapSet::Inheritable, &kept).map_err(errno)?;
-    caps::set(None, CapSet::Effective, &kept).map_err(errno)?;
-    caps::set(None, CapSet::Permitted, &kept).map_err(errno)?;
-    Ok(())
 }
 
 /// Decode a capability mask as /proc/PID/status prints it (`CapEff:`).
@@ -110,13 +131,18 @@ mod tests {
 
     #[test]
     fn docker_default_unless_told_otherwise() {
-        assert_eq!(plan(&[], &[]).unwrap().len(), 14);
-        let no_chroot = plan(&[], &["SYS_CHROOT".into()]).unwrap();
+        let default = plan(&[], &[]).unwrap();
+        assert_eq!(default.keep.len(), 14);
+        assert!(default.bounding_drop.iter().all(|c| !default.keep.contains(c)));
+        assert!(default.bounding_drop.contains(&Capability::CAP_SYS_ADMIN));
+        let no_chroot = plan(&[], &["SYS_CHROOT".into()]).unwrap().keep;
         assert!(!no_chroot.contains(&Capability::CAP_SYS_CHROOT));
-        let admin = plan(&["cap_sys_admin".into()], &[]).unwrap();
+        let admin = plan(&["cap_sys_admin".into()], &[]).unwrap().keep;
         assert!(admin.contains(&Capability::CAP_SYS_ADMIN));
-        assert!(plan(&[], &["ALL".into()]).unwrap().is_empty());
-        assert_eq!(plan(&["ALL".into()], &[]).unwrap(), caps::all());
+        assert!(plan(&[], &["ALL".into()]).unwrap().keep.is_empty());
+        let all = plan(&["ALL".into()], &[]).unwrap();
+        assert_eq!(all.keep, caps::all());
+        assert!(all.bounding_drop.is_empty());
         assert!(plan(&["SYS_MAGIC".into()], &[]).unwrap_err().to_string().contains("SYS_MAGIC"));
     }
 

@@ -7,14 +7,24 @@
 //! sandbox does in its mount namespace is make every mount private; only then
 //! may it mount anything.
 //!
-//! pidlab builds the root as bubblewrap does: a fresh tmpfs that only this
-//! mount namespace sees, into which it binds the pieces of the root — the
-//! host's /usr, /bin, /lib*, /etc read-only (the default root), or every
-//! top-level entry of `--rootfs DIR` — plus its own /proc, /dev, /tmp and
-//! `/.pidlab/pidlab`, a read-only bind of pidlab itself (as `docker run --init`
-//! binds docker-init), so `pidlab probe` runs in any root. pidlab never writes
-//! into DIR, and when the namespace goes away every one of these mounts goes
-//! with it. The tmpfs is made read-only once built.
+//! Every root gets pidlab's own /proc, a /dev of its own, and
+//! `/.pidlab/pidlab`, a read-only bind of pidlab itself (as `docker run
+//! --init` binds docker-init), so `pidlab probe` runs in any root. Each is
+//! mounted *over* a mount point, an empty directory or file, and pidlab
+//! never writes into a `--rootfs DIR`. So there are two ways to make a root:
+//!
+//! - *prepared*: DIR already has the mount points (/proc, /dev, /tmp and
+//!   /.pidlab/pidlab, as an image carries empty /proc and /dev; the roots
+//!   `rootfs-scripts/` build have them). DIR is bound whole, read-write:
+//!   one mount, as `unshare --root` or `bwrap --bind DIR /` use it.
+//! - *assembled*, as bubblewrap does: a fresh tmpfs that only this mount
+//!   namespace sees, into which pidlab makes the mount points and binds the
+//!   pieces of the root: the host's /usr, /bin, /lib*, /etc read-only (the
+//!   default root, with a fresh /tmp and /data), or every top-level entry of
+//!   a DIR that lacks mount points, read-write. The tmpfs is made read-only
+//!   once built: the workload cannot add top-level entries.
+//!
+//! When the namespace goes away every one of these mounts goes with it.
 //!
 //! Every sandbox mounts its tmpfs on the same empty directory,
 //! `STATE/.root` (`state::mount_point`). That is safe because a mount
@@ -27,10 +37,11 @@
 //! namespaces"): the host's /proc would show the host's processes.
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::{Mode, SFlag, mknod};
@@ -42,14 +53,32 @@ use crate::step::{Doing, StepError};
 /// The host directories the default root is made of, read-only.
 const HOST_DIRS: [&str; 8] = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"];
 
-/// The device nodes a workload expects, bound from the host's /dev.
-const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// The device nodes a workload expects, with the numbers the kernel gives
+/// them everywhere (the kernel's Documentation/admin-guide/devices.txt):
+/// name, major, minor. Every one is mode 0666, as on the host.
+const DEVICES: [(&str, u64, u64); 6] =
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
 /// Entries of `--rootfs DIR` that pidlab provides itself instead.
 const PROVIDED: [&str; 3] = ["proc", "dev", ".pidlab"];
 
+/// The directories a prepared root must have for pidlab to mount over.
+const MOUNT_POINTS: [&str; 3] = ["proc", "dev", "tmp"];
+
 /// Where pidlab itself appears inside the sandbox.
 pub const PIDLAB_DIR: &str = "/.pidlab";
+
+/// pidlab's binary inside the sandbox, relative to the root.
+const PIDLAB_BINARY: &str = ".pidlab/pidlab";
+
+/// How the root is made (see the module comment).
+#[derive(Debug)]
+enum Layout {
+    /// DIR, bound whole: it has every mount point.
+    Prepared(PathBuf),
+    /// A tmpfs with these top-level entries.
+    Assembled(Vec<Entry>),
+}
 
 /// One top-level entry of the root.
 #[derive(Debug)]
@@ -94,25 +123,32 @@ impl Volume {
 /// What the root will be made of, decided (and checked) on the host.
 #[derive(Debug)]
 pub struct RootPlan {
-    entries: Vec<Entry>,
+    layout: Layout,
     volumes: Vec<Volume>,
 }
 
 impl RootPlan {
     /// `None` for the default root, or `--rootfs DIR`.
     pub fn new(rootfs: Option<&Path>, volumes: Vec<Volume>) -> Result<RootPlan> {
-        let entries = match rootfs {
-            None => default_entries(),
-            Some(dir) => image_entries(dir)?,
+        let layout = match rootfs {
+            None => Layout::Assembled(default_entries()),
+            Some(dir) => {
+                let dir = check_rootfs(dir)?;
+                if is_prepared(&dir, &volumes) {
+                    Layout::Prepared(dir)
+                } else {
+                    Layout::Assembled(image_entries(&dir)?)
+                }
+            }
         };
-        Ok(RootPlan { entries, volumes })
+        Ok(RootPlan { layout, volumes })
     }
 
     /// Where the root will be built: pidlab's one shared mount point.
     pub fn create(self) -> Result<Root> {
         let exe = std::env::current_exe().context("find pidlab's own binary (/proc/self/exe)")?;
         let dir = crate::state::mount_point()?;
-        Ok(Root { dir, entries: self.entries, volumes: self.volumes, exe })
+        Ok(Root { dir, layout: self.layout, volumes: self.volumes, exe })
     }
 }
 
@@ -120,7 +156,7 @@ impl RootPlan {
 #[derive(Debug)]
 pub struct Root {
     dir: PathBuf,
-    entries: Vec<Entry>,
+    layout: Layout,
     volumes: Vec<Volume>,
     exe: PathBuf,
 }
@@ -131,24 +167,32 @@ impl Root {
     }
 
     /// Build the root under `self.path()`. Runs in the child, in its own
-    /// mount namespace, after `make_private`. `can_mknod`: real root, not
-    /// root in a user namespace.
-    pub fn build(&self, can_mknod: bool) -> Result<(), StepError> {
+    /// mount namespace, after `make_private`.
+    pub fn build(&self) -> Result<(), StepError> {
         let root = self.path();
-        // A tmpfs only this namespace sees: nothing is written on the host.
-        mount(Some("tmpfs"), root, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"))
-            .doing(|| format!("mount a tmpfs on {}", root.display()))?;
-        for entry in &self.entries {
-            add_entry(root, entry)?;
+        match &self.layout {
+            Layout::Prepared(dir) => {
+                let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+                mount(Some(dir), root, None::<&str>, flags, None::<&str>)
+                    .doing(|| format!("bind {} on {}", dir.display(), root.display()))?;
+            }
+            Layout::Assembled(entries) => {
+                // A tmpfs only this namespace sees: nothing is written on the host.
+                let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+                mount(Some("tmpfs"), root, Some("tmpfs"), flags, Some("mode=0755"))
+                    .doing(|| format!("mount a tmpfs on {}", root.display()))?;
+                for entry in entries {
+                    add_entry(root, entry)?;
+                }
+                mkdir(&root.join("proc"))?;
+                if fs::symlink_metadata(root.join("tmp")).is_err() {
+                    add_entry(root, &Entry::Tmpfs { name: "tmp".into() })?;
+                }
+                mkdir(&root.join(PIDLAB_DIR.trim_start_matches('/')))?;
+            }
         }
-        add_dev(root, can_mknod)?;
-        mkdir(&root.join("proc"))?;
-        if fs::symlink_metadata(root.join("tmp")).is_err() {
-            add_entry(root, &Entry::Tmpfs { name: "tmp".into() })?;
-        }
-        let pidlab = root.join(PIDLAB_DIR.trim_start_matches('/'));
-        mkdir(&pidlab)?;
-        bind(&self.exe, &pidlab.join("pidlab"), true, false)?;
+        add_dev(root)?;
+        bind(&self.exe, &root.join(PIDLAB_BINARY), true, false)?;
         for volume in &self.volumes {
             let target = root.join(volume.target.strip_prefix("/").unwrap_or(&volume.target));
             fs::create_dir_all(&target).doing(|| {
@@ -159,11 +203,14 @@ impl Root {
             })?;
             bind(&volume.host, &target, volume.read_only, true)?;
         }
-        // Done: the top level of the root becomes read-only. Mounts below it
-        // (binds, /tmp) keep their own flags.
-        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-        mount(None::<&str>, root, None::<&str>, flags, None::<&str>)
-            .doing(|| format!("remount {} read-only", root.display()))
+        if let Layout::Assembled(_) = self.layout {
+            // Done: the top level of the root becomes read-only. Mounts below
+            // it (binds, /tmp) keep their own flags.
+            let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+            mount(None::<&str>, root, None::<&str>, flags, None::<&str>)
+                .doing(|| format!("remount {} read-only", root.display()))?;
+        }
+        Ok(())
     }
 
     /// Make the built root the process's `/`.
@@ -203,9 +250,8 @@ fn default_entries() -> Vec<Entry> {
     entries
 }
 
-/// `--rootfs DIR`: every top-level entry of DIR, read-write, except the
-/// ones pidlab provides.
-fn image_entries(dir: &Path) -> Result<Vec<Entry>> {
+/// `--rootfs DIR` must be a directory; its canonical path.
+fn check_rootfs(dir: &Path) -> Result<PathBuf> {
     let meta = fs::metadata(dir).with_context(|| {
         format!("--rootfs {}: no such directory; build one with rootfs-scripts/ or omit --rootfs for the default root", dir.display())
     })?;
@@ -215,10 +261,27 @@ fn image_entries(dir: &Path) -> Result<Vec<Entry>> {
             dir.display()
         );
     }
-    let dir = fs::canonicalize(dir)?;
+    Ok(fs::canonicalize(dir)?)
+}
+
+/// Does DIR have every mount point pidlab will mount over — and for each
+/// volume — as a real directory (or, for pidlab itself, a file), not a
+/// symbolic link that would lead the mount out of DIR?
+fn is_prepared(dir: &Path, volumes: &[Volume]) -> bool {
+    let is = |path: &Path, dir_wanted: bool| {
+        fs::symlink_metadata(path).is_ok_and(|m| if dir_wanted { m.is_dir() } else { m.is_file() })
+    };
+    MOUNT_POINTS.iter().all(|name| is(&dir.join(name), true))
+        && is(&dir.join(PIDLAB_DIR.trim_start_matches('/')), true)
+        && is(&dir.join(PIDLAB_BINARY), false)
+        && volumes.iter().all(|v| is(&dir.join(v.target.strip_prefix("/").unwrap_or(&v.target)), true))
+}
+
+/// `--rootfs DIR` without mount points: every top-level entry of DIR,
+/// read-write, except the ones pidlab provides.
+fn image_entries(dir: &Path) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
-    let listing =
-        fs::read_dir(&dir).with_context(|| format!("--rootfs {}: cannot list it", dir.display()))?;
+    let listing = fs::read_dir(dir).with_context(|| format!("--rootfs {}: cannot list it", dir.display()))?;
     for item in listing {
         let item = item?;
         let name = item.file_name().to_string_lossy().into_owned();
@@ -258,36 +321,22 @@ fn add_entry(root: &Path, entry: &Entry) -> Result<(), StepError> {
     }
 }
 
-/// A minimal /dev: the usual device nodes, the /proc/self/fd links shells
-/// use, and /dev/shm.
-///
-/// Real root makes /dev a tmpfs of its own (not `nodev`, unlike the root)
-/// and creates the nodes with mknod(2), as Docker does: one mount. A user
-/// namespace may not create device nodes (mknod needs CAP_MKNOD in the
-/// initial user namespace), so rootless binds each node from the host's /dev
-/// instead, one mount per node.
-fn add_dev(root: &Path, can_mknod: bool) -> Result<(), StepError> {
+/// A minimal /dev, on a tmpfs of its own (not `nodev`, unlike the root):
+/// the usual device nodes, /dev/shm, and the /proc/self/fd links shells use.
+fn add_dev(root: &Path) -> Result<(), StepError> {
     let dev = root.join("dev");
     mkdir(&dev)?;
-    if can_mknod {
-        mount(Some("tmpfs"), &dev, Some("tmpfs"), MsFlags::MS_NOSUID, Some("mode=0755"))
-            .doing(|| format!("mount a tmpfs on {}", dev.display()))?;
-    }
-    for name in DEVICES {
-        let host = Path::new("/dev").join(name);
-        let Ok(meta) = fs::metadata(&host) else { continue };
-        let node = dev.join(name);
-        if can_mknod {
-            let kind = SFlag::from_bits_truncate(meta.mode() & libc::S_IFMT);
-            let perm = Mode::from_bits_truncate(meta.mode() & 0o7777);
-            mknod(&node, kind, perm, meta.rdev()).doing(|| format!("mknod {}", node.display()))?;
-            // mknod applies the umask; the nodes must be world-usable.
-            fs::set_permissions(&node, fs::Permissions::from_mode(meta.mode() & 0o7777))
-                .doing(|| format!("chmod {}", node.display()))?;
-        } else {
-            bind(&host, &node, false, false)?;
-        }
-    }
+    mount(Some("tmpfs"), &dev, Some("tmpfs"), MsFlags::MS_NOSUID, Some("mode=0755"))
+        .doing(|| format!("mount a tmpfs on {}", dev.display()))?;
+    // mknod(2) and mkdir(2) apply the umask; these must be usable by all.
+    let umask = nix::sys::stat::umask(Mode::empty());
+    let made = add_dev_nodes(&dev).and_then(|()| {
+        let shm = dev.join("shm");
+        nix::unistd::mkdir(&shm, Mode::from_bits_truncate(0o1777))
+            .doing(|| format!("mkdir {}", shm.display()))
+    });
+    nix::sys::stat::umask(umask);
+    made?;
     for (name, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -297,22 +346,38 @@ fn add_dev(root: &Path, can_mknod: bool) -> Result<(), StepError> {
         let path = dev.join(name);
         symlink(target, &path).doing(|| format!("symlink {}", path.display()))?;
     }
-    if can_mknod {
-        // /dev is a writable tmpfs already: /dev/shm can be a directory in it.
-        let shm = dev.join("shm");
-        mkdir(&shm)?;
-        fs::set_permissions(&shm, fs::Permissions::from_mode(0o1777))
-            .doing(|| format!("chmod {}", shm.display()))
-    } else {
-        add_entry(&dev, &Entry::Tmpfs { name: "shm".into() })
+    Ok(())
+}
+
+/// Real root creates the device nodes with mknod(2), as Docker does. In a
+/// user namespace the kernel refuses (EPERM: mknod needs CAP_MKNOD in the
+/// initial user namespace), so pidlab binds each node from the host's /dev
+/// instead, one mount per node.
+fn add_dev_nodes(dev: &Path) -> Result<(), StepError> {
+    let rw = Mode::from_bits_truncate(0o666);
+    let mut can_mknod = true;
+    for (name, major, minor) in DEVICES {
+        let node = dev.join(name);
+        if can_mknod {
+            match mknod(&node, SFlag::S_IFCHR, rw, nix::sys::stat::makedev(major, minor)) {
+                Ok(()) => continue,
+                Err(Errno::EPERM) => can_mknod = false,
+                Err(errno) => return Err(errno).doing(|| format!("mknod {}", node.display())),
+            }
+        }
+        let host = Path::new("/dev").join(name);
+        if host.exists() {
+            bind(&host, &node, false, false)?;
+        }
     }
+    Ok(())
 }
 
 /// Bind-mount `source` on a new mount point `target`, read-only if asked.
 fn bind(source: &Path, target: &Path, read_only: bool, is_dir: bool) -> Result<(), StepError> {
     if is_dir {
         mkdir(target)?;
-    } else {
+    } else if fs::symlink_metadata(target).is_err() {
         fs::File::create(target).doing(|| format!("create mount point {}", target.display()))?;
     }
     // MS_REC: take the mounts below source along. In a user namespace a

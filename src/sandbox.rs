@@ -29,7 +29,6 @@ use anyhow::{Context, Result, bail};
 use nix::fcntl::OFlag;
 use nix::unistd::{ForkResult, execve, pipe2};
 
-use crate::capabilities;
 use crate::cli::RunArgs;
 use crate::pidns;
 use crate::plan::{Plan, describe_program};
@@ -129,14 +128,14 @@ fn pid1(plan: &Plan, root: &Root, reporter: Reporter, go: OwnedFd) -> ! {
     reporter.run(Step::ParentDeath, || pidns::die_with_parent(go));
     reporter.run(Step::MountNamespace, rootfs::new_mount_namespace);
     reporter.run(Step::PrivateMounts, rootfs::make_private);
-    reporter.run(Step::BuildRoot, || root.build(plan.can_mknod));
+    reporter.run(Step::BuildRoot, || root.build());
     // Before the root switch: with pivot_root the host's /proc disappears,
     // and in a user namespace the kernel only allows a new procfs while a
     // fully visible one exists in the mount namespace.
     reporter.run(Step::MountProc, || rootfs::mount_proc(&root.path().join("proc")));
     reporter.run(Step::SwitchRoot, || root.switch(plan.pivot_root));
     let reporter = pidns::nest(plan.nest, reporter);
-    reporter.run(Step::DropCapabilities, || capabilities::apply(&plan.capabilities));
+    reporter.run(Step::DropCapabilities, || plan.capabilities.apply());
     reporter
         .run(Step::ResetSignals, || signals::reset_to_defaults().doing(|| "sigaction/sigprocmask".into()));
     let err = exec(plan);

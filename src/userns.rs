@@ -39,16 +39,6 @@ fn write_map(path: &str, line: &str) -> Result<()> {
     fs::write(path, line).with_context(|| format!("{}: write {line:?} to {path}", Step::UserNamespace))
 }
 
-/// True in the initial user namespace, where root's capabilities are over
-/// the whole machine: there /proc/self/uid_map maps every ID to itself
-/// ("0 0 4294967295"). Root in any other user namespace may not, for one,
-/// create device nodes.
-pub fn in_initial() -> bool {
-    fs::read_to_string("/proc/self/uid_map")
-        .map(|map| map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
-        .unwrap_or(false)
-}
-
 /// Explain, for this host, why user namespaces are refused.
 pub fn why_forbidden(errno: Errno) -> String {
     let read = |path: &str| fs::read_to_string(path).ok().map(|s| s.trim().to_string());

@@ -75,3 +75,53 @@ fn redis_roots_boot_and_their_shell_decides_who_is_pid_1() {
     assert_eq!(help.code(), 0);
     assert!(help.stdout.contains("--shell dash"), "{help:?}");
 }
+
+/// The sandbox's `/` as its own mountinfo shows it: the directory of its
+/// file system that is mounted (field 4) and the file system's type.
+fn root_mount(root: &Path) -> (String, String) {
+    let script = r#"awk '$5 == "/" { for (i = 7; i <= NF; i++) if ($i == "-") print $4, $(i + 1) }' /proc/self/mountinfo"#;
+    let out = run(["run", "--rootfs", root.to_str().unwrap(), "--", "sh", "-c", script]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let (dir, fstype) = out.stdout.trim().split_once(' ').unwrap_or_else(|| panic!("{out:?}"));
+    (dir.to_string(), fstype.to_string())
+}
+
+#[test]
+fn a_root_with_mount_points_is_bound_whole_and_one_without_is_assembled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prepared = tmp.path().join("prepared");
+    build_busybox_root(&prepared);
+    assert!(prepared.join(".pidlab/pidlab").is_file(), "busybox-root.sh makes pidlab's mount point");
+    // The same root without pidlab's mount point: pidlab may not create it
+    // in DIR, so it assembles the root on a tmpfs instead.
+    let bare = tmp.path().join("bare");
+    let out = run_within(
+        {
+            let mut cmd = Command::new("cp");
+            cmd.arg("-a").arg(&prepared).arg(&bare);
+            cmd
+        },
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    std::fs::remove_dir_all(bare.join(".pidlab")).unwrap();
+    let before = (listing(&prepared), listing(&bare));
+    let stamp = std::fs::metadata(prepared.join(".pidlab/pidlab")).unwrap().modified().unwrap();
+
+    let (dir, _) = root_mount(&prepared);
+    assert!(dir.ends_with("/prepared"), "DIR itself is bound as /: {dir}");
+    assert_eq!(root_mount(&bare), ("/".to_string(), "tmpfs".to_string()), "assembled on a fresh tmpfs");
+    // Both give pidlab itself, /proc and /dev, and neither wrote into DIR.
+    for root in [&prepared, &bare] {
+        let script = "pidlab probe --sleep 0 && test -c /dev/null && test -e /proc/1/ns/pid";
+        let out = run(["run", "--rootfs", root.to_str().unwrap(), "--", "sh", "-c", script]);
+        assert_eq!(out.code(), 0, "{root:?}: {out:?}");
+    }
+    assert_eq!((listing(&prepared), listing(&bare)), before, "pidlab wrote into a --rootfs directory");
+    let pidlab_file = std::fs::metadata(prepared.join(".pidlab/pidlab")).unwrap();
+    assert_eq!(
+        (pidlab_file.len(), pidlab_file.modified().unwrap()),
+        (0, stamp),
+        "the mount point was touched"
+    );
+}
