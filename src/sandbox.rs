@@ -60,7 +60,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     // `--trace` follows the sandbox by name, so it needs one too.
     let name = args.name.clone().or_else(|| args.trace.then(state::generate_name));
     let sandbox = name.as_deref().map(Sandbox::claim).transpose()?;
-    let result = root.create().and_then(|root| start(&plan, &root, sandbox.as_ref(), || {}));
+    let result = root.create().and_then(|root| start(&plan, &root, sandbox.as_ref(), None));
     if let Some(sandbox) = sandbox {
         let _ = sandbox.remove();
     }
@@ -69,7 +69,12 @@ pub fn run(args: RunArgs) -> Result<i32> {
 
 /// Steps 1 and 2 on the host, then fork: the child runs `pid1`, the parent
 /// records the sandbox and supervises it.
-pub fn start(plan: &Plan, root: &Root, sandbox: Option<&Sandbox>, started: impl FnMut()) -> Result<i32> {
+pub fn start(
+    plan: &Plan,
+    root: &Root,
+    sandbox: Option<&Sandbox>,
+    started: Option<&mut dyn FnMut()>,
+) -> Result<i32> {
     // The tracer is started first: once we have unshared CLONE_NEWPID, every
     // child we fork is born inside the new namespace — it would see none of
     // the host's PIDs. It waits for the sandbox to appear.

@@ -60,11 +60,12 @@ fn shim(plan: &Plan, root: RootPlan, sandbox: &Sandbox, ready: OwnedFd, remove_w
     let _ = nix::sys::prctl::set_name(c"pidlab:shim");
     let mut ready = Some(ready);
     let result = redirect_output(sandbox).and_then(|()| root.create()).and_then(|root| {
-        start(plan, &root, Some(sandbox), || {
+        let mut tell_ready = || {
             if let Some(pipe) = ready.take() {
                 let _ = nix::unistd::write(&pipe, b"ok");
             }
-        })
+        };
+        start(plan, &root, Some(sandbox), Some(&mut tell_ready))
     });
     let code = match result {
         Ok(code) => code,
