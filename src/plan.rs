@@ -29,6 +29,8 @@ pub struct Plan {
     pub workdir: String,
     pub nest: u32,
     pub rootless: bool,
+    /// `-d`: a shim supervises it and its state stays until `pidlab rm`.
+    pub detached: bool,
     /// `--trace`: follow the sandbox's signals with `pidlab trace`.
     pub trace: bool,
     /// `--explain`: predict each signal's fate before sending it.
@@ -125,6 +127,7 @@ impl Plan {
             workdir: args.workdir.clone().or(image.workdir).unwrap_or_else(|| "/".into()),
             nest: args.nest,
             rootless,
+            detached: args.detach,
             trace: args.trace,
             explain: args.explain,
             pivot_root: args.pivot_root,
@@ -142,6 +145,7 @@ impl Plan {
             "pid1": process(pid1.as_raw()),
             "supervisor": process(nix::unistd::getpid().as_raw()),
             "created": state::now(),
+            "detached": self.detached,
             "argv": self.launch.argv,
             "pid1_role": format!("{:?}", self.launch.pid1).to_lowercase(),
             "nest": self.nest,

@@ -96,7 +96,14 @@ impl Sandbox {
         fs::create_dir_all(&base)
             .with_context(|| state_dir_error(&format!("create the state directory {}", base.display())))?;
         let dir = base.join(name);
-        match fs::create_dir(&dir) {
+        let create = || fs::create_dir(&dir);
+        let mut created = create();
+        if created.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists)
+            && (Sandbox { name: name.to_string(), dir: dir.clone() }).remove_if_abandoned()
+        {
+            created = create();
+        }
+        match created {
             Ok(()) => Ok(Sandbox { name: name.to_string(), dir }),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
                 let existing = Sandbox { name: name.to_string(), dir };
@@ -126,6 +133,7 @@ impl Sandbox {
                 d.flatten()
                     .filter(|e| !e.file_name().to_string_lossy().starts_with('.') && e.path().is_dir())
                     .map(|e| Sandbox { name: e.file_name().to_string_lossy().into_owned(), dir: e.path() })
+                    .filter(|sandbox| !sandbox.remove_if_abandoned())
                     .collect()
             })
             .unwrap_or_default();
@@ -166,6 +174,20 @@ impl Sandbox {
 
     pub fn remove(&self) -> Result<()> {
         fs::remove_dir_all(&self.dir).with_context(|| format!("remove {}", self.dir.display()))
+    }
+
+    /// A foreground `pidlab run --name` registers its sandbox only while it
+    /// runs, and removes the record when it ends. Killed with SIGKILL, it
+    /// cannot; its sandbox died with it (PR_SET_PDEATHSIG), so the record
+    /// names nothing. Whoever finds such a record next (`ps`, or a `run`
+    /// that wants the name) removes it. True if it did.
+    fn remove_if_abandoned(&self) -> bool {
+        let Some(record) = self.record() else { return false };
+        let abandoned = record["detached"] == false
+            && !self.dir.join("exit.json").exists()
+            && !Process::from_record(&record["pid1"]).alive()
+            && !Process::from_record(&record["supervisor"]).alive();
+        abandoned && self.remove().is_ok()
     }
 
     /// Running, exited, or dead, decided from the files and from /proc.

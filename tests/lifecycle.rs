@@ -226,3 +226,41 @@ fn an_unnamed_foreground_run_is_not_registered() {
     assert_eq!(ps, serde_json::json!([]), "nothing to address it by, so nothing registered");
     assert!(sandboxes_in(lab.state.path()).is_empty());
 }
+
+#[test]
+fn a_sigkilled_named_foreground_run_leaves_no_record_and_its_name_free() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::os::fd::AsFd;
+    let lab = Lab::new();
+    // Start `run --name fg`, SIGKILL that pidlab, wait until its sandbox has
+    // died with it; its record is left behind.
+    let abandon = || {
+        let mut fg = Running::start(&mut lab.cmd(&["run", "--name", "fg", "--", "pidlab", "probe"]));
+        fg.expect_line("probe: ready", T);
+        let pid1 = *chain_until(fg.pid(), "pidlab", T).last().unwrap();
+        let pidfd = pidfd_open(Pid::from_raw(pid1));
+        kill(Pid::from_raw(fg.pid()), Signal::SIGKILL).unwrap();
+        let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(20_000u16)).unwrap();
+        assert_eq!(ready, 1, "PID 1 outlived its pidlab run");
+        let _ = fg.finish(T);
+        assert!(
+            lab.state.path().join("fg/sandbox.json").exists(),
+            "SIGKILL gave pidlab no chance to clean up"
+        );
+    };
+    abandon();
+    let ps: serde_json::Value = serde_json::from_str(&lab.ok(&["ps", "-a", "--format", "json"])).unwrap();
+    assert_eq!(ps, serde_json::json!([]), "ps drops (and removes) the record of a dead foreground run");
+    assert!(!lab.state.path().join("fg").exists());
+    abandon();
+    let out = lab.run(&["run", "--name", "fg", "--", "true"]);
+    assert_eq!(out.code(), 0, "the name of a dead foreground run is free again: {out:?}");
+    // A detached sandbox's record stays until `pidlab rm`, as with docker.
+    lab.ok(&["run", "-d", "--name", "bg", "--", "pidlab", "probe"]);
+    lab.ok(&["kill", "bg"]);
+    wait_until(T, "bg is no longer running", || lab.ok(&["ps"]).lines().count() == 1);
+    assert!(lab.ok(&["ps", "-a"]).contains("bg"), "a detached sandbox's record stays");
+    lab.finish();
+}
