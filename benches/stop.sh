@@ -9,6 +9,12 @@
 # the pidlab process, reading the state, the pidfd, waiting for the shim to
 # record the exit. Prints medians in milliseconds.
 #
+# Then the kernel's share: a probe that ignores SIGTERM leaves N processes
+# (N = 100 to 10,000) in its namespace; `pidlab stop -t 1` waits the
+# 1 s grace period, sends SIGKILL, and returns once PID 1 has exited, that
+# is once the kernel has killed and released every process in the
+# namespace. Prints the time beyond the grace period.
+#
 # Usage (as root): benches/stop.sh [RUNS]     default 100
 set -euo pipefail
 runs=${1:-100}
@@ -36,3 +42,20 @@ printf 'runs: %s (pidlab stop prints the exit time in whole milliseconds)\n' "$r
 printf 'pidlab stop, wall clock:            %7.3f ms (median)\n' "$(median "${walls[@]}")"
 printf 'workload exit after SIGTERM:        %7.3f ms (median, as pidlab stop measured it)\n' "$(median "${exits[@]}")"
 printf 'added by pidlab stop:               %7.3f ms (median of the per-run differences)\n' "$(median "${overheads[@]}")"
+
+echo "stop -t 1 of a sandbox that ignores SIGTERM, time beyond the 1 s grace period:"
+for n in 100 1000 2000 4000 10000; do
+  "$pidlab" run -d --name "many$n" -- pidlab probe --ignore TERM --orphans "$n" --orphan-life 1000 >/dev/null
+  # Wait until the orphans exist: N children of the sandbox's PID 1 (its
+  # host PID is the first one `inspect` lists, as HOST/1).
+  pid1=$("$pidlab" inspect "many$n" | awk 'NR == 2 { split($1, p, "/"); print p[1] }')
+  for _ in $(seq 600); do
+    [ "$(wc -w <"/proc/$pid1/task/$pid1/children")" -ge "$n" ] && break
+    sleep 0.1
+  done
+  t0=$EPOCHREALTIME
+  "$pidlab" stop -t 1 "many$n" >/dev/null
+  t1=$EPOCHREALTIME
+  printf '  N=%-6s %7.1f ms\n' "$n" "$(echo "($t1 - $t0 - 1) * 1000" | bc -l)"
+  "$pidlab" rm "many$n" >/dev/null
+done
