@@ -156,9 +156,11 @@ fn a_full_tmp_does_not_matter_and_a_full_state_directory_is_refused() {
         mkdir "$1/state"
         cat /dev/zero > "$1/fill" 2>/dev/null
         i=0; while mkdir "$1/d$i" 2>/dev/null; do i=$((i+1)); done
-        TMPDIR="$1" PIDLAB_STATE_DIR="$2" "$3" run -- pidlab probe --sleep 0; echo "full TMPDIR: $?"
-        PIDLAB_STATE_DIR="$1/state" "$3" run -- true; echo "full state, foreground: $?"
-        PIDLAB_STATE_DIR="$1/state" "$3" run -d -- pidlab probe; echo "full state, detached: $?"
+        # Each bounded: SIGKILL to pidlab takes its sandbox with it.
+        TMPDIR="$1" PIDLAB_STATE_DIR="$2" timeout -s KILL 5 "$3" run -- pidlab probe --sleep 0
+        echo "full TMPDIR: $?"
+        PIDLAB_STATE_DIR="$1/state" timeout -s KILL 5 "$3" run -- true; echo "full state, foreground: $?"
+        PIDLAB_STATE_DIR="$1/state" timeout -s KILL 5 "$3" run -d -- pidlab probe; echo "full state, detached: $?"
     "#;
     let mut cmd = std::process::Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"])
