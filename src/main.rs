@@ -36,13 +36,13 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 
 /// Called by the C entry point in sys.rs. Returns the exit code.
-#[cfg_attr(test, allow(dead_code))]
 ///
-/// pidlab leaves every signal disposition as it found it: Rust's usual
-/// start-up would ignore SIGPIPE and handle SIGSEGV and SIGBUS, and every
-/// pidlab process — runtime, init, nest levels, probe — would have to put
-/// them back, so that what `pidlab inspect` shows is what pidlab chose and
-/// `pidlab ps | head` ends quietly like any Unix tool.
+/// Without Rust's usual start-up, pidlab keeps the signal dispositions it
+/// was given: Rust would ignore SIGPIPE and handle SIGSEGV and SIGBUS, and
+/// every pidlab process (runtime, init, nest levels, probe) would have to
+/// put them back, so that what `pidlab inspect` shows is what pidlab chose
+/// and `pidlab ps | head` ends quietly like any Unix tool.
+#[cfg_attr(test, allow(dead_code))]
 fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -26,8 +26,8 @@
 //!
 //! When the namespace goes away every one of these mounts goes with it.
 //!
-//! Every sandbox mounts its tmpfs on the same empty directory,
-//! `STATE/.root` (`state::mount_point`). That is safe because a mount
+//! Every sandbox mounts its root (the tmpfs, or DIR) on the same empty
+//! directory, `STATE/.root` (`state::mount_point`). That is safe because a mount
 //! belongs to one mount namespace: each sandbox sees only its own root
 //! there, and the host sees an empty directory. Nothing is created per run,
 //! so a pidlab killed mid-run leaves nothing on disk to clean up.

@@ -96,14 +96,9 @@ impl Sandbox {
         fs::create_dir_all(&base)
             .with_context(|| state_dir_error(&format!("create the state directory {}", base.display())))?;
         let dir = base.join(name);
-        let create = || fs::create_dir(&dir);
-        let mut created = create();
-        if created.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists)
-            && (Sandbox { name: name.to_string(), dir: dir.clone() }).remove_if_abandoned()
-        {
-            created = create();
-        }
-        match created {
+        // The record of a killed foreground run does not keep its name.
+        Sandbox { name: name.to_string(), dir: dir.clone() }.remove_if_abandoned();
+        match fs::create_dir(&dir) {
             Ok(()) => Ok(Sandbox { name: name.to_string(), dir }),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
                 let existing = Sandbox { name: name.to_string(), dir };

@@ -84,10 +84,10 @@ enum Phase {
 ///
 /// `started`, if given, is called once the workload has been exec'd: the
 /// report pipe closed with nothing in it. Watching the pipe for that wakes
-/// us up just as PID 1 execs, on the CPU it runs on, so it is done only when
-/// someone waits for that moment (the shim, to tell `run -d` the sandbox
-/// started); otherwise the report is read once PID 1 has exited, one
-/// wake-up fewer (about 0.06 ms of start-up, `cargo bench --bench startup`).
+/// us up just as PID 1 execs, which costs about 0.06 ms of start-up
+/// (`cargo bench --bench startup`), so it is done only when someone waits
+/// for that moment (the shim, to tell `run -d` the sandbox started);
+/// otherwise the report is read once PID 1 has exited.
 pub fn supervise(
     child: Pid,
     go: OwnedFd,
