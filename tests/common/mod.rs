@@ -9,6 +9,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, channel};
@@ -75,8 +76,12 @@ pub struct Running {
 }
 
 impl Running {
+    /// Start `cmd` as the leader of a process group of its own, so that a
+    /// test that gives up on it can kill whatever it started too (a shell's
+    /// children, a pidlab under a shell; sandboxes die with their pidlab).
     pub fn start(cmd: &mut Command) -> Running {
         let mut child = cmd
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -164,9 +169,9 @@ impl Drop for Running {
             let pidfd = pidfd_open(pid);
             let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
             let _ = poll(&mut fds, PollTimeout::try_from(5000).expect("5 s"));
-            // Still there: kill it; its PID 1 dies with it (PR_SET_PDEATHSIG).
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            // Still there: kill its process group; a sandbox dies with its
+            // pidlab (PR_SET_PDEATHSIG).
+            kill_group(&mut self.child);
         }
     }
 }
@@ -179,11 +184,21 @@ pub fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     let ready = poll(&mut fds, PollTimeout::try_from(ms).expect("timeout fits")).expect("poll pidfd");
     if ready == 0 {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("process {pid} did not exit within {limit:?}; killed it");
+        kill_group(child);
+        panic!("process {pid} did not exit within {limit:?}; killed it and its process group");
     }
     child.wait().expect("reap")
+}
+
+/// SIGKILL the process group `child` leads (see `Running::start`), and
+/// `child` itself; reap it.
+fn kill_group(child: &mut Child) {
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 pub fn pidfd_open(pid: nix::unistd::Pid) -> std::os::fd::OwnedFd {
