@@ -37,13 +37,14 @@ use crate::cli::{Cli, Command};
 
 /// Called by the C entry point in sys.rs. Returns the exit code.
 ///
-/// Without Rust's usual start-up, pidlab keeps the signal dispositions it
-/// was given: Rust would ignore SIGPIPE and handle SIGSEGV and SIGBUS, and
-/// every pidlab process (runtime, init, nest levels, probe) would have to
-/// put them back, so that what `pidlab inspect` shows is what pidlab chose
-/// and `pidlab ps | head` ends quietly like any Unix tool.
+/// Without Rust's usual start-up (which would ignore SIGPIPE and handle
+/// SIGSEGV and SIGBUS), pidlab's signal dispositions are what it was given,
+/// so what `pidlab inspect` shows is what pidlab chose. SIGPIPE is set to
+/// its default even if inherited ignored: `pidlab ps | head` then ends
+/// quietly like any Unix tool, instead of failing to print.
 #[cfg_attr(test, allow(dead_code))]
 fn main() -> i32 {
+    let _ = sys::set_disposition(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
