@@ -1,6 +1,6 @@
 //! Run and stop sandboxes in a loop, two at a time, and prove nothing is
 //! left: no process, no zombie, no mount on the host, no state, no
-//! temporary root.
+//! file in TMPDIR.
 //!
 //! CI runs a modest number of cycles; set PIDLAB_STRESS_CYCLES=300 for the
 //! full run the workshop machines deserve.

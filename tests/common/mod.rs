@@ -158,17 +158,15 @@ impl Drop for Running {
         if let Ok(None) = self.child.try_wait() {
             // End the sandbox the way a user would: SIGKILL its PID 1 (the
             // first child of the pidlab this test started), so pidlab itself
-            // exits normally and removes its temporary root.
+            // exits normally and removes what it registered.
             for pid1 in children(self.pid()) {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid1),
                     nix::sys::signal::Signal::SIGKILL,
                 );
             }
-            let pid = nix::unistd::Pid::from_raw(self.pid());
-            let pidfd = pidfd_open(pid);
-            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-            let _ = poll(&mut fds, PollTimeout::try_from(5000).expect("5 s"));
+            let pidfd = pidfd_open(nix::unistd::Pid::from_raw(self.pid()));
+            let _ = exits_within(&pidfd, Duration::from_secs(5));
             // Still there: kill its process group; a sandbox dies with its
             // pidlab (PR_SET_PDEATHSIG).
             kill_group(&mut self.child);
@@ -179,15 +177,19 @@ impl Drop for Running {
 /// Wait for `child` to exit within `limit`, using a pidfd.
 pub fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let pidfd = pidfd_open(pid);
-    let ms = limit.as_millis().min(i32::MAX as u128) as i32;
-    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    let ready = poll(&mut fds, PollTimeout::try_from(ms).expect("timeout fits")).expect("poll pidfd");
-    if ready == 0 {
+    if !exits_within(&pidfd_open(pid), limit) {
         kill_group(child);
         panic!("process {pid} did not exit within {limit:?}; killed it and its process group");
     }
     child.wait().expect("reap")
+}
+
+/// True if the process behind `pidfd` exits within `limit` (its pidfd
+/// turns readable); no polling loop.
+pub fn exits_within(pidfd: &std::os::fd::OwnedFd, limit: Duration) -> bool {
+    let ms = limit.as_millis().min(i32::MAX as u128) as i32;
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::try_from(ms).expect("timeout fits")).expect("poll pidfd") == 1
 }
 
 /// SIGKILL the process group `child` leads (see `Running::start`), and
