@@ -9,7 +9,7 @@
 //!     supervise: forward       │  3 close inherited fds, die with pidlab (PDEATHSIG)
 //!     signals, stop, wait      │  4 unshare(CLONE_NEWNS)
 //!     on a pidfd               │  5 make / private
-//!                              │  6 build the root (tmpfs + binds)
+//!                              │  6 build the root (DIR bound, or tmpfs + binds)
 //!                              │  7 mount /proc
 //!                              │  8 chroot or pivot_root
 //!                              │  9 nest more PID namespaces (--nest)
