@@ -61,13 +61,26 @@ pub fn nspid(status: &Path) -> Result<Vec<i32>> {
 /// from the dying parent, which lives in an ancestor namespace, so it is one
 /// of the two signals that reach a namespace's init without a handler.
 ///
-/// There is a race: the parent may die between fork and prctl. So the parent
-/// holds the write end of a "go" pipe; after prctl we wait for one byte on
-/// it. End-of-file instead means the parent is gone, and we leave.
-pub fn die_with_parent(go: OwnedFd) -> Result<(), StepError> {
+/// There is a race: pidlab may die between our birth and the prctl, and
+/// then no signal ever comes. So after the prctl we look at `pidlab`, a
+/// pidfd for pidlab opened before we were born: it is readable once pidlab
+/// has exited, and then we leave.
+pub fn die_with_parent(pidlab: &OwnedFd) -> Result<(), StepError> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
     prctl::set_pdeathsig(Signal::SIGKILL).doing(|| "prctl(PR_SET_PDEATHSIG, SIGKILL)".to_string())?;
+    let mut fds = [PollFd::new(pidlab.as_fd(), PollFlags::POLLIN)];
+    if poll(&mut fds, PollTimeout::ZERO).doing(|| "poll pidlab's pidfd".to_string())? > 0 {
+        return Err(StepError::new(Errno::ESRCH, "pidlab exited before the sandbox started"));
+    }
+    Ok(())
+}
+
+/// Wait for one byte from the parent on `go`. End-of-file instead means
+/// the parent is gone.
+pub fn wait_for_go(go: OwnedFd) -> Result<(), StepError> {
     let mut byte = [0u8; 1];
-    let n = nix::unistd::read(&go, &mut byte).doing(|| "wait for the parent's go-ahead".to_string())?;
+    let n = nix::unistd::read(&go, &mut byte).doing(|| "wait for pidlab's go-ahead".to_string())?;
     if n == 0 {
         return Err(StepError::new(Errno::ESRCH, "pidlab exited before the sandbox started"));
     }

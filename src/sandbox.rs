@@ -5,10 +5,11 @@
 //!  pidlab run                  │
 //!   1 user namespace (rootless)│
 //!   2 unshare(CLONE_NEWPID),   │
-//!     fork ───────────────────►│ PID 1
-//!     supervise: forward       │  3 close inherited fds, die with pidlab (PDEATHSIG)
-//!     signals, stop, wait      │  4 unshare(CLONE_NEWNS)
-//!     on a pidfd               │  5 make / private
+//!     clone ──────────────────►│ PID 1
+//!     sleeps until PID 1 execs │  3 close inherited fds, own process group
+//!     (see sys::Spawn)         │    (and the terminal), die with pidlab
+//!                              │  4 unshare(CLONE_NEWNS)
+//!                              │  5 make / private
 //!                              │  6 build the root (DIR bound, or tmpfs + binds)
 //!                              │  7 mount /proc
 //!                              │  8 chroot or pivot_root
@@ -16,18 +17,21 @@
 //!                              │ 10 drop capabilities (Docker's set)
 //!                              │ 11 reset signal dispositions and mask
 //!                              │ 12 execve the workload: it *is* PID 1
+//!     supervise: forward       │
+//!     signals, stop, wait      │
+//!     on a pidfd               │
 //! ```
 //!
 //! Steps 3 to 12 run in the child; a failure there travels back to the
 //! parent through a pipe (`step.rs`) so the user reads which step failed.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use nix::fcntl::OFlag;
-use nix::unistd::{ForkResult, execve, pipe2};
+use nix::unistd::{execve, getpid, pipe2};
 
 use crate::cli::RunArgs;
 use crate::pidns;
@@ -37,8 +41,8 @@ use crate::shim;
 use crate::signals;
 use crate::state::{self, Sandbox};
 use crate::step::{Doing, Reporter, Step, StepError};
-use crate::supervisor;
-use crate::sys;
+use crate::supervisor::{self, Terminal};
+use crate::sys::{self, Spawn};
 use crate::trace;
 use crate::userns;
 
@@ -67,8 +71,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
     result
 }
 
-/// Steps 1 and 2 on the host, then fork: the child runs `pid1`, the parent
-/// records the sandbox and supervises it.
+/// Steps 1 and 2 on the host, then spawn PID 1, which runs `pid1`; the
+/// parent records the sandbox and supervises it.
 pub fn start(
     plan: &Plan,
     root: &Root,
@@ -83,9 +87,16 @@ pub fn start(
         _ => None,
     };
     let (report_rx, report_tx) = pipe2(OFlag::O_CLOEXEC).context("create the report pipe")?;
-    let (go_rx, go_tx) = pipe2(OFlag::O_CLOEXEC).context("create the go pipe")?;
-    // Block the signals we forward before forking, so none that arrives
-    // while the child starts is lost; the child unblocks them (step 10).
+    // With a tracer, PID 1 waits (step 3) for our go-ahead, given once the
+    // tracer is on: it misses nothing.
+    let go = match tracer {
+        Some(_) => Some(pipe2(OFlag::O_CLOEXEC).context("create the go pipe")?),
+        None => None,
+    };
+    let pidlab = sys::pidfd_open(getpid()).context("pidfd_open on pidlab itself")?;
+    let terminal = Terminal::before_start();
+    // Block the signals we forward before PID 1 is born, so none that
+    // arrives while it starts is lost; PID 1 unblocks them (step 11).
     signals::proxied().thread_block().context("block forwarded signals")?;
 
     if plan.rootless {
@@ -96,41 +107,70 @@ pub fn start(
         let hint = crate::step::hint(Step::PidNamespace, errno).unwrap_or("see unshare(2)");
         bail!("{}: unshare(CLONE_NEWPID): {errno} — {hint}", Step::PidNamespace);
     }
-    let child = match sys::fork() {
-        Ok(ForkResult::Child) => {
-            drop(report_rx);
-            drop(go_tx);
-            pid1(plan, root, Reporter::new(report_tx), go_rx)
-        }
-        Ok(ForkResult::Parent { child }) => child,
-        Err(errno) => bail!("{}: fork: {errno}", Step::PidNamespace),
+    // PID 1 borrows our memory and we sleep until it execs, unless
+    // something must happen in between: the tracer's go-ahead, or, with
+    // --nest, an outer PID 1 that never execs (it stays as the level's init).
+    let how = if go.is_none() && plan.nest == 1 { Spawn::Borrow } else { Spawn::Copy };
+    let fds = Pid1Fds {
+        report: report_tx.as_raw_fd(),
+        pidlab: pidlab.as_raw_fd(),
+        go: go.as_ref().map(|(rx, _)| rx.as_raw_fd()),
     };
+    let (child, pidfd) = sys::spawn(how, &mut || pid1(plan, root, &terminal, fds))
+        .map_err(|errno| anyhow::anyhow!("{}: clone: {errno}", Step::PidNamespace))?;
+    // Our copies of PID 1's ends: closed, so that end-of-file on the report
+    // pipe means PID 1 has exec'd (or exited).
     drop(report_tx);
-    drop(go_rx);
+    drop(pidlab);
     if let Some(sandbox) = sandbox {
         sandbox.write("sandbox.json", &plan.record(&sandbox.name, child))?;
     }
-    // PID 1 waits for our go-ahead (step 3), so the tracer is on before
-    // the workload runs: it misses nothing.
-    if let Some(tracer) = &tracer {
+    if let (Some(tracer), Some((go_rx, go_tx))) = (&tracer, go) {
+        drop(go_rx);
         tracer.wait_ready()?;
+        nix::unistd::write(&go_tx, b"g").context("start the sandbox")?;
     }
-    let result = supervisor::supervise(child, go_tx, report_rx, plan, sandbox, started);
+    let result = supervisor::supervise(child, pidfd, report_rx, terminal, plan, sandbox, started);
     if let Some(tracer) = tracer {
         tracer.finish();
     }
     result
 }
 
+/// The descriptors PID 1 keeps, by number: in the child they are entries
+/// of its own descriptor table (clone(2) without CLONE_FILES copies ours),
+/// owned by nothing else there.
+#[derive(Clone, Copy)]
+struct Pid1Fds {
+    report: RawFd,
+    pidlab: RawFd,
+    go: Option<RawFd>,
+}
+
 /// Steps 3 to 12, as PID 1 of the new namespace. Never returns: it ends in
 /// `execve` or in `_exit` after reporting the step that failed.
-fn pid1(plan: &Plan, root: &Root, reporter: Reporter, go: OwnedFd) -> ! {
+fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
+    // SAFETY: see `Pid1Fds`: each number is open in this process and has no
+    // other owner here (our parent's `OwnedFd`s refer to its own table).
+    let own = |fd: RawFd| unsafe { OwnedFd::from_raw_fd(fd) };
+    let reporter = Reporter::new(own(fds.report));
+    let pidlab = own(fds.pidlab);
+    let go = fds.go.map(own);
     // Nothing of pidlab's, or of whoever started it, leaks into the sandbox:
-    // only stdin, stdout, stderr and our two pipes stay open.
+    // only stdin, stdout, stderr and the descriptors above stay open.
+    let keep = [Some(fds.report), Some(fds.pidlab), fds.go];
     reporter.run(Step::ParentDeath, || {
-        sys::close_fds_except(&[reporter.raw_fd(), go.as_raw_fd()]).doing(|| "close_range".into())
+        sys::close_fds_except(&keep.iter().flatten().copied().collect::<Vec<_>>())
+            .doing(|| "close_range".into())
     });
-    reporter.run(Step::ParentDeath, || pidns::die_with_parent(go));
+    reporter.run(Step::ParentDeath, || terminal.join().doing(|| "setpgid".into()));
+    reporter.run(Step::ParentDeath, || pidns::die_with_parent(&pidlab));
+    drop(pidlab);
+    if let Some(go) = go {
+        // Before any step that can fail: a failure must reach the user,
+        // not wait behind a tracer that cannot start.
+        reporter.run(Step::ParentDeath, || pidns::wait_for_go(go));
+    }
     reporter.run(Step::MountNamespace, rootfs::new_mount_namespace);
     reporter.run(Step::PrivateMounts, rootfs::make_private);
     reporter.run(Step::BuildRoot, || root.build());

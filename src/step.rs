@@ -121,11 +121,6 @@ impl Reporter {
         Reporter { pipe }
     }
 
-    pub fn raw_fd(&self) -> i32 {
-        use std::os::fd::AsRawFd;
-        self.pipe.as_raw_fd()
-    }
-
     /// Run one step; on failure report it and end this process. Steps run in
     /// the child, so "ending" means `_exit`, never returning to the parent's
     /// code (which still sits on the stack we copied at fork).

@@ -90,18 +90,13 @@ enum Phase {
 /// otherwise the report is read once PID 1 has exited.
 pub fn supervise(
     child: Pid,
-    go: OwnedFd,
+    pidfd: OwnedFd,
     report: OwnedFd,
+    terminal: Terminal,
     plan: &Plan,
     sandbox: Option<&Sandbox>,
     mut started: Option<&mut dyn FnMut()>,
 ) -> Result<i32> {
-    let pidfd = sys::pidfd_open(child).context("pidfd_open on PID 1")?;
-    let terminal = Terminal::hand_over(child);
-    // Let PID 1 go on past step 3 (see pidns::die_with_parent).
-    nix::unistd::write(&go, b"g").context("start the sandbox")?;
-    drop(go);
-
     let signals = SignalFd::with_flags(&signals::proxied(), SfdFlags::SFD_CLOEXEC).context("signalfd")?;
     let began = Instant::now();
     let mut phase = Phase::Running;
@@ -242,16 +237,14 @@ fn describe(status: WaitStatus) -> String {
 
 /// The terminal's foreground process group, lent to the sandbox while it
 /// runs and taken back when it ends.
-struct Terminal {
+pub struct Terminal {
     ours: Option<Pid>,
 }
 
 impl Terminal {
-    fn hand_over(child: Pid) -> Terminal {
-        // The sandbox gets a process group of its own, as a container is
-        // never in its runtime's group. The child waits for our go-ahead
-        // before it execs, so this always happens first.
-        let _ = setpgid(child, child);
+    /// Before PID 1 is born: decide whether it takes the terminal. Only if
+    /// stdin is a terminal whose foreground process group is ours.
+    pub fn before_start() -> Terminal {
         let stdin = std::io::stdin();
         let ours = getpgrp();
         let in_foreground = isatty(stdin.as_fd()).unwrap_or(false) && tcgetpgrp(stdin.as_fd()) == Ok(ours);
@@ -259,12 +252,27 @@ impl Terminal {
             return Terminal { ours: None };
         }
         // A background process group calling tcsetpgrp gets SIGTTOU unless
-        // it blocks it; we block it for the whole run.
+        // it blocks it: PID 1 inherits this mask (until step 11), and we
+        // keep it blocked for the whole run, to take the terminal back.
         let mut ttou = SigSet::empty();
         ttou.add(Signal::SIGTTOU);
         let _ = ttou.thread_block();
-        let _ = tcsetpgrp(stdin.as_fd(), child);
         Terminal { ours: Some(ours) }
+    }
+
+    /// In PID 1, before the workload: a process group of its own, as a
+    /// container is never in its runtime's group, and the terminal's
+    /// foreground if it was ours. PID 1 does this itself because it must
+    /// happen before the exec, and when PID 1 is spawned borrowing our
+    /// memory (`sys::Spawn::Borrow`) we sleep until then.
+    pub fn join(&self) -> nix::Result<()> {
+        setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+        if self.ours.is_some() {
+            // Best effort, as before: a terminal that went away is no reason
+            // not to run.
+            let _ = tcsetpgrp(std::io::stdin().as_fd(), getpgrp());
+        }
+        Ok(())
     }
 }
 

@@ -12,7 +12,11 @@
 //! only async-signal-safe calls". pidlab never starts a thread (it must not:
 //! `unshare(CLONE_NEWUSER)` fails with EINVAL in a multithreaded process), so
 //! its children start with a consistent heap and may run ordinary Rust code.
+//!
+//! `spawn` is the other one: it can start a child that, like a `vfork(2)`
+//! child, runs in pidlab's own memory until it execs.
 
+use std::convert::Infallible;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
@@ -45,6 +49,110 @@ pub fn fork() -> nix::Result<ForkResult> {
     // comment), so the child inherits no lock held by another thread and may
     // allocate and run normal Rust code.
     unsafe { nix::unistd::fork() }
+}
+
+/// How `spawn` makes a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spawn {
+    /// As fork(2): the child runs in a copy of our memory, and we go on at
+    /// once.
+    Copy,
+    /// As vfork(2) and posix_spawn(3) (`CLONE_VM | CLONE_VFORK`): the child
+    /// runs in *our* memory, on a stack of its own, and we sleep until it
+    /// has exec'd or exited. No page table is copied, no page is copied on
+    /// write by either side, and the child runs at once on this CPU instead
+    /// of waiting for us to block: about 0.25 ms less per sandbox here
+    /// (`cargo bench --bench startup`). The price: we cannot act between the
+    /// child's birth and its exec, and what the child writes to memory, the
+    /// heap included, is written in ours: harmless while we sleep, as long
+    /// as it frees nothing of ours (what it allocates only leaks) and prints
+    /// nothing through Rust's buffered stdout (we would print it again).
+    /// Another thread of ours would not sleep: pidlab has none.
+    Borrow,
+}
+
+/// clone(2): start a child that runs `child` on a stack of its own. `child`
+/// must end in execve(2) or `exit_now` (it never returns: `Infallible`).
+/// Returns the child's PID and a pidfd for it, made by the kernel in the
+/// same call (`CLONE_PIDFD`), so no other process can take the PID first.
+pub fn spawn(how: Spawn, mut child: &mut dyn FnMut() -> Infallible) -> nix::Result<(Pid, OwnedFd)> {
+    let stack = Stack::new(512 * 1024)?;
+    let mut flags = libc::CLONE_PIDFD | libc::SIGCHLD;
+    if how == Spawn::Borrow {
+        flags |= libc::CLONE_VM | libc::CLONE_VFORK;
+    }
+    let mut pidfd: libc::c_int = -1;
+    let arg = (&mut child as *mut &mut dyn FnMut() -> Infallible).cast::<libc::c_void>();
+    // SAFETY: `stack.top()` is the high end of a mapping that outlives the
+    // child's use of it (Borrow: we sleep until the child execs or exits,
+    // which ends its use; Copy: the child has its own copy). `arg` points to
+    // `child`, alive for the same time. With CLONE_PIDFD the kernel writes
+    // a new descriptor into `pidfd`.
+    let rc = unsafe { libc::clone(run_child, stack.top(), flags, arg, &mut pidfd as *mut libc::c_int) };
+    let pid = Errno::result(rc)?;
+    // SAFETY: on success the kernel returned a new descriptor that nobody
+    // else owns yet.
+    Ok((Pid::from_raw(pid), unsafe { OwnedFd::from_raw_fd(pidfd) }))
+}
+
+/// The child's first Rust code after clone(2), on its new stack.
+extern "C" fn run_child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `spawn` passed a pointer to its `&mut dyn FnMut() -> Infallible`,
+    // valid for as long as the child needs it (see `spawn`).
+    let child = unsafe { &mut *arg.cast::<&mut dyn FnMut() -> Infallible>() };
+    // Unwinding out of this C-called function is undefined behaviour: a
+    // panic ends the child, as a panic ends pidlab, with 101.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)) {
+        Ok(never) => match never {},
+        Err(_) => exit_now(101),
+    }
+}
+
+/// A stack for `spawn`'s child: anonymous memory with an inaccessible guard
+/// page at its low end, so an overflow faults instead of overwriting
+/// whatever lies below.
+struct Stack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl Stack {
+    fn new(len: usize) -> nix::Result<Stack> {
+        let guard = 4096;
+        // SAFETY: a new private anonymous mapping at an address the kernel
+        // chooses; nothing of ours is replaced.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        let stack = Stack { base, len };
+        // SAFETY: the first page of the mapping we just made, used by nothing.
+        Errno::result(unsafe { libc::mprotect(base, guard, libc::PROT_NONE) })?;
+        Ok(stack)
+    }
+
+    /// Stacks grow down on x86-64: the child starts at the high end.
+    fn top(&self) -> *mut libc::c_void {
+        // SAFETY: one past the end of the mapping, which the ABI expects as
+        // the initial stack pointer (16-byte aligned: `len` is page-sized).
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; no child uses it any more (see `spawn`).
+        unsafe { libc::munmap(self.base, self.len) };
+    }
 }
 
 /// pidfd_open(2): a file descriptor that refers to one process. It becomes

@@ -192,6 +192,43 @@ fn sigint_ignored_by_the_parent_is_default_again_in_the_workload() {
     assert!(lines.contains(&"SigBlk:\t0000000000000000"), "{out:?}");
 }
 
+/// Fields 3 to 8 of a /proc/PID/stat line (after the command name): state,
+/// ppid, pgrp, session, tty_nr, tpgid. PIDs as seen from the /proc read.
+fn stat_fields(line: &str) -> Vec<String> {
+    let rest = line.rsplit_once(") ").unwrap_or_else(|| panic!("not a stat line: {line:?}")).1;
+    rest.split_whitespace().take(6).map(str::to_string).collect()
+}
+
+#[test]
+fn pid1_leads_a_process_group_of_its_own() {
+    // Seen from inside: a group led by a process outside the namespace
+    // (pidlab's) would read as 0, as the session (pidlab's caller's) does.
+    let out = run(["run", "--", "cat", "/proc/1/stat"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let fields = stat_fields(out.stdout.trim());
+    assert_eq!(fields[2], "1", "pgrp: PID 1 leads its own process group: {out:?}");
+    assert_eq!(fields[3], "0", "session: still the caller's, outside the namespace: {out:?}");
+}
+
+#[test]
+fn a_terminal_is_lent_to_the_sandbox_and_taken_back() {
+    // script(1) runs its command on a new pseudo-terminal, in the
+    // terminal's foreground process group, as an interactive shell would.
+    require("/usr/bin/script", "apt-get install bsdutils");
+    let command = format!("{} run -- cat /proc/1/stat; cat /proc/self/stat", bin());
+    let mut cmd = std::process::Command::new("/usr/bin/script");
+    cmd.args(["-qec", &command, "/dev/null"]);
+    let out = run_within(cmd, T);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    let inside = stat_fields(lines[0]);
+    assert_ne!(inside[4], "0", "PID 1 has the terminal as its controlling tty: {out:?}");
+    assert_eq!(inside[5], "1", "tpgid: the sandbox's group is the terminal's foreground: {out:?}");
+    let after = stat_fields(lines[1]);
+    assert_eq!(after[5], after[2], "after the run, the foreground is back with the caller's group: {out:?}");
+}
+
 #[test]
 fn exit_codes_follow_the_container_convention() {
     assert_eq!(run(["run", "--", "sh", "-c", "exit 3"]).code(), 3);

@@ -14,31 +14,36 @@ const T: Duration = Duration::from_secs(20);
 
 #[test]
 fn a_sigkilled_pidlab_run_leaves_no_workload_running_and_nothing_on_disk() {
-    let tmp = private_tmp();
-    let state = private_tmp();
-    let mut sandbox = Running::start(
-        pidlab(["run", "--nest", "2", "--", "pidlab", "probe", "--ignore", "TERM"])
-            .env("TMPDIR", tmp.path())
-            .env("PIDLAB_STATE_DIR", state.path()),
-    );
-    sandbox.expect_line("probe: ready", T);
-    let chain = chain_until(sandbox.pid(), "pidlab", T);
-    let fds: Vec<_> = chain.iter().map(|p| pidfd_open(Pid::from_raw(*p))).collect();
-    let killed = Instant::now();
-    kill(Pid::from_raw(sandbox.pid()), Signal::SIGKILL).unwrap();
-    for (pid, fd) in chain.iter().zip(&fds) {
-        let left = Duration::from_millis(100).saturating_sub(killed.elapsed());
-        assert!(
-            exits_within(fd, left),
-            "sandbox process {pid} still alive 100 ms after pidlab was SIGKILLed"
+    // --nest 1: PID 1 was spawned borrowing pidlab's memory; --nest 2: as a
+    // copy, with an intermediate init (`sys::Spawn`).
+    for nest in ["1", "2"] {
+        let tmp = private_tmp();
+        let state = private_tmp();
+        let mut sandbox = Running::start(
+            pidlab(["run", "--nest", nest, "--", "pidlab", "probe", "--ignore", "TERM"])
+                .env("TMPDIR", tmp.path())
+                .env("PIDLAB_STATE_DIR", state.path()),
         );
+        sandbox.expect_line("probe: ready", T);
+        let chain = chain_until(sandbox.pid(), "pidlab", T);
+        assert_eq!(chain.len(), nest.parse::<usize>().unwrap(), "--nest {nest}: {chain:?}");
+        let fds: Vec<_> = chain.iter().map(|p| pidfd_open(Pid::from_raw(*p))).collect();
+        let killed = Instant::now();
+        kill(Pid::from_raw(sandbox.pid()), Signal::SIGKILL).unwrap();
+        for (pid, fd) in chain.iter().zip(&fds) {
+            let left = Duration::from_millis(100).saturating_sub(killed.elapsed());
+            assert!(
+                exits_within(fd, left),
+                "--nest {nest}: sandbox process {pid} still alive 100 ms after pidlab was SIGKILLed"
+            );
+        }
+        let _ = sandbox.finish(T);
+        // No per-run file to clean up: the root was mounted on the shared
+        // mount point (which the host sees empty) and its mounts died with
+        // the sandbox's namespace.
+        assert!(entries(tmp.path()).is_empty(), "left in TMPDIR: {:?}", entries(tmp.path()));
+        assert!(sandboxes_in(state.path()).is_empty(), "left in the state directory");
     }
-    let _ = sandbox.finish(T);
-    // No per-run file to clean up: the root was mounted on the shared mount
-    // point (which the host sees empty) and its mounts died with the
-    // sandbox's namespace.
-    assert!(entries(tmp.path()).is_empty(), "left in TMPDIR: {:?}", entries(tmp.path()));
-    assert!(sandboxes_in(state.path()).is_empty(), "left in the state directory");
 }
 
 #[test]
