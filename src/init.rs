@@ -39,11 +39,11 @@ use nix::errno::Errno;
 use nix::sys::prctl;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, execvp, getpid, setpgid, tcsetpgrp};
+use nix::unistd::{Pid, execvp, getpid, setpgid, tcsetpgrp};
 
 use crate::cli::InitArgs;
 use crate::signals;
-use crate::sys;
+use crate::sys::{self, Spawn};
 
 /// How the init passes signals on and when it leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,18 +75,18 @@ pub fn run(args: InitArgs) -> Result<i32> {
     }
     let argv = to_cstrings(&args.command)?;
 
-    // Block before forking, so no signal (SIGCHLD above all) can slip by
-    // between the fork and the first sigtimedwait.
+    // Block before the workload is born, so no signal (SIGCHLD above all)
+    // can slip by between its birth and the first sigtimedwait.
     let mut waited = signals::forwardable();
     waited.add(Signal::SIGCHLD);
     for tty in [Signal::SIGTTIN, Signal::SIGTTOU] {
         waited.add(tty); // blocked, not forwarded: see isolate_child
     }
     waited.thread_block().context("block signals")?;
-    let child = match sys::fork().context("fork the workload")? {
-        ForkResult::Child => start_workload(&argv),
-        ForkResult::Parent { child } => child,
-    };
+    // The workload borrows our memory until it execs (as posix_spawn(3)
+    // does; see `sys::Spawn`): we have nothing to do in between.
+    let (child, _pidfd) =
+        sys::spawn(Spawn::Borrow, &mut || start_workload(&argv)).context("clone the workload")?;
     let say = Narrator { verbose: args.verbose };
     say.say(format_args!("started {} as pid {child}", args.command[0].to_string_lossy()));
 
