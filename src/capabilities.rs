@@ -58,9 +58,8 @@ fn parse_list(text: &str, flag: &str) -> Result<Option<CapsHashSet>> {
 
 /// What the workload keeps, and what goes from the bounding set.
 ///
-/// Both are decided before fork, once: the child then only drops and sets
-/// (every page it writes to after fork is copied first, so work there
-/// costs more than here).
+/// Both are decided before PID 1 is born, where a mistake is an ordinary
+/// error: the child then only drops and sets.
 #[derive(Debug)]
 pub struct Capabilities {
     /// The workload's permitted, effective and inheritable sets (as far as

@@ -122,8 +122,9 @@ impl Reporter {
     }
 
     /// Run one step; on failure report it and end this process. Steps run in
-    /// the child, so "ending" means `_exit`, never returning to the parent's
-    /// code (which still sits on the stack we copied at fork).
+    /// the child, so "ending" means `_exit`, never returning into the
+    /// parent's code (`sys::spawn`: the child has a stack of its own, and
+    /// nothing to return to).
     pub fn run<T>(&self, step: Step, f: impl FnOnce() -> Result<T, StepError>) -> T {
         match f() {
             Ok(value) => value,
@@ -140,7 +141,7 @@ impl Reporter {
             _ => exit_code::SETUP_FAILED,
         };
         // `_exit`, not `exit`: run no atexit handler and flush no stdio
-        // buffer copied from the parent at fork.
+        // buffer of the parent's (copied, or borrowed: `sys::Spawn`).
         sys::exit_now(code);
     }
 }
