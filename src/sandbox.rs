@@ -87,9 +87,11 @@ pub fn start(
         _ => None,
     };
     let (report_rx, report_tx) = pipe2(OFlag::O_CLOEXEC).context("create the report pipe")?;
-    // With a tracer, PID 1 waits (step 3) for our go-ahead, given once the
-    // tracer is on: it misses nothing.
-    let go = match tracer {
+    // A sandbox with a name waits (step 3) for our go-ahead, given once its
+    // record is written and its tracer is on: `pidlab ps`, `exec` and
+    // `stop` find it as soon as the workload runs, and the tracer misses
+    // nothing.
+    let go = match sandbox {
         Some(_) => Some(pipe2(OFlag::O_CLOEXEC).context("create the go pipe")?),
         None => None,
     };
@@ -108,8 +110,8 @@ pub fn start(
         bail!("{}: unshare(CLONE_NEWPID): {errno} — {hint}", Step::PidNamespace);
     }
     // PID 1 borrows our memory and we sleep until it execs, unless
-    // something must happen in between: the tracer's go-ahead, or, with
-    // --nest, an outer PID 1 that never execs (it stays as the level's init).
+    // something must happen in between: the go-ahead, or, with --nest, an
+    // outer PID 1 that never execs (it stays as the level's init).
     let how = if go.is_none() && plan.nest == 1 { Spawn::Borrow } else { Spawn::Copy };
     let fds = Pid1Fds {
         report: report_tx.as_raw_fd(),
@@ -125,9 +127,11 @@ pub fn start(
     if let Some(sandbox) = sandbox {
         sandbox.write("sandbox.json", &plan.record(&sandbox.name, child))?;
     }
-    if let (Some(tracer), Some((go_rx, go_tx))) = (&tracer, go) {
+    if let Some((go_rx, go_tx)) = go {
         drop(go_rx);
-        tracer.wait_ready()?;
+        if let Some(tracer) = &tracer {
+            tracer.wait_ready()?;
+        }
         nix::unistd::write(&go_tx, b"g").context("start the sandbox")?;
     }
     let result = supervisor::supervise(child, pidfd, report_rx, terminal, plan, sandbox, started);
