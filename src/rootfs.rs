@@ -37,11 +37,13 @@
 //! namespaces"): the host's /proc would show the host's processes.
 
 use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::{Mode, SFlag, mknod};
@@ -113,10 +115,22 @@ impl Volume {
         let host = fs::canonicalize(host).with_context(|| {
             format!("volume {spec:?}: host path {host:?} does not exist; create it first")
         })?;
-        if !target.starts_with('/') || target == "/" {
+        // As Docker does (filepath.Clean): `.` and `..` are resolved in the
+        // text, before any symbolic link is looked at.
+        let mut clean = PathBuf::from("/");
+        for part in Path::new(target).components() {
+            match part {
+                Component::Normal(name) => clean.push(name),
+                Component::ParentDir => {
+                    clean.pop();
+                }
+                Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            }
+        }
+        if !target.starts_with('/') || clean == Path::new("/") {
             bail!("volume {spec:?}: the path inside must be absolute and not /, e.g. /data");
         }
-        Ok(Volume { host, target: PathBuf::from(target), read_only })
+        Ok(Volume { host, target: clean, read_only })
     }
 }
 
@@ -170,6 +184,9 @@ impl Root {
     /// mount namespace, after `make_private`.
     pub fn build(&self) -> Result<(), StepError> {
         let root = self.path();
+        // The tmpfs pidlab mounts for this root, by device number: the only
+        // places it may create a volume's mount point.
+        let mut own_tmpfs = Vec::new();
         match &self.layout {
             Layout::Prepared(dir) => {
                 let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
@@ -181,26 +198,24 @@ impl Root {
                 let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
                 mount(Some("tmpfs"), root, Some("tmpfs"), flags, Some("mode=0755"))
                     .doing(|| format!("mount a tmpfs on {}", root.display()))?;
-                for entry in entries {
+                own_tmpfs.push(device_of(root)?);
+                let fresh_tmp = Entry::Tmpfs { name: "tmp".into() };
+                let needs_tmp = !entries.iter().any(|e| entry_name(e) == "tmp");
+                for entry in entries.iter().chain(needs_tmp.then_some(&fresh_tmp)) {
                     add_entry(root, entry)?;
+                    if let Entry::Tmpfs { name } = entry {
+                        own_tmpfs.push(device_of(&root.join(name))?);
+                    }
                 }
                 mkdir(&root.join("proc"))?;
-                if fs::symlink_metadata(root.join("tmp")).is_err() {
-                    add_entry(root, &Entry::Tmpfs { name: "tmp".into() })?;
-                }
                 mkdir(&root.join(PIDLAB_DIR.trim_start_matches('/')))?;
             }
         }
         add_dev(root)?;
+        own_tmpfs.push(device_of(&root.join("dev"))?);
         bind(&self.exe, &root.join(PIDLAB_BINARY), true, false)?;
         for volume in &self.volumes {
-            let target = root.join(volume.target.strip_prefix("/").unwrap_or(&volume.target));
-            fs::create_dir_all(&target).doing(|| {
-                format!(
-                    "create {} for a volume (its parent must be writable in the root)",
-                    volume.target.display()
-                )
-            })?;
+            let target = volume_mount_point(root, &volume.target, &own_tmpfs)?;
             bind(&volume.host, &target, volume.read_only, true)?;
         }
         if let Layout::Assembled(_) = self.layout {
@@ -271,10 +286,109 @@ fn is_prepared(dir: &Path, volumes: &[Volume]) -> bool {
     let is = |path: &Path, dir_wanted: bool| {
         fs::symlink_metadata(path).is_ok_and(|m| if dir_wanted { m.is_dir() } else { m.is_file() })
     };
+    let is_dir_in_root = |root: &OwnedFd, target: &Path| {
+        open_in_root(root, target)
+            .and_then(|fd| nix::sys::stat::fstat(&fd))
+            .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+    };
     MOUNT_POINTS.iter().all(|name| is(&dir.join(name), true))
         && is(&dir.join(PIDLAB_DIR.trim_start_matches('/')), true)
         && is(&dir.join(PIDLAB_BINARY), false)
-        && volumes.iter().all(|v| is(&dir.join(v.target.strip_prefix("/").unwrap_or(&v.target)), true))
+        && (volumes.is_empty()
+            || open_dir(dir).is_ok_and(|root| volumes.iter().all(|v| is_dir_in_root(&root, &v.target))))
+}
+
+/// Open `target` (absolute, as the workload names it) inside `root`, the
+/// way the workload will resolve it: openat2(2) with RESOLVE_IN_ROOT makes
+/// `/` and `..` stop at `root`, so an absolute symbolic link in the root
+/// (`/data -> /srv`) leads to the root's /srv, never to the host's.
+fn open_in_root(root: &OwnedFd, target: &Path) -> nix::Result<OwnedFd> {
+    let relative = target.strip_prefix("/").unwrap_or(target);
+    let relative = if relative.as_os_str().is_empty() { Path::new(".") } else { relative };
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    openat2(root, relative, how)
+}
+
+fn open_dir(dir: &Path) -> nix::Result<OwnedFd> {
+    nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+}
+
+/// The device number of the file system `path` is on: each tmpfs has one
+/// of its own.
+fn device_of(path: &Path) -> Result<u64, StepError> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).map(|m| m.dev()).doing(|| format!("stat {}", path.display()))
+}
+
+/// Where `-v HOST:TARGET` is mounted: TARGET resolved inside the root as
+/// the workload will resolve it (`open_in_root`), returned as the path the
+/// kernel found, with no symbolic link left in it. A TARGET that does not
+/// exist is created, but only on a tmpfs pidlab mounted for this root
+/// (`own_tmpfs`): pidlab writes nothing into a `--rootfs DIR`, nor, through
+/// a symbolic link, anywhere on the host.
+fn volume_mount_point(root: &Path, target: &Path, own_tmpfs: &[u64]) -> Result<PathBuf, StepError> {
+    let root_fd = open_dir(root).doing(|| format!("open {}", root.display()))?;
+    let names: Vec<&std::ffi::OsStr> = target
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    // The longest part of TARGET that exists.
+    let mut found = names.len();
+    let mut dir = loop {
+        let prefix: PathBuf = names[..found].iter().collect();
+        match open_in_root(&root_fd, &prefix) {
+            Ok(fd) => break fd,
+            Err(Errno::ENOENT) if found > 0 => found -= 1,
+            Err(errno) => {
+                return Err(errno).doing(|| format!("volume {}: resolve it in the root", target.display()));
+            }
+        }
+    };
+    let shown = |upto: usize| -> PathBuf {
+        std::iter::once(std::ffi::OsStr::new("/")).chain(names[..upto].iter().copied()).collect()
+    };
+    if found < names.len() {
+        let device = nix::sys::stat::fstat(&dir).doing(|| format!("stat {}", shown(found).display()))?.st_dev;
+        if !own_tmpfs.contains(&device) {
+            return Err(StepError::new(
+                Errno::ENOENT,
+                format!(
+                    "volume {}: no such directory in the root, and pidlab creates a missing mount point \
+                     only on a tmpfs it mounted for the sandbox, never in --rootfs DIR or in a host \
+                     directory ({} is one of those): create it first, or choose another path",
+                    target.display(),
+                    shown(found).display()
+                ),
+            ));
+        }
+        for (i, name) in names.iter().enumerate().skip(found) {
+            match nix::sys::stat::mkdirat(&dir, *name, Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(errno) => return Err(errno).doing(|| format!("volume {}: mkdir", target.display())),
+            }
+            let how = OpenHow::new()
+                .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+                .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+            dir = openat2(&dir, *name, how).doing(|| {
+                // It exists, yet did not resolve inside the root: a symbolic
+                // link to a path the root does not have.
+                format!(
+                    "volume {}: {} is a symbolic link to a path that is not in the root \
+                     (pidlab does not follow it out to the host)",
+                    target.display(),
+                    shown(i + 1).display()
+                )
+            })?;
+        }
+    }
+    // The kernel's own name for what the descriptor refers to.
+    let fd_path = format!("/proc/self/fd/{}", dir.as_raw_fd());
+    fs::read_link(&fd_path).doing(|| format!("volume {}: readlink {fd_path}", target.display()))
 }
 
 /// `--rootfs DIR` without mount points: every top-level entry of DIR,

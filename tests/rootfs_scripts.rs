@@ -125,3 +125,44 @@ fn a_root_with_mount_points_is_bound_whole_and_one_without_is_assembled() {
         "the mount point was touched"
     );
 }
+
+#[test]
+fn volume_targets_resolve_inside_the_root_and_are_never_made_in_dir_or_on_the_host() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Without pidlab's mount points the root is assembled: DIR's entries
+    // are bound on a tmpfs, where new top-level directories can be made.
+    let dir = tmp.path().join("bare");
+    build_busybox_root(&dir);
+    std::fs::remove_dir_all(dir.join(".pidlab")).unwrap();
+    // An absolute symbolic link in DIR, naming a directory of the host.
+    let host = tmp.path().join("host");
+    std::fs::create_dir(&host).unwrap();
+    std::os::unix::fs::symlink(&host, dir.join("link")).unwrap();
+    let volume = tmp.path().join("volume");
+    std::fs::create_dir(&volume).unwrap();
+    std::fs::write(volume.join("file"), "through the volume\n").unwrap();
+    let before = (listing(&dir), listing(&dir.join("data")));
+    let with = |target: &str, script: &str| {
+        let spec = format!("{}:{target}", volume.display());
+        run(["run", "--rootfs", dir.to_str().unwrap(), "-v", &spec, "--", "sh", "-c", script])
+    };
+
+    // A new path at the top level is made on pidlab's tmpfs.
+    let out = with("/new/deeper", "cat /new/deeper/file");
+    assert_eq!((out.code(), out.stdout.trim()), (0, "through the volume"), "{out:?}");
+    // A path inside one of DIR's own directories would have to be made in
+    // DIR: refused, naming the path and the fix.
+    let out = with("/data/new", "true");
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("/data/new") && out.stderr.contains("create it first"), "{out:?}");
+    // Through the link, the host's directory must not be reached: inside
+    // the root, /link leads to a path the root does not have.
+    let out = with("/link/x", "true");
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("/link is a symbolic link"), "{out:?}");
+    assert!(entries(&host).is_empty(), "pidlab created {:?} on the host", entries(&host));
+    // An existing directory of DIR is a mount point as it is.
+    let out = with("/data", "cat /data/file");
+    assert_eq!((out.code(), out.stdout.trim()), (0, "through the volume"), "{out:?}");
+    assert_eq!((listing(&dir), listing(&dir.join("data"))), before, "pidlab wrote into DIR");
+}
