@@ -184,9 +184,9 @@ impl Root {
     /// mount namespace, after `make_private`.
     pub fn build(&self) -> Result<(), StepError> {
         let root = self.path();
-        // The tmpfs pidlab mounts for this root, by device number: the only
-        // places it may create a volume's mount point.
-        let mut own_tmpfs = Vec::new();
+        // The tmpfs pidlab mounts for this root: the only places it may
+        // create a volume's mount point.
+        let mut own_tmpfs = vec![root.join("dev")];
         match &self.layout {
             Layout::Prepared(dir) => {
                 let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
@@ -198,13 +198,13 @@ impl Root {
                 let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
                 mount(Some("tmpfs"), root, Some("tmpfs"), flags, Some("mode=0755"))
                     .doing(|| format!("mount a tmpfs on {}", root.display()))?;
-                own_tmpfs.push(device_of(root)?);
+                own_tmpfs.push(root.to_path_buf());
                 let fresh_tmp = Entry::Tmpfs { name: "tmp".into() };
                 let needs_tmp = !entries.iter().any(|e| entry_name(e) == "tmp");
                 for entry in entries.iter().chain(needs_tmp.then_some(&fresh_tmp)) {
                     add_entry(root, entry)?;
                     if let Entry::Tmpfs { name } = entry {
-                        own_tmpfs.push(device_of(&root.join(name))?);
+                        own_tmpfs.push(root.join(name));
                     }
                 }
                 mkdir(&root.join("proc"))?;
@@ -212,7 +212,6 @@ impl Root {
             }
         }
         add_dev(root)?;
-        own_tmpfs.push(device_of(&root.join("dev"))?);
         bind(&self.exe, &root.join(PIDLAB_BINARY), true, false)?;
         for volume in &self.volumes {
             let target = volume_mount_point(root, &volume.target, &own_tmpfs)?;
@@ -315,8 +314,7 @@ fn open_dir(dir: &Path) -> nix::Result<OwnedFd> {
     nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
 }
 
-/// The device number of the file system `path` is on: each tmpfs has one
-/// of its own.
+/// The device number of the file system `path` is on.
 fn device_of(path: &Path) -> Result<u64, StepError> {
     use std::os::unix::fs::MetadataExt;
     fs::metadata(path).map(|m| m.dev()).doing(|| format!("stat {}", path.display()))
@@ -328,7 +326,7 @@ fn device_of(path: &Path) -> Result<u64, StepError> {
 /// exist is created, but only on a tmpfs pidlab mounted for this root
 /// (`own_tmpfs`): pidlab writes nothing into a `--rootfs DIR`, nor, through
 /// a symbolic link, anywhere on the host.
-fn volume_mount_point(root: &Path, target: &Path, own_tmpfs: &[u64]) -> Result<PathBuf, StepError> {
+fn volume_mount_point(root: &Path, target: &Path, own_tmpfs: &[PathBuf]) -> Result<PathBuf, StepError> {
     let root_fd = open_dir(root).doing(|| format!("open {}", root.display()))?;
     let names: Vec<&std::ffi::OsStr> = target
         .components()
@@ -353,8 +351,10 @@ fn volume_mount_point(root: &Path, target: &Path, own_tmpfs: &[u64]) -> Result<P
         std::iter::once(std::ffi::OsStr::new("/")).chain(names[..upto].iter().copied()).collect()
     };
     if found < names.len() {
+        // Each tmpfs has a device number of its own.
         let device = nix::sys::stat::fstat(&dir).doing(|| format!("stat {}", shown(found).display()))?.st_dev;
-        if !own_tmpfs.contains(&device) {
+        let own = own_tmpfs.iter().map(|path| device_of(path)).collect::<Result<Vec<_>, _>>()?;
+        if !own.contains(&device) {
             return Err(StepError::new(
                 Errno::ENOENT,
                 format!(
