@@ -69,7 +69,7 @@ pub fn run(args: ExecArgs) -> Result<i32> {
     match sys::fork().context("fork into the sandbox")? {
         ForkResult::Child => {
             let fail = |what: &str, err: nix::errno::Errno, code: i32| -> ! {
-                eprintln!("pidlab exec: {what}: {err}");
+                say!("pidlab exec: {what}: {err}");
                 sys::exit_now(code)
             };
             if let Err(err) = fchdir(&root).and_then(|()| chroot(".")) {

@@ -128,7 +128,7 @@ struct Narrator {
 impl Narrator {
     fn say(self, line: std::fmt::Arguments<'_>) {
         if self.verbose {
-            eprintln!("pidlab:init: {line}");
+            say!("pidlab:init: {line}");
         }
     }
 }
@@ -236,7 +236,7 @@ fn start_workload(argv: &[CString]) -> ! {
         sys::exit_now(crate::exit_code::SETUP_FAILED);
     }
     let err = execvp(&argv[0], argv).unwrap_err();
-    eprintln!("pidlab init: cannot run {}: {err}", argv[0].to_string_lossy());
+    say!("pidlab init: cannot run {}: {err}", argv[0].to_string_lossy());
     sys::exit_now(if err == Errno::ENOENT {
         crate::exit_code::NOT_FOUND
     } else {

@@ -85,7 +85,7 @@ pub fn stop(args: StopArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
     if let Status::Exited { code } = sandbox.status() {
         // docker stop on a stopped container succeeds and changes nothing.
-        eprintln!("pidlab: {} has already exited ({code}); nothing to stop", sandbox.name);
+        say!("pidlab: {} has already exited ({code}); nothing to stop", sandbox.name);
         return Ok(0);
     }
     let (record, pid1, pidfd) = open_pid1(&sandbox, "stop")?;

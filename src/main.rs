@@ -7,6 +7,21 @@
 // (The unit tests keep the test harness's own `main`.)
 #![cfg_attr(not(test), no_main)]
 
+/// `eprintln!`, in a single write(2). Rust's stderr is unbuffered and
+/// `eprintln!` writes each piece of its format separately, so another
+/// process writing to the same pipe or terminal could cut the line in two
+/// (`pidlab run --trace`'s tracer writes its timeline to pidlab's stderr;
+/// the redis demonstration then once read "PID 1 exited ... after" cut by
+/// a trace line). A line up to PIPE_BUF (4 KiB) written at once is never
+/// interleaved (pipe(7)).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let mut line = format!($($arg)*);
+        line.push('\n');
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    }};
+}
+
 mod capabilities;
 mod cli;
 mod doctor;
@@ -58,7 +73,7 @@ fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("pidlab: {err:#}");
+            say!("pidlab: {err:#}");
             exit_code::of_error(&err)
         }
     }

@@ -67,10 +67,7 @@ impl Plan {
             if !file.not_applied.is_empty() {
                 let list: Vec<String> =
                     file.not_applied.iter().map(|(l, i)| format!("{i} (line {l})")).collect();
-                eprintln!(
-                    "pidlab: not applied, pidlab runs images and does not build them: {}",
-                    list.join(", ")
-                );
+                say!("pidlab: not applied, pidlab runs images and does not build them: {}", list.join(", "));
             }
             image = file.image;
         }

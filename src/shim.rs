@@ -75,7 +75,7 @@ fn shim(plan: &Plan, root: RootPlan, sandbox: &Sandbox, ready: OwnedFd, remove_w
                 Some(pipe) => {
                     let _ = nix::unistd::write(&pipe, format!("{code}\t{err:#}").as_bytes());
                 }
-                None => eprintln!("pidlab: {err:#}"),
+                None => say!("pidlab: {err:#}"),
             }
             code
         }

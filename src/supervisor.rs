@@ -172,7 +172,7 @@ pub fn supervise(
         sandbox.record_exit(code, &describe(status))?;
     }
     if let Phase::Signalled { at } = phase {
-        eprintln!(
+        say!(
             "pidlab: PID 1 exited {:.2} s after {} ({})",
             at.elapsed().as_secs_f64(),
             plan.stop.signal,
@@ -192,7 +192,7 @@ pub fn supervise(
 fn explain_before(pid1: Pid, sig: Signal) {
     let rows = crate::explain::predict_all(pid1.as_raw(), sig, false);
     for line in crate::explain::render(&rows, sig, false).lines() {
-        eprintln!("pidlab: {line}");
+        say!("pidlab: {line}");
     }
 }
 
@@ -210,7 +210,7 @@ fn next_deadline(phase: &Phase, stop: &Stop, started: Instant) -> Option<Instant
 fn advance(phase: Phase, stop: &Stop, pidfd: std::os::fd::BorrowedFd<'_>, child: Pid) -> Phase {
     match phase {
         Phase::Running => {
-            eprintln!("pidlab: sending {} to PID 1 (host PID {child})", stop.signal);
+            say!("pidlab: sending {} to PID 1 (host PID {child})", stop.signal);
             let _ = sys::pidfd_send_signal(pidfd, stop.signal);
             if stop.grace == Some(Duration::ZERO) {
                 return advance(Phase::Signalled { at: Instant::now() }, stop, pidfd, child);
@@ -219,7 +219,7 @@ fn advance(phase: Phase, stop: &Stop, pidfd: std::os::fd::BorrowedFd<'_>, child:
         }
         Phase::Signalled { .. } => {
             let grace = stop.grace.map_or(0.0, |g| g.as_secs_f64());
-            eprintln!("pidlab: PID 1 did not exit within {grace} s of {} — sending SIGKILL", stop.signal);
+            say!("pidlab: PID 1 did not exit within {grace} s of {} — sending SIGKILL", stop.signal);
             let _ = sys::pidfd_send_signal(pidfd, Signal::SIGKILL);
             Phase::Killed
         }
