@@ -374,16 +374,26 @@ fn volume_mount_point(root: &Path, target: &Path, own_tmpfs: &[PathBuf]) -> Resu
             let how = OpenHow::new()
                 .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
                 .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
-            dir = openat2(&dir, *name, how).doing(|| {
+            dir = match openat2(&dir, *name, how) {
+                Ok(fd) => fd,
                 // It exists, yet did not resolve inside the root: a symbolic
                 // link to a path the root does not have.
-                format!(
-                    "volume {}: {} is a symbolic link to a path that is not in the root \
-                     (pidlab does not follow it out to the host)",
-                    target.display(),
-                    shown(i + 1).display()
-                )
-            })?;
+                Err(Errno::ELOOP) => {
+                    return Err(StepError::new(
+                        Errno::ELOOP,
+                        format!(
+                            "volume {}: {} is a symbolic link to a path that is not in the root \
+                             (pidlab does not follow it out to the host)",
+                            target.display(),
+                            shown(i + 1).display()
+                        ),
+                    ));
+                }
+                Err(errno) => {
+                    return Err(errno)
+                        .doing(|| format!("volume {}: open {}", target.display(), shown(i + 1).display()));
+                }
+            };
         }
     }
     // The kernel's own name for what the descriptor refers to.
