@@ -1,8 +1,8 @@
 //! The only `unsafe` in pidlab: the few system calls that Rust cannot make
 //! safe on its own.
 //!
-//! Each function wraps exactly one call and says, in a `SAFETY:` comment, why
-//! the call is sound. Everything else in pidlab uses these wrappers or nix's
+//! Each function wraps one call (`spawn`: clone(2), with the stack it needs)
+//! and says, in a `SAFETY:` comment, why the call is sound. Everything else in pidlab uses these wrappers or nix's
 //! safe functions.
 //!
 //! `fork(2)` is the one to read carefully. After fork, the child is a copy of
