@@ -95,7 +95,20 @@ pub fn plan(add: &[String], drop: &[String]) -> Result<Capabilities> {
 }
 
 impl Capabilities {
-    /// The step before exec: keep only `keep`.
+    /// The kept set, by name (CAP_CHOWN, ...), sorted: how the record
+    /// stores it for `pidlab exec`.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.keep.iter().map(|c| c.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    /// The sets a sandbox's record names (`names`), for `pidlab exec`.
+    pub fn from_names(names: &[String]) -> Result<Capabilities> {
+        plan(&[names.join(",")], &["ALL".to_string()])
+    }
+
+    /// Keep only `keep` (step 11, and `pidlab exec`).
     pub fn apply(&self) -> Result<(), StepError> {
         let errno = |e: caps::errors::CapsError| {
             StepError::new(nix::errno::Errno::EPERM, format!("capabilities: {e}"))

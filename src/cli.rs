@@ -125,6 +125,10 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     pub name: String,
+    /// With --nest N: the PID namespace level to enter, 1 (outermost) to N
+    /// (default N, the workload's own).
+    #[arg(long, value_name = "K")]
+    pub level: Option<u32>,
     /// The command to run inside.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -248,6 +252,12 @@ pub struct RunArgs {
     /// Capabilities to drop from Docker's default set (names, or ALL).
     #[arg(long, value_name = "CAP,...")]
     pub cap_drop: Vec<String>,
+
+    /// Turn off a confinement, with Docker's spelling: `seccomp=unconfined` (no
+    /// system-call filter) or `systempaths=unconfined` (no read-only or hidden
+    /// /proc paths). Repeat the flag for both.
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
 
     /// Set an environment variable inside (KEY=VALUE).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]

@@ -37,6 +37,7 @@ mod plan;
 mod probe;
 mod rootfs;
 mod sandbox;
+mod seccomp;
 mod shim;
 mod signals;
 mod state;

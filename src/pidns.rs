@@ -91,7 +91,7 @@ pub fn wait_for_go(go: OwnedFd) -> Result<(), StepError> {
 /// sandbox started. Each level forks: the parent stays behind as PID 1 of its
 /// namespace (`pidlab:nest-K`), doing what a good intermediate init must, and
 /// only the innermost child returns from this function.
-pub fn nest(levels: u32, reporter: Reporter) -> Reporter {
+pub fn nest(levels: u32, paths: rootfs::SystemPaths, reporter: Reporter) -> Reporter {
     for level in 2..=levels {
         // Block the signals we forward, and SIGCHLD, *before* forking: a
         // child that exits at once must not find SIGCHLD at its default
@@ -116,7 +116,8 @@ pub fn nest(levels: u32, reporter: Reporter) -> Reporter {
                 // PID 1 of the new level: a /proc of its own, in a mount
                 // namespace of its own so the outer levels keep theirs.
                 reporter.run(Step::Nest, rootfs::new_mount_namespace);
-                reporter.run(Step::Nest, || rootfs::mount_proc(Path::new("/proc")));
+                let (proc, dev_null) = (Path::new("/proc"), Path::new("/dev/null"));
+                reporter.run(Step::Nest, || rootfs::mount_proc(proc, paths, dev_null));
             }
         }
     }

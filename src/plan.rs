@@ -11,7 +11,8 @@ use crate::cli::RunArgs;
 use crate::exit_code;
 use crate::launch::{DEFAULT_SHELL, Dockerfile, Image, Launch, Overrides, Pid1, parse_form, parse_shell};
 use crate::pidns::{self, MAX_NEST};
-use crate::rootfs::{PIDLAB_DIR, Volume};
+use crate::rootfs::{PIDLAB_DIR, SystemPaths, Volume};
+use crate::seccomp;
 use crate::signals;
 use crate::state::{self, Process};
 use crate::step::Step;
@@ -38,8 +39,13 @@ pub struct Plan {
     pub pivot_root: bool,
     pub volumes: Vec<Volume>,
     pub stop: Stop,
-    /// The capabilities the workload keeps (step 10).
+    /// The capabilities the workload keeps (step 11).
     pub capabilities: crate::capabilities::Capabilities,
+    /// `--security-opt seccomp=...`, and the filter programs it gives (step 10).
+    pub seccomp_mode: seccomp::Mode,
+    pub seccomp: Vec<seccomp::Program>,
+    /// `--security-opt systempaths=...`: Docker's read-only and hidden /proc paths.
+    pub system_paths: SystemPaths,
 }
 
 pub fn describe_program(plan: &Plan) -> String {
@@ -116,6 +122,8 @@ impl Plan {
         let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(&path).to_string();
 
         let rootless = args.rootless || !nix::unistd::geteuid().is_root();
+        let capabilities = crate::capabilities::plan(&args.cap_add, &args.cap_drop)?;
+        let (seccomp_mode, system_paths) = security_options(&args.security_opt)?;
         Ok(Plan {
             argv: to_cstrings(&launch.argv)?,
             env: to_cstrings(&env)?,
@@ -130,7 +138,10 @@ impl Plan {
             pivot_root: args.pivot_root,
             volumes: args.volumes.iter().map(|v| Volume::parse(v)).collect::<Result<_>>()?,
             stop,
-            capabilities: crate::capabilities::plan(&args.cap_add, &args.cap_drop)?,
+            seccomp: seccomp::programs(seccomp_mode, &capabilities.keep)?,
+            seccomp_mode,
+            system_paths,
+            capabilities,
         })
     }
 
@@ -151,6 +162,16 @@ impl Plan {
             "workdir": self.workdir,
             "stop_signal": self.stop.signal.as_str(),
             "stop_timeout": self.stop.grace.map(|g| g.as_secs_f64()),
+            // What `pidlab exec` gives the processes it starts inside: the
+            // limits PID 1 was given, never read back from a process the
+            // workload controls.
+            "env": self.env.iter().map(|e| e.to_string_lossy()).collect::<Vec<_>>(),
+            "path": self.path,
+            "capabilities": self.capabilities.names(),
+            "seccomp": match self.seccomp_mode {
+                seccomp::Mode::Default => "default",
+                seccomp::Mode::Unconfined => "unconfined",
+            },
         })
     }
 
@@ -173,6 +194,26 @@ impl Plan {
             self.stop
         )
     }
+}
+
+/// `--security-opt` as `docker run` spells it; only the two opt-outs pidlab
+/// has. Anything else is refused rather than ignored: a workshop attendee
+/// who asks for a protection must not believe it is on.
+fn security_options(options: &[String]) -> Result<(seccomp::Mode, SystemPaths)> {
+    let mut seccomp = seccomp::Mode::Default;
+    let mut paths = SystemPaths::Confined;
+    for option in options {
+        match option.as_str() {
+            "seccomp=unconfined" => seccomp = seccomp::Mode::Unconfined,
+            "systempaths=unconfined" => paths = SystemPaths::Unconfined,
+            other => bail!(
+                "--security-opt {other:?}: pidlab knows seccomp=unconfined (no system-call filter) and \
+                 systempaths=unconfined (the whole /proc); it has no seccomp profile files, AppArmor, \
+                 SELinux or no-new-privileges"
+            ),
+        }
+    }
+    Ok((seccomp, paths))
 }
 
 /// What `--init[=...]` puts in front of the workload.

@@ -47,7 +47,6 @@ use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::{Mode, SFlag, mknod};
-use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{chdir, chroot, pivot_root};
 
 use crate::step::{Doing, StepError};
@@ -184,9 +183,10 @@ impl Root {
     /// mount namespace, after `make_private`.
     pub fn build(&self) -> Result<(), StepError> {
         let root = self.path();
-        // The tmpfs pidlab mounts for this root: the only places it may
-        // create a volume's mount point.
-        let mut own_tmpfs = vec![root.join("dev")];
+        // The tmpfs pidlab mounts for this root, by mount ID: the only
+        // places it may create a volume's mount point. Taken as each is
+        // mounted, before any volume can cover it.
+        let mut own_tmpfs = Vec::new();
         match &self.layout {
             Layout::Prepared(dir) => {
                 let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
@@ -198,13 +198,13 @@ impl Root {
                 let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
                 mount(Some("tmpfs"), root, Some("tmpfs"), flags, Some("mode=0755"))
                     .doing(|| format!("mount a tmpfs on {}", root.display()))?;
-                own_tmpfs.push(root.to_path_buf());
+                own_tmpfs.push(mount_id(root)?);
                 let fresh_tmp = Entry::Tmpfs { name: "tmp".into() };
                 let needs_tmp = !entries.iter().any(|e| entry_name(e) == "tmp");
                 for entry in entries.iter().chain(needs_tmp.then_some(&fresh_tmp)) {
                     add_entry(root, entry)?;
                     if let Entry::Tmpfs { name } = entry {
-                        own_tmpfs.push(root.join(name));
+                        own_tmpfs.push(mount_id(&root.join(name))?);
                     }
                 }
                 mkdir(&root.join("proc"))?;
@@ -212,6 +212,7 @@ impl Root {
             }
         }
         add_dev(root)?;
+        own_tmpfs.push(mount_id(&root.join("dev"))?);
         bind(&self.exe, &root.join(PIDLAB_BINARY), true, false)?;
         for volume in &self.volumes {
             let target = volume_mount_point(root, &volume.target, &own_tmpfs)?;
@@ -314,10 +315,20 @@ fn open_dir(dir: &Path) -> nix::Result<OwnedFd> {
     nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
 }
 
-/// The device number of the file system `path` is on.
-fn device_of(path: &Path) -> Result<u64, StepError> {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(path).map(|m| m.dev()).doing(|| format!("stat {}", path.display()))
+/// The ID of the mount `path` is on (`mnt_id` in /proc/self/fdinfo,
+/// proc(5)): unique to one mount, unlike a device number, which a bind of
+/// a host directory shares with every other directory of its file system.
+fn mount_id(path: &Path) -> Result<u64, StepError> {
+    let fd = open_dir(path).doing(|| format!("open {}", path.display()))?;
+    mount_id_of(&fd).doing(|| format!("find the mount of {}", path.display()))
+}
+
+fn mount_id_of(fd: &OwnedFd) -> std::io::Result<u64> {
+    let info = fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("mnt_id:"))
+        .and_then(|id| id.trim().parse().ok())
+        .ok_or_else(|| std::io::Error::other("no mnt_id in fdinfo"))
 }
 
 /// Where `-v HOST:TARGET` is mounted: TARGET resolved inside the root as
@@ -326,7 +337,7 @@ fn device_of(path: &Path) -> Result<u64, StepError> {
 /// exist is created, but only on a tmpfs pidlab mounted for this root
 /// (`own_tmpfs`): pidlab writes nothing into a `--rootfs DIR`, nor, through
 /// a symbolic link, anywhere on the host.
-fn volume_mount_point(root: &Path, target: &Path, own_tmpfs: &[PathBuf]) -> Result<PathBuf, StepError> {
+fn volume_mount_point(root: &Path, target: &Path, own_tmpfs: &[u64]) -> Result<PathBuf, StepError> {
     let root_fd = open_dir(root).doing(|| format!("open {}", root.display()))?;
     let names: Vec<&std::ffi::OsStr> = target
         .components()
@@ -351,10 +362,10 @@ fn volume_mount_point(root: &Path, target: &Path, own_tmpfs: &[PathBuf]) -> Resu
         std::iter::once(std::ffi::OsStr::new("/")).chain(names[..upto].iter().copied()).collect()
     };
     if found < names.len() {
-        // Each tmpfs has a device number of its own.
-        let device = nix::sys::stat::fstat(&dir).doing(|| format!("stat {}", shown(found).display()))?.st_dev;
-        let own = own_tmpfs.iter().map(|path| device_of(path)).collect::<Result<Vec<_>, _>>()?;
-        if !own.contains(&device) {
+        // Decided by the mount the existing part is on, as the kernel found
+        // it: an earlier volume may cover one of pidlab's tmpfs.
+        let mount = mount_id_of(&dir).doing(|| format!("find the mount of {}", shown(found).display()))?;
+        if !own_tmpfs.contains(&mount) {
             return Err(StepError::new(
                 Errno::ENOENT,
                 format!(
@@ -510,32 +521,25 @@ fn bind(source: &Path, target: &Path, read_only: bool, is_dir: bool) -> Result<(
     mount(Some(source), target, None::<&str>, flags, None::<&str>)
         .doing(|| format!("bind {} on {}", source.display(), target.display()))?;
     if read_only {
-        remount_read_only(target)?;
+        make_read_only(target)?;
     }
     Ok(())
 }
 
 /// A bind mount is made with its source's flags; read-only needs a second
-/// call. That remount must repeat the flags the mount already has (nosuid,
-/// nodev, ...): in a user namespace they are locked, and a remount that
-/// would clear them fails with EPERM.
-fn remount_read_only(target: &Path) -> Result<(), StepError> {
-    let current = statvfs(target).doing(|| format!("statvfs {}", target.display()))?.flags();
-    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
-    for (has, keep) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-    ] {
-        if current.contains(has) {
-            flags |= keep;
-        }
-    }
-    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
-        .doing(|| format!("remount {} read-only", target.display()))
+/// call. mount_setattr(2) with AT_RECURSIVE makes the bind *and every mount
+/// below it* read-only: a remount (`MS_REMOUNT | MS_BIND | MS_RDONLY`)
+/// changes one mount only, and a host mount nested under /etc, say a file
+/// bound over /etc/hostname, stayed writable inside. It also only sets the
+/// one attribute, where a remount had to repeat every flag the mount
+/// already had (in a user namespace they are locked, and a remount that
+/// would clear them fails with EPERM).
+fn make_read_only(target: &Path) -> Result<(), StepError> {
+    let path = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())
+        .map_err(|_| StepError::new(Errno::EINVAL, format!("{} contains a NUL byte", target.display())))?;
+    crate::sys::make_read_only_recursive(&path).doing(|| {
+        format!("make {} read-only, with every mount below it (mount_setattr, Linux 5.12+)", target.display())
+    })
 }
 
 fn mkdir(path: &Path) -> Result<(), StepError> {
@@ -560,8 +564,79 @@ pub fn make_private() -> Result<(), StepError> {
 
 /// Mount a procfs for the caller's PID namespace on `target`. nosuid, nodev,
 /// noexec: nothing in /proc needs them, as in every container runtime.
-pub fn mount_proc(target: &Path) -> Result<(), StepError> {
+/// Then, unless `--security-opt systempaths=unconfined`, confine it as
+/// Docker does (`confine_proc`). `dev_null` is the root's /dev/null.
+pub fn mount_proc(target: &Path, paths: SystemPaths, dev_null: &Path) -> Result<(), StepError> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(Some("proc"), target, Some("proc"), flags, None::<&str>)
-        .doing(|| format!("mount proc on {}", target.display()))
+        .doing(|| format!("mount proc on {}", target.display()))?;
+    match paths {
+        SystemPaths::Confined => confine_proc(target, dev_null),
+        SystemPaths::Unconfined => Ok(()),
+    }
+}
+
+/// What `--security-opt systempaths=...` chose for /proc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemPaths {
+    /// Docker's read-only and masked paths.
+    Confined,
+    /// The whole /proc, as the kernel made it.
+    Unconfined,
+}
+
+/// /proc files that change the whole machine, not the sandbox: made
+/// read-only. /proc/sys holds the kernel's settings (sysctl): with it
+/// writable, root inside could set `kernel.core_pattern` to
+/// `|/proc/%P/root/tmp/x`, crash a process, and the kernel would run
+/// /tmp/x *on the host*, as the host's root. Docker's list (moby
+/// `oci/defaults.go`, ReadonlyPaths).
+const READ_ONLY_PROC: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
+
+/// /proc files that show the host's kernel (its memory, its keys, its
+/// timers and interrupts, its hardware): hidden, a file under /dev/null,
+/// a directory under an empty read-only tmpfs. Docker's list (moby
+/// `oci/defaults.go`, MaskedPaths, which also masks two /sys paths; pidlab
+/// mounts no /sys). Files this kernel does not have are skipped.
+const MASKED_PROC: [&str; 10] = [
+    "acpi",
+    "asound",
+    "interrupts",
+    "kcore",
+    "keys",
+    "latency_stats",
+    "sched_debug",
+    "scsi",
+    "timer_list",
+    "timer_stats",
+];
+
+/// Make Docker's read-only /proc paths read-only and hide its masked ones,
+/// in the procfs mounted at `proc`. Root inside cannot undo either: it
+/// holds no CAP_SYS_ADMIN, and seccomp refuses mount and umount2.
+fn confine_proc(proc: &Path, dev_null: &Path) -> Result<(), StepError> {
+    for name in READ_ONLY_PROC {
+        let path = proc.join(name);
+        if fs::symlink_metadata(&path).is_err() {
+            continue;
+        }
+        // A bind of the path onto itself makes it a mount of its own,
+        // whose flags can then differ from the rest of /proc.
+        mount(Some(&path), &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .doing(|| format!("bind {} onto itself", path.display()))?;
+        make_read_only(&path)?;
+    }
+    for name in MASKED_PROC {
+        let path = proc.join(name);
+        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+        if meta.is_dir() {
+            let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+            mount(Some("tmpfs"), &path, Some("tmpfs"), flags, Some("size=0,mode=0555"))
+                .doing(|| format!("hide {} under an empty tmpfs", path.display()))?;
+        } else {
+            mount(Some(dev_null), &path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                .doing(|| format!("hide {} under {}", path.display(), dev_null.display()))?;
+        }
+    }
+    Ok(())
 }

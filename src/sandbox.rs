@@ -12,17 +12,19 @@
 //!                              │  5 make / private
 //!                              │  6 build the root (DIR bound, or tmpfs + binds)
 //!                              │  7 mount /proc
+//!                              │    (Docker's read-only, hidden paths)
 //!                              │  8 chroot or pivot_root
 //!                              │  9 nest more PID namespaces (--nest)
-//!                              │ 10 drop capabilities (Docker's set)
-//!                              │ 11 reset signal dispositions and mask
-//!                              │ 12 execve the workload: it *is* PID 1
+//!                              │ 10 install the seccomp filter
+//!                              │ 11 drop capabilities (Docker's set)
+//!                              │ 12 reset signal dispositions and mask
+//!                              │ 13 execve the workload: it *is* PID 1
 //!     supervise: forward       │
 //!     signals, stop, wait      │
 //!     on a pidfd               │
 //! ```
 //!
-//! Steps 3 to 12 run in the child; a failure there travels back to the
+//! Steps 3 to 13 run in the child; a failure there travels back to the
 //! parent through a pipe (`step.rs`) so the user reads which step failed.
 
 use std::ffi::CString;
@@ -37,6 +39,7 @@ use crate::cli::RunArgs;
 use crate::pidns;
 use crate::plan::{Plan, describe_program};
 use crate::rootfs::{self, Root, RootPlan};
+use crate::seccomp;
 use crate::shim;
 use crate::signals;
 use crate::state::{self, Sandbox};
@@ -151,7 +154,7 @@ struct Pid1Fds {
     go: Option<RawFd>,
 }
 
-/// Steps 3 to 12, as PID 1 of the new namespace. Never returns: it ends in
+/// Steps 3 to 13, as PID 1 of the new namespace. Never returns: it ends in
 /// `execve` or in `_exit` after reporting the step that failed.
 fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
     // SAFETY: see `Pid1Fds`: each number is open in this process and has no
@@ -181,9 +184,16 @@ fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
     // Before the root switch: with pivot_root the host's /proc disappears,
     // and in a user namespace the kernel only allows a new procfs while a
     // fully visible one exists in the mount namespace.
-    reporter.run(Step::MountProc, || rootfs::mount_proc(&root.path().join("proc")));
+    let (proc, dev_null) = (root.path().join("proc"), root.path().join("dev/null"));
+    reporter.run(Step::MountProc, || rootfs::mount_proc(&proc, plan.system_paths, &dev_null));
     reporter.run(Step::SwitchRoot, || root.switch(plan.pivot_root));
-    let reporter = pidns::nest(plan.nest, reporter);
+    let reporter = pidns::nest(plan.nest, plan.system_paths, reporter);
+    // After every mount of pidlab's own, and while PID 1 still holds
+    // CAP_SYS_ADMIN, which installing a filter requires (without it, only
+    // a process that set no_new_privs may, which Docker does not set).
+    reporter.run(Step::Seccomp, || {
+        seccomp::install(&plan.seccomp).doing(|| "seccomp(SECCOMP_SET_MODE_FILTER)".into())
+    });
     reporter.run(Step::DropCapabilities, || plan.capabilities.apply());
     reporter
         .run(Step::ResetSignals, || signals::reset_to_defaults().doing(|| "sigaction/sigprocmask".into()));
@@ -191,7 +201,7 @@ fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
     reporter.fail(Step::Exec, &err)
 }
 
-/// Step 12: become the workload. On success this never returns, and the
+/// Step 13: become the workload. On success this never returns, and the
 /// close-on-exec report pipe tells the parent all went well.
 fn exec(plan: &Plan) -> StepError {
     if let Err(err) = nix::unistd::chdir(plan.workdir.as_str()) {

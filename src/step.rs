@@ -17,7 +17,7 @@ use crate::exit_code;
 use crate::sys;
 
 /// The recipe, in kernel order. `sandbox.rs` runs them; this list names them
-/// for messages such as "step 7/12 mount /proc: EPERM".
+/// for messages such as "step 7/13 mount /proc: EPERM".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     UserNamespace = 1,
@@ -29,12 +29,13 @@ pub enum Step {
     MountProc,
     SwitchRoot,
     Nest,
+    Seccomp,
     DropCapabilities,
     ResetSignals,
     Exec,
 }
 
-const ALL: [Step; 12] = [
+const ALL: [Step; 13] = [
     Step::UserNamespace,
     Step::PidNamespace,
     Step::ParentDeath,
@@ -44,6 +45,7 @@ const ALL: [Step; 12] = [
     Step::MountProc,
     Step::SwitchRoot,
     Step::Nest,
+    Step::Seccomp,
     Step::DropCapabilities,
     Step::ResetSignals,
     Step::Exec,
@@ -61,6 +63,7 @@ impl Step {
             Step::MountProc => "mount /proc",
             Step::SwitchRoot => "switch root",
             Step::Nest => "nest PID namespaces",
+            Step::Seccomp => "install the seccomp filter",
             Step::DropCapabilities => "drop capabilities",
             Step::ResetSignals => "reset signal dispositions",
             Step::Exec => "exec the workload",
@@ -197,6 +200,10 @@ pub fn hint(step: Step, errno: Errno) -> Option<&'static str> {
             "mounting needs CAP_SYS_ADMIN in the user namespace that owns the mount namespace; \
              run as root or with --rootless"
         }
+        (Step::Seccomp, _) => {
+            "the kernel refused the filter (built without CONFIG_SECCOMP_FILTER, or pidlab lacks \
+             CAP_SYS_ADMIN here); --security-opt seccomp=unconfined runs without it"
+        }
         (Step::Exec, Errno::EACCES) => "the file is not executable (or is a directory)",
         (Step::Exec, Errno::ENOEXEC) => "not a format the kernel can run (a script without a #! line?)",
         _ => return None,
@@ -221,7 +228,7 @@ mod tests {
         assert_eq!(report.step, Step::MountProc);
         assert_eq!(report.errno, Errno::EPERM);
         let text = report.to_string();
-        assert!(text.starts_with("step 7/12 mount /proc: mount proc on /x/proc: EPERM"), "{text}");
+        assert!(text.starts_with("step 7/13 mount /proc: mount proc on /x/proc: EPERM"), "{text}");
         assert!(text.contains("fully visible"), "a known errno carries its hint: {text}");
     }
 
