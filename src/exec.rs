@@ -4,16 +4,31 @@
 //! setns(2) moves the caller into an existing namespace. For most kinds it
 //! moves the caller itself; for a PID namespace, like unshare, it only
 //! decides where the caller's *next child* is born (setns(2), "PID
-//! namespaces") — a process never changes PID namespace. So: open the
-//! sandbox's namespaces through /proc/PID1/ns/, enter them (the user
-//! namespace first when rootless, since it grants the rights to enter the
-//! others), fork, and the child is inside: it gets the next free PID of the
-//! namespace, and its parent (us) is outside, so it sees its parent PID as 0.
+//! namespaces") — a process never changes PID namespace. So: enter the
+//! sandbox's namespaces, fork, and the child is inside: it gets the next
+//! free PID of the namespace, and its parent (us) is outside, so it sees
+//! its parent PID as 0.
 //!
-//! Entering the mount namespace sets our root to that namespace's root
-//! mount, which is not the sandbox's root when the sandbox used chroot. So
-//! we also open /proc/PID1/root *before* entering, and chroot there, as
-//! `nsenter --root` does.
+//! The namespaces are entered through a pidfd of the sandbox's PID 1, in
+//! one setns(2) call (Linux 5.8+): all of them or none, and never those of
+//! another process that reused PID 1's number. Entering the mount
+//! namespace sets our root to that namespace's root mount, which is not
+//! the sandbox's root when the sandbox used chroot. So we also open
+//! /proc/PID1/root *before* entering, and chroot there, as `nsenter
+//! --root` does.
+//!
+//! A process started this way must be held to the same limits as PID 1,
+//! or `exec` is a way out: pidlab starts with every capability. So the
+//! child gets PID 1's seccomp filter and capability sets, and the
+//! environment the run gave PID 1, all from the sandbox's record
+//! (`plan.rs`, `Plan::record`), never from /proc of a process the workload
+//! controls (PID 1 may have re-exec'd itself with `PATH=/tmp/evil:...`);
+//! no descriptor of the caller's but 0, 1 and 2; and, until it execs, it is
+//! not dumpable, so the workload cannot ptrace it or open its /proc files
+//! while it still holds pidlab's capabilities (runc's CVE-2016-9962).
+//!
+//! With `--nest N`, the workload is PID 1 of the innermost level, and that
+//! is where `exec` lands by default (`--level K` for another).
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
@@ -24,77 +39,62 @@ use nix::sched::{CloneFlags, setns};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, chroot, fchdir};
+use serde_json::Value;
 
+use crate::capabilities::Capabilities;
 use crate::cli::ExecArgs;
-use crate::exit_code;
+use crate::exit_code::{self, Exit, SETUP_FAILED};
 use crate::lifecycle::open_pid1;
+use crate::pidns;
+use crate::seccomp;
 use crate::signals;
 use crate::state::Sandbox;
 use crate::sys;
 
 pub fn run(args: ExecArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
-    let (record, pid1, _pidfd) = open_pid1(&sandbox, "exec into")?;
-    let proc = format!("/proc/{}", pid1.pid);
-    let ns = |kind: &str| -> Result<OwnedFd> {
-        open(format!("{proc}/ns/{kind}").as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .with_context(|| format!("open {proc}/ns/{kind}"))
-    };
-    let user = if record["rootless"] == true { Some(ns("user")?) } else { None };
-    let (mnt, pid) = (ns("mnt")?, ns("pid")?);
+    let (record, pid1, pidfd) = open_pid1(&sandbox, "exec into")?;
+    let limits = Limits::from_record(&record, &args.name)?;
+    let nest = record["nest"].as_u64().unwrap_or(1) as u32;
+    let level = args.level.unwrap_or(nest);
+    if !(1..=nest).contains(&level) {
+        return Err(refuse(format!(
+            "--level {level}: {} has {nest} nested PID namespace(s); choose 1 (outermost) to {nest} (the workload's, the default)",
+            args.name
+        )));
+    }
+    let (target, pidfd) = if level == 1 { (pid1.pid, pidfd) } else { descend(pid1.pid, level - 1)? };
     let root = open(
-        format!("{proc}/root").as_str(),
+        format!("/proc/{target}/root").as_str(),
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .with_context(|| format!("open {proc}/root"))?;
-    let env = sandbox_env(&proc)?;
-    let path = env
-        .iter()
-        .find_map(|e| e.to_str().ok()?.strip_prefix("PATH=").map(str::to_string))
-        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-    let workdir = record["workdir"].as_str().unwrap_or("/").to_string();
+    .with_context(|| format!("open /proc/{target}/root"))?;
+    // The pidfd refers to the process we checked; if it is still running
+    // now, the /proc/PID/root just opened was its root, not a newcomer's.
+    if has_exited(&pidfd) {
+        return Err(refuse(format!("cannot exec into {}: its PID 1 has just exited", args.name)));
+    }
     let argv: Vec<CString> = args
         .command
         .iter()
         .map(|a| CString::new(a.as_str()).with_context(|| format!("{a:?} contains a NUL byte")))
         .collect::<Result<_>>()?;
 
-    if let Some(user) = &user {
-        setns(user.as_fd(), CloneFlags::CLONE_NEWUSER).context("setns into the user namespace")?;
+    // Inherited by the child at fork: the workload, which can see the
+    // child from its first instant, cannot ptrace it (it lacks
+    // CAP_SYS_PTRACE) while the child still holds our capabilities.
+    // execve makes the command dumpable again.
+    nix::sys::prctl::set_dumpable(false).context("prctl(PR_SET_DUMPABLE, 0)")?;
+    let mut kinds = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID;
+    if record["rootless"] == true {
+        // The user namespace grants the rights to enter the others.
+        kinds |= CloneFlags::CLONE_NEWUSER;
     }
-    setns(mnt.as_fd(), CloneFlags::CLONE_NEWNS).context("setns into the mount namespace")?;
-    setns(pid.as_fd(), CloneFlags::CLONE_NEWPID).context("setns into the PID namespace")?;
+    setns(pidfd.as_fd(), kinds).context("setns into the sandbox's namespaces through a pidfd of PID 1")?;
 
-    match sys::fork().context("fork into the sandbox")? {
-        ForkResult::Child => {
-            let fail = |what: &str, err: nix::errno::Errno, code: i32| -> ! {
-                say!("pidlab exec: {what}: {err}");
-                sys::exit_now(code)
-            };
-            if let Err(err) = fchdir(&root).and_then(|()| chroot(".")) {
-                fail("chroot to the sandbox's root", err, exit_code::SETUP_FAILED);
-            }
-            if let Err(err) = nix::unistd::chdir(workdir.as_str()) {
-                fail(&format!("chdir {workdir}"), err, exit_code::SETUP_FAILED);
-            }
-            if let Err(err) = signals::reset_to_defaults() {
-                fail("reset signals", err, exit_code::SETUP_FAILED);
-            }
-            let program = match crate::sandbox::find_program(&args.command[0], &path) {
-                Ok(program) => program,
-                Err(err) => {
-                    fail(&format!("{} not found in the sandbox", args.command[0]), err, exit_code::NOT_FOUND)
-                }
-            };
-            let err = nix::unistd::execve(&program, &argv, &env).unwrap_err();
-            let code = if err == nix::errno::Errno::ENOENT {
-                exit_code::NOT_FOUND
-            } else {
-                exit_code::NOT_EXECUTABLE
-            };
-            fail(&format!("exec {}", args.command[0]), err, code)
-        }
+    match sys::fork().map_err(|errno| fork_error(errno, &args.name))? {
+        ForkResult::Child => inside(&limits, &root, &args.command[0], &argv),
         ForkResult::Parent { child } => Ok(match waitpid(child, None).context("wait for the command")? {
             WaitStatus::Exited(_, code) => code,
             WaitStatus::Signaled(_, sig, _) => signals::exit_code_for(sig),
@@ -103,8 +103,118 @@ pub fn run(args: ExecArgs) -> Result<i32> {
     }
 }
 
-/// The environment PID 1 was started with (/proc/PID/environ).
-fn sandbox_env(proc: &str) -> Result<Vec<CString>> {
-    let raw = std::fs::read(format!("{proc}/environ")).with_context(|| format!("read {proc}/environ"))?;
-    Ok(raw.split(|b| *b == 0).filter(|w| !w.is_empty()).filter_map(|w| CString::new(w).ok()).collect())
+/// What a process started by `exec` is given: PID 1's limits, as the run
+/// recorded them.
+struct Limits {
+    env: Vec<CString>,
+    path: String,
+    workdir: String,
+    capabilities: Capabilities,
+    seccomp: Vec<seccomp::Program>,
+}
+
+impl Limits {
+    fn from_record(record: &Value, name: &str) -> Result<Limits> {
+        let strings = |key: &str| -> Option<Vec<String>> {
+            record[key].as_array()?.iter().map(|v| v.as_str().map(str::to_string)).collect()
+        };
+        let (Some(env), Some(caps), Some(path), Some(mode)) =
+            (strings("env"), strings("capabilities"), record["path"].as_str(), record["seccomp"].as_str())
+        else {
+            // Guessing would mean every capability: refuse instead.
+            return Err(refuse(format!(
+                "cannot exec into {name}: its record does not say which limits its PID 1 has \
+                 (started by an older pidlab?); stop it and run it again"
+            )));
+        };
+        let mode = if mode == "unconfined" { seccomp::Mode::Unconfined } else { seccomp::Mode::Default };
+        let capabilities = Capabilities::from_names(&caps)?;
+        Ok(Limits {
+            env: env
+                .into_iter()
+                .map(CString::new)
+                .collect::<Result<_, _>>()
+                .context("environment in the record")?,
+            path: path.to_string(),
+            workdir: record["workdir"].as_str().unwrap_or("/").to_string(),
+            seccomp: seccomp::programs(mode, &capabilities.keep)?,
+            capabilities,
+        })
+    }
+}
+
+/// The child, inside the namespaces: the sandbox's root, directory,
+/// descriptors, filter and capabilities, in the order `sandbox.rs` uses
+/// for PID 1 (the filter needs CAP_SYS_ADMIN, so it comes before the drop).
+fn inside(limits: &Limits, root: &OwnedFd, program: &str, argv: &[CString]) -> ! {
+    let fail = |what: &str, err: nix::errno::Errno, code: i32| -> ! {
+        say!("pidlab exec: {what}: {err}");
+        sys::exit_now(code)
+    };
+    if let Err(err) = fchdir(root).and_then(|()| chroot(".")) {
+        fail("chroot to the sandbox's root", err, SETUP_FAILED);
+    }
+    if let Err(err) = nix::unistd::chdir(limits.workdir.as_str()) {
+        fail(&format!("chdir {}", limits.workdir), err, SETUP_FAILED);
+    }
+    if let Err(err) = sys::close_fds_except(&[]) {
+        fail("close inherited descriptors", err, SETUP_FAILED);
+    }
+    if let Err(err) = signals::reset_to_defaults() {
+        fail("reset signals", err, SETUP_FAILED);
+    }
+    if let Err(err) = seccomp::install(&limits.seccomp) {
+        fail("install the seccomp filter", err, SETUP_FAILED);
+    }
+    if let Err(err) = limits.capabilities.apply() {
+        fail(&err.detail, err.errno, SETUP_FAILED);
+    }
+    let found = match crate::sandbox::find_program(program, &limits.path) {
+        Ok(found) => found,
+        Err(err) => fail(&format!("{program} not found in the sandbox"), err, exit_code::NOT_FOUND),
+    };
+    let err = nix::unistd::execve(&found, argv, &limits.env).unwrap_err();
+    let code =
+        if err == nix::errno::Errno::ENOENT { exit_code::NOT_FOUND } else { exit_code::NOT_EXECUTABLE };
+    fail(&format!("exec {program}"), err, code)
+}
+
+/// PID 1 of the level `steps` below the one `pid` is PID 1 of: each
+/// `pidlab:nest-K` has one child that is PID 1 of the next level (the
+/// last entry of its NSpid is 1). Returns its host PID and a pidfd.
+fn descend(mut pid: i32, steps: u32) -> Result<(i32, OwnedFd)> {
+    let depth = |pid: i32| pidns::nspid(std::path::Path::new(&format!("/proc/{pid}/status")));
+    for _ in 0..steps {
+        let own = depth(pid)?.len();
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        pid = children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<i32>().ok())
+            .find(|c| depth(*c).is_ok_and(|ns| ns.len() == own + 1 && ns.last() == Some(&1)))
+            .ok_or_else(|| refuse("the sandbox's inner levels are gone (it is stopping)".into()))?;
+    }
+    let pidfd =
+        sys::pidfd_open(nix::unistd::Pid::from_raw(pid)).context("pidfd_open on the level's PID 1")?;
+    Ok((pid, pidfd))
+}
+
+fn has_exited(pidfd: &OwnedFd) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+}
+
+/// fork(2) into a PID namespace whose PID 1 has exited fails with ENOMEM
+/// (the kernel's choice of errno, pid_namespaces(7)).
+fn fork_error(errno: nix::errno::Errno, name: &str) -> anyhow::Error {
+    if errno == nix::errno::Errno::ENOMEM {
+        refuse(format!("cannot exec into {name}: the sandbox is stopping or stopped"))
+    } else {
+        anyhow::anyhow!("fork into the sandbox: {errno}")
+    }
+}
+
+fn refuse(message: String) -> anyhow::Error {
+    Exit { code: SETUP_FAILED, message }.into()
 }
