@@ -7,7 +7,10 @@
 //! - the same with A, a copy of R without `/.pidlab` (assembled on a tmpfs);
 //! - `unshare --pid --fork --mount-proc --root R /bin/true` (util-linux);
 //! - `bwrap --unshare-pid --bind R / --proc /proc --dev /dev /bin/true`;
-//! - `pidlab run -- /bin/true` (the default root).
+//! - `pidlab run -- /bin/true` (the default root);
+//! - `pidlab run --rootfs R` with `--security-opt seccomp=unconfined
+//!   --security-opt systempaths=unconfined`: the same binary without its
+//!   seccomp filter and /proc confinement, to price them.
 //!
 //! Each is measured in turn with unshare (or bwrap), one run each, A B A B
 //! ...: a change in the machine's speed during the benchmark (frequent on a
@@ -102,6 +105,12 @@ fn main() {
             words(&format!("{bwrap} --unshare-pid --bind {r} / --proc /proc --dev /dev /bin/true")),
         ),
         ("pidlab run (default root)", words(&format!("{p} run -- /bin/true"))),
+        (
+            "pidlab run --rootfs R, unconfined",
+            words(&format!(
+                "{p} run --security-opt seccomp=unconfined --security-opt systempaths=unconfined --rootfs {r} -- /bin/true"
+            )),
+        ),
     ];
     for (_, argv) in &commands {
         for _ in 0..20 {
@@ -110,8 +119,9 @@ fn main() {
     }
     let lang = std::env::var("LANG").unwrap_or_default();
     println!("{rounds} rounds per pair, the two commands in turn (A B A B ...); LANG={lang}");
-    let [pidlab, assembled, unshare, bwrap, default] = &commands[..] else { unreachable!() };
+    let [pidlab, assembled, unshare, bwrap, default, unconfined] = &commands[..] else { unreachable!() };
     let pairs = [
+        (pidlab, unconfined, None),
         (pidlab, unshare, None),
         (pidlab, unshare, Some("C")),
         (assembled, unshare, None),

@@ -7,16 +7,19 @@
 //! each a list of names or ALL), so a workload cannot, for one, mount or
 //! unshare.
 //!
-//! The last step before exec drops every other capability from the
-//! *bounding* set — the ceiling that no later execve can exceed — and
-//! from the permitted, effective and inheritable sets. At execve, root gets
-//! the bounding set as its permitted and effective sets, so the workload
-//! starts with exactly the kept set.
+//! Step 11 drops every other capability from the *bounding* set — the
+//! ceiling that no later execve can exceed — and from the permitted and
+//! effective sets; the inheritable and ambient sets are left empty. At
+//! execve, root gets the bounding set as its permitted and effective sets,
+//! so the workload starts with exactly the kept set. A workload run as
+//! another user (`-u`) starts with none, as under Docker: the kernel
+//! empties them when the uid leaves 0 (`user.rs`).
 
 use anyhow::{Result, bail};
 use caps::{CapSet, Capability, CapsHashSet};
 
 use crate::step::StepError;
+use crate::user::User;
 
 /// Docker's default capabilities (moby `oci/caps/defaults.go`).
 pub const DOCKER_DEFAULT: [Capability; 14] = [
@@ -108,8 +111,8 @@ impl Capabilities {
         plan(&[names.join(",")], &["ALL".to_string()])
     }
 
-    /// Keep only `keep` (step 11, and `pidlab exec`).
-    pub fn apply(&self) -> Result<(), StepError> {
+    /// Keep only `keep`, as `user` (step 11, and `pidlab exec`).
+    pub fn apply(&self, user: &User) -> Result<(), StepError> {
         let errno = |e: caps::errors::CapsError| {
             StepError::new(nix::errno::Errno::EPERM, format!("capabilities: {e}"))
         };
@@ -117,12 +120,26 @@ impl Capabilities {
         for cap in &self.bounding_drop {
             caps::drop(None, CapSet::Bounding, *cap).map_err(errno)?;
         }
+        // Then the user, while we still hold CAP_SETUID and CAP_SETGID
+        // whatever the sandbox keeps. From uid 0 to another, the kernel
+        // empties the permitted and effective sets itself.
+        if !user.is_plain_root() {
+            crate::user::switch(user).map_err(|e| {
+                StepError::new(
+                    e,
+                    format!("switch to uid {} gid {} groups {:?}", user.uid, user.gid, user.groups),
+                )
+            })?;
+        }
         // pidlab may itself run with fewer than all (inside a container):
         // capset(2) cannot raise what is not permitted.
         let permitted = caps::read(None, CapSet::Permitted).map_err(errno)?;
         let kept: CapsHashSet = self.keep.intersection(&permitted).copied().collect();
+        // The inheritable set stays empty, as Docker leaves it since 20.10.14
+        // (CVE-2022-24769: an inheritable set let a non-root program with
+        // file capabilities gain them).
         caps::clear(None, CapSet::Ambient).map_err(errno)?;
-        caps::set(None, CapSet::Inheritable, &kept).map_err(errno)?;
+        caps::clear(None, CapSet::Inheritable).map_err(errno)?;
         caps::set(None, CapSet::Effective, &kept).map_err(errno)?;
         caps::set(None, CapSet::Permitted, &kept).map_err(errno)
     }

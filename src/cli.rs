@@ -207,7 +207,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "SPEC")]
     pub entrypoint: Option<String>,
 
-    /// Read CMD, ENTRYPOINT, SHELL, STOPSIGNAL, ENV and WORKDIR from a Dockerfile.
+    /// Read CMD, ENTRYPOINT, SHELL, STOPSIGNAL, ENV, WORKDIR and USER from a Dockerfile.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub dockerfile: Option<PathBuf>,
 
@@ -259,9 +259,21 @@ pub struct RunArgs {
     #[arg(long, value_name = "OPT")]
     pub security_opt: Vec<String>,
 
-    /// Set an environment variable inside (KEY=VALUE).
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    /// Set an environment variable inside: KEY=VALUE, or KEY to pass this
+    /// shell's value (left out if unset). Merged by key, as docker run: -e wins
+    /// over --env-file, which wins over the Dockerfile's ENV.
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
     pub env: Vec<String>,
+
+    /// Read environment variables from FILE: one KEY=VALUE (or KEY) per line,
+    /// `#` comments; values are taken literally, as docker run --env-file.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// Run as USER[:GROUP] (names or numbers; names from the root's /etc/passwd
+    /// and /etc/group), as docker run -u. Default: root, or the Dockerfile's USER.
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
 
     /// Bind-mount a host directory into the sandbox (HOST:PATH[:ro]).
     #[arg(short = 'v', long = "volume", value_name = "HOST:PATH")]

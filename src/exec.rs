@@ -50,6 +50,7 @@ use crate::seccomp;
 use crate::signals;
 use crate::state::Sandbox;
 use crate::sys;
+use crate::user::User;
 
 pub fn run(args: ExecArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
@@ -110,7 +111,8 @@ struct Limits {
     path: String,
     workdir: String,
     capabilities: Capabilities,
-    seccomp: Vec<seccomp::Program>,
+    seccomp: Option<seccomp::Program>,
+    user: User,
 }
 
 impl Limits {
@@ -128,6 +130,23 @@ impl Limits {
             )));
         };
         let mode = if mode == "unconfined" { seccomp::Mode::Unconfined } else { seccomp::Mode::Default };
+        // `docker exec` runs as the container's user unless told otherwise.
+        let id = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+        let record_user = &record["user"];
+        let user = match (id(&record_user["uid"]), id(&record_user["gid"]), record_user["groups"].as_array())
+        {
+            (Some(uid), Some(gid), Some(groups)) => User {
+                uid,
+                gid,
+                groups: groups.iter().filter_map(id).collect(),
+                home: String::new(), // HOME is in the recorded environment
+            },
+            _ => {
+                return Err(refuse(format!(
+                    "cannot exec into {name}: its record names no user; stop it and run it again"
+                )));
+            }
+        };
         let capabilities = Capabilities::from_names(&caps)?;
         Ok(Limits {
             env: env
@@ -137,8 +156,9 @@ impl Limits {
                 .context("environment in the record")?,
             path: path.to_string(),
             workdir: record["workdir"].as_str().unwrap_or("/").to_string(),
-            seccomp: seccomp::programs(mode, &capabilities.keep)?,
+            seccomp: seccomp::program(mode, &capabilities.keep),
             capabilities,
+            user,
         })
     }
 }
@@ -163,10 +183,10 @@ fn inside(limits: &Limits, root: &OwnedFd, program: &str, argv: &[CString]) -> !
     if let Err(err) = signals::reset_to_defaults() {
         fail("reset signals", err, SETUP_FAILED);
     }
-    if let Err(err) = seccomp::install(&limits.seccomp) {
+    if let Err(err) = seccomp::install(limits.seccomp.as_ref()) {
         fail("install the seccomp filter", err, SETUP_FAILED);
     }
-    if let Err(err) = limits.capabilities.apply() {
+    if let Err(err) = limits.capabilities.apply(&limits.user) {
         fail(&err.detail, err.errno, SETUP_FAILED);
     }
     let found = match crate::sandbox::find_program(program, &limits.path) {

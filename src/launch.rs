@@ -113,11 +113,21 @@ pub struct Image {
     pub env: Vec<(String, String)>,
     pub workdir: Option<String>,
     pub stop_signal: Option<Signal>,
+    /// `USER name[:group]`, resolved in the root when the sandbox starts.
+    pub user: Option<String>,
 }
 
 impl Image {
     pub fn new(shell: Vec<String>) -> Image {
-        Image { shell, entrypoint: None, cmd: None, env: Vec::new(), workdir: None, stop_signal: None }
+        Image {
+            shell,
+            entrypoint: None,
+            cmd: None,
+            env: Vec::new(),
+            workdir: None,
+            stop_signal: None,
+            user: None,
+        }
     }
 }
 
@@ -217,7 +227,6 @@ const NOT_APPLIED: &[&str] = &[
     "LABEL",
     "EXPOSE",
     "VOLUME",
-    "USER",
     "HEALTHCHECK",
     "ONBUILD",
     "MAINTAINER",
@@ -255,13 +264,14 @@ impl Dockerfile {
                 },
                 "STOPSIGNAL" => image.stop_signal = Some(signals::parse(&rest).with_context(at)?),
                 "ENV" => image.env.extend(parse_env(&rest).with_context(at)?),
+                "USER" => image.user = Some(rest.trim().to_string()),
                 "WORKDIR" => {
+                    // Relative to the previous WORKDIR, or to / if none.
                     let dir = rest.trim().to_string();
-                    image.workdir = Some(match &image.workdir {
-                        Some(prev) if !dir.starts_with('/') => {
-                            format!("{}/{dir}", prev.trim_end_matches('/'))
-                        }
-                        _ => dir,
+                    let previous = image.workdir.as_deref().unwrap_or("/");
+                    image.workdir = Some(match dir.starts_with('/') {
+                        true => dir,
+                        false => format!("{}/{dir}", previous.trim_end_matches('/')),
                     });
                 }
                 "FROM" => {
@@ -274,7 +284,7 @@ impl Dockerfile {
                 known if NOT_APPLIED.contains(&known) => not_applied.push((line, upper)),
                 _ => bail!(
                     "line {line}: unknown instruction {instruction:?}: pidlab reads CMD, ENTRYPOINT, SHELL, \
-                     STOPSIGNAL, ENV and WORKDIR, and skips build-time ones ({})",
+                     STOPSIGNAL, ENV, WORKDIR and USER, and skips build-time ones ({})",
                     NOT_APPLIED.join(", ")
                 ),
             }
@@ -367,6 +377,9 @@ fn parse_env(rest: &str) -> Result<Vec<(String, String)>> {
     for word in shell_words(rest)? {
         let (key, value) =
             word.split_once('=').with_context(|| format!("ENV word {word:?} is not KEY=value"))?;
+        if key.is_empty() {
+            bail!("ENV {word:?} has no variable name before '='");
+        }
         pairs.push((key.to_string(), value.to_string()));
     }
     Ok(pairs)

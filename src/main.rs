@@ -25,6 +25,7 @@ macro_rules! say {
 mod capabilities;
 mod cli;
 mod doctor;
+mod environment;
 mod exec;
 mod exit_code;
 mod explain;
@@ -45,6 +46,7 @@ mod step;
 mod supervisor;
 mod sys;
 mod trace;
+mod user;
 mod userns;
 
 use clap::Parser;

@@ -4,10 +4,12 @@
 //! messages that explain a failed launch in those terms.
 
 use std::ffi::CString;
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
 use crate::cli::RunArgs;
+use crate::environment::Environment;
 use crate::exit_code;
 use crate::launch::{DEFAULT_SHELL, Dockerfile, Image, Launch, Overrides, Pid1, parse_form, parse_shell};
 use crate::pidns::{self, MAX_NEST};
@@ -17,6 +19,7 @@ use crate::signals;
 use crate::state::{self, Process};
 use crate::step::Step;
 use crate::supervisor::Stop;
+use crate::user::{self, User};
 
 /// Docker's default PATH; pidlab adds the directory where it appears inside.
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -28,6 +31,8 @@ pub struct Plan {
     pub env: Vec<CString>,
     pub path: String,
     pub workdir: String,
+    /// Who the workload runs as (`-u`, Dockerfile USER; default root).
+    pub user: User,
     pub nest: u32,
     pub rootless: bool,
     /// `-d`: a shim supervises it and its state stays until `pidlab rm`.
@@ -41,9 +46,9 @@ pub struct Plan {
     pub stop: Stop,
     /// The capabilities the workload keeps (step 11).
     pub capabilities: crate::capabilities::Capabilities,
-    /// `--security-opt seccomp=...`, and the filter programs it gives (step 10).
+    /// `--security-opt seccomp=...`, and the filter it gives (step 10).
     pub seccomp_mode: seccomp::Mode,
-    pub seccomp: Vec<seccomp::Program>,
+    pub seccomp: Option<seccomp::Program>,
     /// `--security-opt systempaths=...`: Docker's read-only and hidden /proc paths.
     pub system_paths: SystemPaths,
 }
@@ -107,29 +112,61 @@ impl Plan {
         };
         let stop = Stop::new(stop_signal, args.stop_timeout, args.stop_after)?;
 
-        let path = format!("{PATH}:{PIDLAB_DIR}");
-        let mut env = vec![format!("PATH={path}"), "HOME=/root".to_string()];
-        if let Ok(term) = std::env::var("TERM") {
-            env.push(format!("TERM={term}"));
-        }
-        env.extend(image.env.iter().map(|(k, v)| format!("{k}={v}")));
-        for pair in &args.env {
-            if !pair.contains('=') || pair.starts_with('=') {
-                bail!("-e {pair:?} is not KEY=VALUE");
-            }
-            env.push(pair.clone());
-        }
-        let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(&path).to_string();
-
         let rootless = args.rootless || !nix::unistd::geteuid().is_root();
+        let user = match args.user.as_deref().or(image.user.as_deref()) {
+            None => User::root(),
+            Some(spec) => {
+                let root = args.rootfs.as_deref().unwrap_or(Path::new("/"));
+                let user = User::resolve(
+                    spec,
+                    user::read_root_file(root, "passwd").as_deref(),
+                    user::read_root_file(root, "group").as_deref(),
+                )?;
+                if rootless && (user.uid != 0 || user.gid != 0) {
+                    bail!(
+                        "--user {spec:?}: a rootless sandbox maps only your own user (as root inside), so \
+                         uid {} and gid {} do not exist in it; run pidlab as root to use --user",
+                        user.uid,
+                        user.gid
+                    );
+                }
+                user
+            }
+        };
+
+        // The image's ENV, then --env-file, then -e, merged by key.
+        let mut env = Environment::default();
+        env.set("PATH", &format!("{PATH}:{PIDLAB_DIR}"));
+        for (key, value) in &image.env {
+            env.set(key, value);
+        }
+        for file in &args.env_file {
+            env.apply_file(file)?;
+        }
+        for flag in &args.env {
+            env.apply_flag(flag)?;
+        }
+        env.set_default("HOME", &user.home);
+        if let Ok(term) = std::env::var("TERM") {
+            env.set_default("TERM", &term);
+        }
+        let path = env.get("PATH").unwrap_or_default().to_string();
+
+        let workdir = args.workdir.clone().or(image.workdir).unwrap_or_else(|| "/".into());
+        if !workdir.starts_with('/') {
+            bail!(
+                "the working directory {workdir:?} is invalid, it needs to be an absolute path (as docker run -w)"
+            );
+        }
         let capabilities = crate::capabilities::plan(&args.cap_add, &args.cap_drop)?;
         let (seccomp_mode, system_paths) = security_options(&args.security_opt)?;
         Ok(Plan {
             argv: to_cstrings(&launch.argv)?,
-            env: to_cstrings(&env)?,
+            env: to_cstrings(&env.to_strings())?,
             launch,
             path,
-            workdir: args.workdir.clone().or(image.workdir).unwrap_or_else(|| "/".into()),
+            workdir,
+            user,
             nest: args.nest,
             rootless,
             detached: args.detach,
@@ -138,7 +175,7 @@ impl Plan {
             pivot_root: args.pivot_root,
             volumes: args.volumes.iter().map(|v| Volume::parse(v)).collect::<Result<_>>()?,
             stop,
-            seccomp: seccomp::programs(seccomp_mode, &capabilities.keep)?,
+            seccomp: seccomp::program(seccomp_mode, &capabilities.keep),
             seccomp_mode,
             system_paths,
             capabilities,
@@ -168,6 +205,7 @@ impl Plan {
             "env": self.env.iter().map(|e| e.to_string_lossy()).collect::<Vec<_>>(),
             "path": self.path,
             "capabilities": self.capabilities.names(),
+            "user": { "uid": self.user.uid, "gid": self.user.gid, "groups": self.user.groups },
             "seccomp": match self.seccomp_mode {
                 seccomp::Mode::Default => "default",
                 seccomp::Mode::Unconfined => "unconfined",
@@ -187,10 +225,20 @@ impl Plan {
             ),
             Pid1::Init => format!("{first}, the init given with --init; the workload is its child"),
         };
+        let seccomp = match self.seccomp_mode {
+            seccomp::Mode::Default => "seccomp filter (Docker's default profile, in effect)",
+            seccomp::Mode::Unconfined => "no seccomp filter",
+        };
+        let proc = match self.system_paths {
+            SystemPaths::Confined => "/proc with Docker's read-only and hidden paths",
+            SystemPaths::Unconfined => "the whole /proc",
+        };
         format!(
-            "argv: {argv}\nPID 1: {who}\nnamespaces: {} nested PID namespace(s), a mount namespace{}\nstop: {}\n",
+            "argv: {argv}\nPID 1: {who}\nnamespaces: {} nested PID namespace(s), a mount namespace{}\n\
+             limits: {} capabilities, {seccomp}, {proc}\nstop: {}\n",
             self.nest,
             if self.rootless { ", a user namespace" } else { "" },
+            self.capabilities.keep.len(),
             self.stop
         )
     }

@@ -138,30 +138,32 @@ impl Volume {
 pub struct RootPlan {
     layout: Layout,
     volumes: Vec<Volume>,
+    workdir: PathBuf,
 }
 
 impl RootPlan {
-    /// `None` for the default root, or `--rootfs DIR`.
-    pub fn new(rootfs: Option<&Path>, volumes: Vec<Volume>) -> Result<RootPlan> {
+    /// `None` for the default root, or `--rootfs DIR`; the volumes and the
+    /// working directory (absolute) it must have.
+    pub fn new(rootfs: Option<&Path>, volumes: Vec<Volume>, workdir: &Path) -> Result<RootPlan> {
         let layout = match rootfs {
             None => Layout::Assembled(default_entries()),
             Some(dir) => {
                 let dir = check_rootfs(dir)?;
-                if is_prepared(&dir, &volumes) {
+                if is_prepared(&dir, &volumes, workdir) {
                     Layout::Prepared(dir)
                 } else {
                     Layout::Assembled(image_entries(&dir)?)
                 }
             }
         };
-        Ok(RootPlan { layout, volumes })
+        Ok(RootPlan { layout, volumes, workdir: workdir.to_path_buf() })
     }
 
     /// Where the root will be built: pidlab's one shared mount point.
     pub fn create(self) -> Result<Root> {
         let exe = std::env::current_exe().context("find pidlab's own binary (/proc/self/exe)")?;
         let dir = crate::state::mount_point()?;
-        Ok(Root { dir, layout: self.layout, volumes: self.volumes, exe })
+        Ok(Root { dir, layout: self.layout, volumes: self.volumes, workdir: self.workdir, exe })
     }
 }
 
@@ -171,6 +173,7 @@ pub struct Root {
     dir: PathBuf,
     layout: Layout,
     volumes: Vec<Volume>,
+    workdir: PathBuf,
     exe: PathBuf,
 }
 
@@ -215,8 +218,14 @@ impl Root {
         own_tmpfs.push(mount_id(&root.join("dev"))?);
         bind(&self.exe, &root.join(PIDLAB_BINARY), true, false)?;
         for volume in &self.volumes {
-            let target = volume_mount_point(root, &volume.target, &own_tmpfs)?;
+            let what = format!("volume {}", volume.target.display());
+            let target = directory_in_root(root, &volume.target, &own_tmpfs, &what)?;
             bind(&volume.host, &target, volume.read_only, true)?;
+        }
+        // After the volumes: the working directory may be in one.
+        if self.workdir != Path::new("/") {
+            let what = format!("the working directory {}", self.workdir.display());
+            directory_in_root(root, &self.workdir, &own_tmpfs, &what)?;
         }
         if let Layout::Assembled(_) = self.layout {
             // Done: the top level of the root becomes read-only. Mounts below
@@ -236,6 +245,7 @@ impl Root {
     /// is nothing left to climb back to. The `pivot_root(".", ".")` form
     /// stacks the old root on top of the new one, so it can be detached
     /// without a directory to put it in (pivot_root(2), NOTES).
+    /// Then go to the working directory (made in `build` if missing).
     pub fn switch(&self, use_pivot_root: bool) -> Result<(), StepError> {
         let root = self.path();
         chdir(root).doing(|| format!("chdir to {}", root.display()))?;
@@ -245,7 +255,7 @@ impl Root {
         } else {
             chroot(".").doing(|| format!("chroot to {}", root.display()))?;
         }
-        chdir("/").doing(|| "chdir to the new /".to_string())
+        chdir(&self.workdir).doing(|| format!("chdir to the working directory {}", self.workdir.display()))
     }
 }
 
@@ -280,9 +290,10 @@ fn check_rootfs(dir: &Path) -> Result<PathBuf> {
 }
 
 /// Does DIR have every mount point pidlab will mount over — and for each
-/// volume — as a real directory (or, for pidlab itself, a file), not a
-/// symbolic link that would lead the mount out of DIR?
-fn is_prepared(dir: &Path, volumes: &[Volume]) -> bool {
+/// volume, and the working directory — as a real directory (or, for pidlab
+/// itself, a file), not a symbolic link that would lead the mount out of
+/// DIR?
+fn is_prepared(dir: &Path, volumes: &[Volume], workdir: &Path) -> bool {
     let is = |path: &Path, dir_wanted: bool| {
         fs::symlink_metadata(path).is_ok_and(|m| if dir_wanted { m.is_dir() } else { m.is_file() })
     };
@@ -294,8 +305,10 @@ fn is_prepared(dir: &Path, volumes: &[Volume]) -> bool {
     MOUNT_POINTS.iter().all(|name| is(&dir.join(name), true))
         && is(&dir.join(PIDLAB_DIR.trim_start_matches('/')), true)
         && is(&dir.join(PIDLAB_BINARY), false)
-        && (volumes.is_empty()
-            || open_dir(dir).is_ok_and(|root| volumes.iter().all(|v| is_dir_in_root(&root, &v.target))))
+        && ((volumes.is_empty() && workdir == Path::new("/"))
+            || open_dir(dir).is_ok_and(|root| {
+                is_dir_in_root(&root, workdir) && volumes.iter().all(|v| is_dir_in_root(&root, &v.target))
+            }))
 }
 
 /// Open `target` (absolute, as the workload names it) inside `root`, the
@@ -309,6 +322,22 @@ fn open_in_root(root: &OwnedFd, target: &Path) -> nix::Result<OwnedFd> {
         .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     openat2(root, relative, how)
+}
+
+/// The text of `target` (absolute, as the workload names it) inside the
+/// directory `root`, resolved as the workload will resolve it; `None` if
+/// there is no such file. pidlab reads the root's /etc/passwd and
+/// /etc/group this way (`user.rs`).
+pub fn read_in_root(root: &Path, target: &Path) -> Option<String> {
+    let root = open_dir(root).ok()?;
+    let relative = target.strip_prefix("/").unwrap_or(target);
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = openat2(&root, relative, how).ok()?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut fs::File::from(fd), &mut text).ok()?;
+    Some(text)
 }
 
 fn open_dir(dir: &Path) -> nix::Result<OwnedFd> {
@@ -331,13 +360,20 @@ fn mount_id_of(fd: &OwnedFd) -> std::io::Result<u64> {
         .ok_or_else(|| std::io::Error::other("no mnt_id in fdinfo"))
 }
 
-/// Where `-v HOST:TARGET` is mounted: TARGET resolved inside the root as
-/// the workload will resolve it (`open_in_root`), returned as the path the
-/// kernel found, with no symbolic link left in it. A TARGET that does not
-/// exist is created, but only on a tmpfs pidlab mounted for this root
-/// (`own_tmpfs`): pidlab writes nothing into a `--rootfs DIR`, nor, through
-/// a symbolic link, anywhere on the host.
-fn volume_mount_point(root: &Path, target: &Path, own_tmpfs: &[u64]) -> Result<PathBuf, StepError> {
+/// A directory the sandbox needs at `target`: where `-v HOST:TARGET` is
+/// mounted, or the working directory (Docker creates a missing WORKDIR or
+/// `-w`). TARGET is resolved inside the root as the workload will resolve
+/// it (`open_in_root`) and returned as the path the kernel found, with no
+/// symbolic link left in it. A TARGET that does not exist is created, but
+/// only on a tmpfs pidlab mounted for this root (`own_tmpfs`): pidlab
+/// writes nothing into a `--rootfs DIR`, nor, through a symbolic link,
+/// anywhere on the host. `what` names it in messages.
+fn directory_in_root(
+    root: &Path,
+    target: &Path,
+    own_tmpfs: &[u64],
+    what: &str,
+) -> Result<PathBuf, StepError> {
     let root_fd = open_dir(root).doing(|| format!("open {}", root.display()))?;
     let names: Vec<&std::ffi::OsStr> = target
         .components()
@@ -354,7 +390,7 @@ fn volume_mount_point(root: &Path, target: &Path, own_tmpfs: &[u64]) -> Result<P
             Ok(fd) => break fd,
             Err(Errno::ENOENT) if found > 0 => found -= 1,
             Err(errno) => {
-                return Err(errno).doing(|| format!("volume {}: resolve it in the root", target.display()));
+                return Err(errno).doing(|| format!("{what}: resolve it in the root"));
             }
         }
     };
@@ -369,10 +405,9 @@ fn volume_mount_point(root: &Path, target: &Path, own_tmpfs: &[u64]) -> Result<P
             return Err(StepError::new(
                 Errno::ENOENT,
                 format!(
-                    "volume {}: no such directory in the root, and pidlab creates a missing mount point \
+                    "{what}: no such directory in the root, and pidlab creates a missing directory \
                      only on a tmpfs it mounted for the sandbox, never in --rootfs DIR or in a host \
                      directory ({} is one of those): create it first, or choose another path",
-                    target.display(),
                     shown(found).display()
                 ),
             ));
@@ -380,7 +415,7 @@ fn volume_mount_point(root: &Path, target: &Path, own_tmpfs: &[u64]) -> Result<P
         for (i, name) in names.iter().enumerate().skip(found) {
             match nix::sys::stat::mkdirat(&dir, *name, Mode::from_bits_truncate(0o755)) {
                 Ok(()) | Err(Errno::EEXIST) => {}
-                Err(errno) => return Err(errno).doing(|| format!("volume {}: mkdir", target.display())),
+                Err(errno) => return Err(errno).doing(|| format!("{what}: mkdir")),
             }
             let how = OpenHow::new()
                 .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
@@ -393,23 +428,21 @@ fn volume_mount_point(root: &Path, target: &Path, own_tmpfs: &[u64]) -> Result<P
                     return Err(StepError::new(
                         Errno::ELOOP,
                         format!(
-                            "volume {}: {} is a symbolic link to a path that is not in the root \
+                            "{what}: {} is a symbolic link to a path that is not in the root \
                              (pidlab does not follow it out to the host)",
-                            target.display(),
                             shown(i + 1).display()
                         ),
                     ));
                 }
                 Err(errno) => {
-                    return Err(errno)
-                        .doing(|| format!("volume {}: open {}", target.display(), shown(i + 1).display()));
+                    return Err(errno).doing(|| format!("{what}: open {}", shown(i + 1).display()));
                 }
             };
         }
     }
     // The kernel's own name for what the descriptor refers to.
     let fd_path = format!("/proc/self/fd/{}", dir.as_raw_fd());
-    fs::read_link(&fd_path).doing(|| format!("volume {}: readlink {fd_path}", target.display()))
+    fs::read_link(&fd_path).doing(|| format!("{what}: readlink {fd_path}"))
 }
 
 /// `--rootfs DIR` without mount points: every top-level entry of DIR,

@@ -55,7 +55,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         print!("{}", plan.describe());
         return Ok(0);
     }
-    let root = RootPlan::new(args.rootfs.as_deref(), plan.volumes.clone())?;
+    let root = RootPlan::new(args.rootfs.as_deref(), plan.volumes.clone(), Path::new(&plan.workdir))?;
     if args.detach {
         let name = args.name.clone().unwrap_or_else(state::generate_name);
         return shim::detach(&plan, root, Sandbox::claim(&name)?, args.rm);
@@ -192,9 +192,9 @@ fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
     // CAP_SYS_ADMIN, which installing a filter requires (without it, only
     // a process that set no_new_privs may, which Docker does not set).
     reporter.run(Step::Seccomp, || {
-        seccomp::install(&plan.seccomp).doing(|| "seccomp(SECCOMP_SET_MODE_FILTER)".into())
+        seccomp::install(plan.seccomp.as_ref()).doing(|| "seccomp(SECCOMP_SET_MODE_FILTER)".into())
     });
-    reporter.run(Step::DropCapabilities, || plan.capabilities.apply());
+    reporter.run(Step::DropCapabilities, || plan.capabilities.apply(&plan.user));
     reporter
         .run(Step::ResetSignals, || signals::reset_to_defaults().doing(|| "sigaction/sigprocmask".into()));
     let err = exec(plan);
@@ -204,9 +204,6 @@ fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
 /// Step 13: become the workload. On success this never returns, and the
 /// close-on-exec report pipe tells the parent all went well.
 fn exec(plan: &Plan) -> StepError {
-    if let Err(err) = nix::unistd::chdir(plan.workdir.as_str()) {
-        return StepError::new(err, format!("chdir to the working directory {}", plan.workdir));
-    }
     let program = match find_program(&plan.launch.argv[0], &plan.path) {
         Ok(program) => program,
         Err(errno) => return StepError::new(errno, describe_program(plan)),

@@ -64,7 +64,7 @@ impl Step {
             Step::SwitchRoot => "switch root",
             Step::Nest => "nest PID namespaces",
             Step::Seccomp => "install the seccomp filter",
-            Step::DropCapabilities => "drop capabilities",
+            Step::DropCapabilities => "drop capabilities, switch user",
             Step::ResetSignals => "reset signal dispositions",
             Step::Exec => "exec the workload",
         }

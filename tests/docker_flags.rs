@@ -1,0 +1,163 @@
+//! `pidlab run` flags that `docker run` has mean what they mean there.
+//! Each case: the command line, and what the workload sees (its
+//! environment, working directory, user), or the refusal. The reference is
+//! Docker's documented behaviour (`docker run --help`, the Dockerfile
+//! reference) and its engine, cited where a rule is subtle.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const T: Duration = Duration::from_secs(20);
+
+/// Run `pidlab run ARGS...` with `extra_env` set for pidlab itself.
+fn run_with(args: &[&str], extra_env: &[(&str, &str)]) -> Outcome {
+    let mut cmd = pidlab(args);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.env_remove("PIDLAB_TEST_UNSET");
+    run_within(cmd, T)
+}
+
+fn lines_starting<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
+/// Docker merges the environment by key, later wins, one entry per key:
+/// the image's ENV, then `--env-file`, then `-e` (docker CLI
+/// `opts.ReadKVEnvStrings`, daemon `ReplaceOrAppendEnvValues`). `-e KEY`
+/// and an env-file line `KEY` take the caller's value, or leave KEY out
+/// when the caller has none.
+#[test]
+fn environment_is_merged_by_key_as_docker_does() {
+    let tmp = private_tmp();
+    let file = tmp.path().join("env.list");
+    std::fs::write(&file, "# a comment\n\nA=from-file\nFROM_HOST\n  SPACED=x y \nPIDLAB_TEST_UNSET\n")
+        .unwrap();
+    let dockerfile = tmp.path().join("Dockerfile");
+    std::fs::write(
+        &dockerfile,
+        "ENV HOME=/image PATH=/image/bin:/usr/bin:/bin A=from-image\nCMD [\"env\"]\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let out = run_with(
+        &[
+            "run",
+            "-f",
+            dockerfile.to_str().unwrap(),
+            "--env-file",
+            f,
+            "-e",
+            "A=from-flag",
+            "-e",
+            "HOME=/tmp",
+            "-e",
+            "FROM_HOST2",
+        ],
+        &[("FROM_HOST", "host-value"), ("FROM_HOST2", "host-2")],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let env = &out.stdout;
+    for (key, want) in [
+        ("A=", "A=from-flag"),
+        ("HOME=", "HOME=/tmp"),
+        ("PATH=", "PATH=/image/bin:/usr/bin:/bin"),
+        ("FROM_HOST=", "FROM_HOST=host-value"),
+        ("FROM_HOST2=", "FROM_HOST2=host-2"),
+        ("SPACED=", "SPACED=x y "),
+    ] {
+        assert_eq!(lines_starting(env, key), [want], "{key} in:\n{env}");
+    }
+    assert!(lines_starting(env, "PIDLAB_TEST_UNSET").is_empty(), "an unset KEY was passed: {env}");
+}
+
+#[test]
+fn bad_environment_input_is_refused_with_125() {
+    let tmp = private_tmp();
+    let bad = tmp.path().join("bad.list");
+    std::fs::write(&bad, "GOOD=1\nBAD KEY=2\n").unwrap();
+    for (args, needle) in [
+        (vec!["-e", "=x"], "no variable name"),
+        (vec!["--env-file", bad.to_str().unwrap()], "line 2"),
+        (vec!["--env-file", "/nonexistent/env.list"], "/nonexistent/env.list"),
+    ] {
+        let out = run_with(&[&["run"], &args[..], &["--", "true"]].concat(), &[]);
+        assert_eq!(out.code(), 125, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(needle), "{args:?}: {out:?}");
+    }
+}
+
+/// Docker creates a missing WORKDIR or `-w` directory (on the container's
+/// writable layer). pidlab creates it where it may write: its own tmpfs
+/// (/tmp, /data, a new top-level directory of an assembled root); anywhere
+/// else it refuses, naming the directory, with 125 — never "not found".
+#[test]
+fn workdir_is_created_as_docker_does_or_refused_with_its_own_message() {
+    let out = run(["run", "-w", "/data/new/deeper", "--", "pwd"]);
+    assert_eq!((out.code(), out.stdout.trim()), (0, "/data/new/deeper"), "{out:?}");
+    let tmp = private_tmp();
+    let dockerfile = tmp.path().join("Dockerfile");
+    std::fs::write(&dockerfile, "WORKDIR /tmp/app\nWORKDIR sub\nCMD [\"pwd\"]\n").unwrap();
+    let out = run(["run", "-f", dockerfile.to_str().unwrap()]);
+    assert_eq!((out.code(), out.stdout.trim()), (0, "/tmp/app/sub"), "{out:?}");
+
+    let out = run(["run", "-w", "/usr/pidlab-no-such-dir", "--", "pwd"]);
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(
+        out.stderr.contains("/usr/pidlab-no-such-dir") && out.stderr.contains("working directory"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("not found"), "{out:?}");
+    assert!(!std::path::Path::new("/usr/pidlab-no-such-dir").exists());
+
+    let out = run(["run", "-w", "relative", "--", "pwd"]);
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("absolute path"), "{out:?}");
+}
+
+/// `-u USER[:GROUP]`, names resolved in the root's /etc/passwd and
+/// /etc/group (runc's user lookup): uid, gid, supplementary groups and
+/// HOME as Docker sets them, and no effective capability left, as for any
+/// non-root process (CapBnd keeps Docker's set).
+#[test]
+fn user_is_resolved_in_the_root_and_applied_as_docker_does() {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    assert!(passwd.contains("nobody:x:65534:65534:"), "this test needs a nobody user (65534)");
+    let show = "id; echo HOME=$HOME; grep -E '^Cap(Eff|Bnd):' /proc/self/status";
+    let by_name = run(["run", "-u", "nobody", "--", "sh", "-c", show]);
+    let by_number = run(["run", "-u", "65534", "--", "sh", "-c", show]);
+    assert_eq!(by_name.code(), 0, "{by_name:?}");
+    assert_eq!(by_name.stdout, by_number.stdout);
+    let out = &by_name.stdout;
+    assert!(out.starts_with("uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n"), "{out}");
+    assert!(out.contains("HOME=/nonexistent\n"), "{out}");
+    assert!(out.contains("CapEff:\t0000000000000000") && out.contains("CapBnd:\t00000000a80425fb"), "{out}");
+
+    let numeric = run(["run", "-u", "1234:5678", "--", "id"]);
+    assert_eq!(numeric.stdout.trim(), "uid=1234 gid=5678 groups=5678", "{numeric:?}");
+
+    let tmp = private_tmp();
+    let dockerfile = tmp.path().join("Dockerfile");
+    std::fs::write(&dockerfile, "USER nobody\nCMD [\"id\", \"-u\"]\n").unwrap();
+    let file = run(["run", "-f", dockerfile.to_str().unwrap()]);
+    assert_eq!((file.code(), file.stdout.trim()), (0, "65534"), "{file:?}");
+    assert!(!file.stderr.contains("USER"), "USER reported as not applied: {file:?}");
+
+    let missing = run(["run", "-u", "no-such-user", "--", "id"]);
+    assert_eq!(missing.code(), 125, "{missing:?}");
+    assert!(missing.stderr.contains("no-such-user") && missing.stderr.contains("passwd"), "{missing:?}");
+}
+
+/// `docker exec` runs as the container's user unless told otherwise.
+#[test]
+fn exec_runs_as_the_sandboxs_user() {
+    let lab = Lab::new();
+    lab.start(&["run", "-d", "--name", "asnobody", "-u", "nobody", "--", "pidlab", "probe"]);
+    let id = lab.ok(&["exec", "asnobody", "id", "-u"]);
+    assert_eq!(id.trim(), "65534");
+    lab.finish();
+}
