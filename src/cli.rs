@@ -1,8 +1,15 @@
 //! The command line. The doc comments below are the `--help` text.
+//!
+//! Every number is checked here, before anything starts: seconds by
+//! `duration.rs` (0 to one week; -1 = forever for stop timeouts), counts
+//! by the parsers at the end. A value out of range is bad usage:
+//! exit 125, with the range in the message.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::duration::{Seconds, StopTimeout};
 
 /// pidlab: build Linux PID namespaces from scratch and watch the life of PID 1.
 #[derive(Debug, Parser)]
@@ -134,9 +141,10 @@ pub struct ExecArgs {
 pub struct StopArgs {
     pub name: String,
     /// Seconds to wait after the stop signal before SIGKILL (default: the sandbox's
-    /// --stop-timeout, else 10; 0 = at once; -1 = wait forever).
-    #[arg(short = 't', long = "timeout", value_name = "SECS", allow_negative_numbers = true)]
-    pub timeout: Option<f64>,
+    /// --stop-timeout, else 10; 0 = at once; -1 = wait forever; at most 604800, a week).
+    #[arg(short = 't', long = "timeout", value_name = "SECS", allow_negative_numbers = true,
+          value_parser = StopTimeout::parse)]
+    pub timeout: Option<StopTimeout>,
     /// The stop signal (default: the sandbox's --stop-signal / STOPSIGNAL, else SIGTERM).
     #[arg(short = 's', long = "signal", value_name = "SIG")]
     pub signal: Option<String>,
@@ -160,9 +168,10 @@ pub struct LogsArgs {
     /// wait until a service says it is ready.
     #[arg(long, value_name = "TEXT")]
     pub until: Option<String>,
-    /// With --until: give up after SECS.
-    #[arg(long, value_name = "SECS", default_value = "10")]
-    pub timeout: f64,
+    /// With --until: give up after SECS (at most 604800, a week).
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true,
+          value_parser = Seconds::parse)]
+    pub timeout: Seconds,
 }
 
 #[derive(Debug, Args)]
@@ -228,13 +237,13 @@ pub struct RunArgs {
     pub stop_signal: Option<String>,
 
     /// Seconds between the stop signal and SIGKILL (default 10, like docker stop;
-    /// 0 = SIGKILL at once; -1 = wait forever).
-    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
-    pub stop_timeout: Option<f64>,
+    /// 0 = SIGKILL at once; -1 = wait forever; at most 604800, a week).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = StopTimeout::parse)]
+    pub stop_timeout: Option<StopTimeout>,
 
-    /// Stop the sandbox after SECS seconds, as `docker stop` would.
-    #[arg(long, value_name = "SECS")]
-    pub stop_after: Option<f64>,
+    /// Stop the sandbox after SECS seconds, as `docker stop` would (at most 604800, a week).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = Seconds::parse)]
+    pub stop_after: Option<Seconds>,
 
     /// Create a user namespace first, mapping you to root inside
     /// (automatic when you are not root).
@@ -314,13 +323,14 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "N", default_value = "0")]
     pub orphans: u32,
 
-    /// How long each orphan lives before it exits.
-    #[arg(long, value_name = "SECS", default_value = "0.2")]
-    pub orphan_life: f64,
+    /// How long each orphan lives before it exits, in seconds (at most 604800, a week).
+    #[arg(long, value_name = "SECS", default_value = "0.2", allow_negative_numbers = true,
+          value_parser = Seconds::parse)]
+    pub orphan_life: Seconds,
 
-    /// Exit 0 after SECS seconds (default: run until a signal ends it).
-    #[arg(long, value_name = "SECS")]
-    pub sleep: Option<f64>,
+    /// Exit 0 after SECS seconds (default: run until a signal ends it; at most 604800, a week).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = Seconds::parse)]
+    pub sleep: Option<Seconds>,
 
     /// After leaving orphans, wait until no zombie is left in this PID
     /// namespace and report how long that took (a measure of PID 1's reaping).
@@ -351,9 +361,10 @@ pub struct InitArgs {
     pub drain: bool,
 
     /// With --drain: how long to wait for the others once the child has exited,
-    /// before SIGKILL.
-    #[arg(long, value_name = "SECS", default_value = "10")]
-    pub grace: f64,
+    /// before SIGKILL, in seconds (at most 604800, a week).
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true,
+          value_parser = Seconds::parse)]
+    pub grace: Seconds,
 
     /// Say, on stderr, each signal forwarded and each child reaped.
     #[arg(long, short = 'v')]

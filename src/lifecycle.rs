@@ -19,6 +19,7 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::cli::{Format, InspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs};
+use crate::duration::Seconds;
 use crate::exit_code::{Exit, SETUP_FAILED};
 use crate::pidns;
 use crate::signals;
@@ -94,10 +95,14 @@ pub fn stop(args: StopArgs) -> Result<i32> {
         None => record["stop_signal"].as_str().map(signals::parse).transpose()?.unwrap_or(Signal::SIGTERM),
     };
     let grace = match args.timeout {
-        Some(t) if t < 0.0 => None,
-        Some(t) => Some(Duration::from_secs_f64(t)),
+        Some(timeout) => timeout.limit(),
         None => match record["stop_timeout"].as_f64() {
-            Some(t) => Some(Duration::from_secs_f64(t)),
+            Some(t) => Some(Seconds::from_f64(t).map(Seconds::duration).map_err(|why| {
+                refuse(format!(
+                    "{} records a stop timeout of {t} s, which is {why}; give one with -t",
+                    sandbox.name
+                ))
+            })?),
             None if record["stop_timeout"].is_null() && record.get("stop_timeout").is_some() => None,
             None => Some(Duration::from_secs(10)),
         },
@@ -143,7 +148,7 @@ pub fn logs(args: LogsArgs) -> Result<i32> {
         Err(_) => bail!("{} has no log: only detached sandboxes (run -d) keep one", sandbox.name),
     };
     let follow = args.follow || args.until.is_some();
-    let deadline = Instant::now() + Duration::from_secs_f64(args.timeout.max(0.0));
+    let deadline = Instant::now() + args.timeout.duration();
     let record = sandbox.record().unwrap_or(Value::Null);
     let supervisor = Process::from_record(&record["supervisor"]);
     let pidfd =

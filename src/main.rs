@@ -25,6 +25,7 @@ macro_rules! say {
 mod capabilities;
 mod cli;
 mod doctor;
+mod duration;
 mod exec;
 mod exit_code;
 mod explain;

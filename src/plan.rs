@@ -8,6 +8,7 @@ use std::ffi::CString;
 use anyhow::{Context, Result, bail};
 
 use crate::cli::RunArgs;
+use crate::duration::StopTimeout;
 use crate::exit_code;
 use crate::launch::{DEFAULT_SHELL, Dockerfile, Image, Launch, Overrides, Pid1, parse_form, parse_shell};
 use crate::pidns::{self, MAX_NEST};
@@ -99,7 +100,7 @@ impl Plan {
             Some(text) => signals::parse(text).context("--stop-signal")?,
             None => image.stop_signal.unwrap_or(nix::sys::signal::Signal::SIGTERM),
         };
-        let stop = Stop::new(stop_signal, args.stop_timeout, args.stop_after)?;
+        let stop = Stop::new(stop_signal, args.stop_timeout, args.stop_after);
 
         let path = format!("{PATH}:{PIDLAB_DIR}");
         let mut env = vec![format!("PATH={path}"), "HOME=/root".to_string()];
@@ -194,7 +195,10 @@ fn init_argv(choice: &str, args: &RunArgs) -> Result<Vec<String>> {
             if args.init_group {
                 bail!("--init-group does not apply to --init=drain, which signals every process already");
             }
-            let grace = args.stop_timeout.filter(|t| *t >= 0.0).unwrap_or(10.0).to_string();
+            let grace = match args.stop_timeout {
+                Some(StopTimeout::After(seconds)) => seconds.to_string(),
+                Some(StopTimeout::Forever) | None => "10".to_string(),
+            };
             Ok(builtin(&["--drain", "--grace", &grace]))
         }
         path if path.starts_with('/') => {

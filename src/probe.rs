@@ -98,7 +98,7 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
     }
     if args.orphans > 0 {
         let before = tasks_on_machine()?;
-        leave_orphans(args.orphans, Duration::from_secs_f64(args.orphan_life.max(0.0)))?;
+        leave_orphans(args.orphans, args.orphan_life.duration())?;
         let left = Instant::now();
         say(format!("left {} orphans", args.orphans));
         if args.await_reaped {
@@ -108,7 +108,7 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
     }
     say("ready".into());
 
-    let deadline = args.sleep.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = args.sleep.map(|s| Instant::now() + s.duration());
     loop {
         let timeout = match deadline {
             None => PollTimeout::NONE,

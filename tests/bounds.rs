@@ -1,0 +1,70 @@
+//! No crash on any number: every duration flag refuses what it cannot
+//! honour (exit 125, the allowed range named). Each test has its own state
+//! directory and TMPDIR.
+
+mod common;
+
+use common::*;
+
+/// `pidlab ARGS` with a private TMPDIR and state directory: exit 125,
+/// stderr names every one of `needles`, nothing left in either.
+fn refused(args: &[&str], needles: &[&str]) {
+    let lab = Lab::new();
+    refused_in(&lab, args, needles);
+    assert!(entries(lab.tmp.path()).is_empty(), "pidlab {args:?} left {:?}", entries(lab.tmp.path()));
+    let left = sandboxes_in(lab.state.path());
+    assert!(left.is_empty(), "pidlab {args:?} left {left:?} behind");
+}
+
+fn refused_in(lab: &Lab, args: &[&str], needles: &[&str]) {
+    let out = lab.run(args);
+    assert_eq!(out.code(), 125, "pidlab {args:?} must exit 125: {out:?}");
+    for needle in needles {
+        assert!(out.stderr.contains(needle), "pidlab {args:?}: stderr lacks {needle:?}: {}", out.stderr);
+    }
+}
+
+/// Every seconds flag, given a number no `Duration` can hold, NaN, infinity
+/// or a negative: 125 and the range, never a panic (exit 101).
+#[test]
+fn durations_out_of_range_are_refused_with_the_range() {
+    let range = "0 to 604800";
+    for bad in ["1e30", "1e300", "inf", "nan", "-0.5", "604800.5"] {
+        refused(&["run", "--stop-after", bad, "--", "true"], &["--stop-after", range]);
+        refused(&["run", "--stop-timeout", bad, "--", "true"], &["--stop-timeout", range, "-1"]);
+        refused(&["probe", "--sleep", bad], &["--sleep", range]);
+        refused(&["probe", "--orphans", "1", "--orphan-life", bad], &["--orphan-life", range]);
+        refused(&["init", "--grace", bad, "--", "true"], &["--grace", range]);
+    }
+    // -1 means "forever" only where docker says so: stop timeouts.
+    refused(&["run", "--stop-timeout", "-2", "--", "true"], &["--stop-timeout", "-1"]);
+    refused(&["run", "--stop-after", "-1", "--", "true"], &["--stop-after", range]);
+    refused(&["init", "--grace", "-1", "--", "true"], &["--grace", range]);
+}
+
+/// `stop -t` and `logs --timeout` act on a running sandbox: refused before
+/// it is touched, and it runs on.
+#[test]
+fn stop_and_logs_timeouts_out_of_range_leave_the_sandbox_alone() {
+    let lab = Lab::new();
+    let name = lab.start(&["run", "-d", "--name", "busy", "--", "pidlab", "probe"]);
+    for bad in ["nan", "inf", "1e300", "-2"] {
+        refused_in(&lab, &["stop", "-t", bad, &name], &["--timeout", "0 to 604800", "-1"]);
+    }
+    for bad in ["nan", "inf", "1e300", "-1"] {
+        refused_in(&lab, &["logs", "--until", "x", "--timeout", bad, &name], &["--timeout", "0 to 604800"]);
+    }
+    let ps = lab.ok(&["ps"]);
+    assert!(ps.contains("busy") && ps.contains("running"), "{ps}");
+    lab.finish();
+}
+
+/// The edges of the ranges are accepted: -1 (forever) and one week.
+#[test]
+fn the_edges_of_the_ranges_are_accepted() {
+    let forever = Lab::new().ok(&["run", "--dry-run", "--stop-timeout", "-1", "--", "true"]);
+    assert!(forever.contains("never SIGKILL"), "{forever}");
+    let week =
+        Lab::new().ok(&["run", "--dry-run", "--stop-timeout", "604800", "--stop-after", "0", "--", "true"]);
+    assert!(week.contains("SIGKILL after 604800 s"), "{week}");
+}
