@@ -319,8 +319,9 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
-    /// Leave N grandchildren that outlive their parent (orphans for PID 1 to adopt).
-    #[arg(long, value_name = "N", default_value = "0")]
+    /// Leave N grandchildren that outlive their parent (orphans for PID 1 to adopt),
+    /// at most 10000: each is a process, and the kernel's default pid_max is 32768.
+    #[arg(long, value_name = "N", default_value = "0", value_parser = parse_orphans)]
     pub orphans: u32,
 
     /// How long each orphan lives before it exits, in seconds (at most 604800, a week).
@@ -390,4 +391,14 @@ fn parse_nest(text: &str) -> Result<u32, String> {
         ));
     }
     Ok(n)
+}
+
+/// `probe --orphans`: at most `probe::MAX_ORPHANS`, so that a slip of the
+/// finger is not a fork bomb.
+fn parse_orphans(text: &str) -> Result<u32, String> {
+    let max = crate::probe::MAX_ORPHANS;
+    match text.parse::<u32>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("give a whole number from 0 to {max}: a probe leaves at most {max} orphans")),
+    }
 }

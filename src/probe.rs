@@ -32,6 +32,11 @@ use crate::pidns;
 use crate::signals;
 use crate::sys;
 
+/// The most orphans `--orphans` leaves: each is a process, and the kernel's
+/// default pid_max is 32768 for the whole machine. Enough for the reaping
+/// benchmark (10,000 orphans, BENCHMARKS.md).
+pub const MAX_ORPHANS: u32 = 10_000;
+
 /// The write end of the self-pipe, for the signal handler.
 static PIPE: AtomicI32 = AtomicI32::new(-1);
 

@@ -1,6 +1,6 @@
 //! No crash on any number: every duration flag refuses what it cannot
-//! honour (exit 125, the allowed range named). Each test has its own state
-//! directory and TMPDIR.
+//! honour (exit 125, the allowed range named), and `probe --orphans` has a
+//! ceiling. Each test has its own state directory and TMPDIR.
 
 mod common;
 
@@ -67,4 +67,16 @@ fn the_edges_of_the_ranges_are_accepted() {
     let week =
         Lab::new().ok(&["run", "--dry-run", "--stop-timeout", "604800", "--stop-after", "0", "--", "true"]);
     assert!(week.contains("SIGKILL after 604800 s"), "{week}");
+}
+
+#[test]
+fn too_many_orphans_are_refused() {
+    // One over the ceiling first: today's code forks them (harmlessly, they
+    // exit at once); u32::MAX would be a fork bomb.
+    refused(
+        &["probe", "--orphans", "10001", "--orphan-life", "0", "--sleep", "0"],
+        &["--orphans", "at most 10000"],
+    );
+    refused(&["probe", "--orphans", "4294967295"], &["--orphans", "at most 10000"]);
+    refused(&["run", "--", "pidlab", "probe", "--orphans", "4294967295"], &["--orphans", "at most 10000"]);
 }
