@@ -212,7 +212,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "SPEC")]
     pub entrypoint: Option<String>,
 
-    /// Read CMD, ENTRYPOINT, SHELL, STOPSIGNAL, ENV and WORKDIR from a Dockerfile.
+    /// Read CMD, ENTRYPOINT, SHELL, STOPSIGNAL, ENV and WORKDIR from a Dockerfile
+    /// (at most 1 MiB).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub dockerfile: Option<PathBuf>,
 

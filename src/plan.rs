@@ -43,6 +43,26 @@ pub struct Plan {
     pub capabilities: crate::capabilities::Capabilities,
 }
 
+/// The largest Dockerfile pidlab reads. Real ones are a few KiB; without a
+/// bound, `-f /dev/zero` would be read until memory ran out.
+const MAX_DOCKERFILE: u64 = 1 << 20;
+
+/// Read `-f FILE`, at most `MAX_DOCKERFILE` bytes.
+fn read_dockerfile(path: &std::path::Path) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("-f {}: cannot read the Dockerfile", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DOCKERFILE + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("-f {}: cannot read the Dockerfile", path.display()))?;
+    if bytes.len() as u64 > MAX_DOCKERFILE {
+        bail!("-f {}: a Dockerfile may be at most 1 MiB, and this one is longer", path.display());
+    }
+    String::from_utf8(bytes)
+        .with_context(|| format!("-f {}: the Dockerfile is not UTF-8 text", path.display()))
+}
+
 pub fn describe_program(plan: &Plan) -> String {
     let name = &plan.launch.argv[0];
     match plan.launch.pid1 {
@@ -62,8 +82,7 @@ impl Plan {
         };
         let mut image = Image::new(shell);
         if let Some(path) = &args.dockerfile {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("-f {}: cannot read the Dockerfile", path.display()))?;
+            let text = read_dockerfile(path)?;
             let file = Dockerfile::parse(&text, &image).with_context(|| format!("-f {}", path.display()))?;
             if !file.not_applied.is_empty() {
                 let list: Vec<String> =

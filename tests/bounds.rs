@@ -1,10 +1,16 @@
 //! No crash on any number: every duration flag refuses what it cannot
-//! honour (exit 125, the allowed range named), and `probe --orphans` has a
-//! ceiling. Each test has its own state directory and TMPDIR.
+//! honour (exit 125, the allowed range named), `probe --orphans` has a
+//! ceiling, and a Dockerfile is read up to 1 MiB. Each test has its own
+//! state directory and TMPDIR.
 
 mod common;
 
+use std::process::Command;
+use std::time::Duration;
+
 use common::*;
+
+const T: Duration = Duration::from_secs(20);
 
 /// `pidlab ARGS` with a private TMPDIR and state directory: exit 125,
 /// stderr names every one of `needles`, nothing left in either.
@@ -79,4 +85,37 @@ fn too_many_orphans_are_refused() {
     );
     refused(&["probe", "--orphans", "4294967295"], &["--orphans", "at most 10000"]);
     refused(&["run", "--", "pidlab", "probe", "--orphans", "4294967295"], &["--orphans", "at most 10000"]);
+}
+
+#[test]
+fn a_dockerfile_over_one_mebibyte_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("Dockerfile");
+    // Valid all the way: comments, then a CMD.
+    let mut text = "# padding\n".repeat(110_000);
+    text.push_str("CMD [\"true\"]\n");
+    std::fs::write(&big, text).unwrap();
+    refused(&["run", "--dry-run", "-f", big.to_str().unwrap()], &["1 MiB", "Dockerfile"]);
+    // Just under the limit is read.
+    let fits = dir.path().join("Dockerfile.fits");
+    let mut text = "# padding\n".repeat(100_000);
+    text.push_str("CMD [\"true\"]\n");
+    std::fs::write(&fits, text).unwrap();
+    let out = Lab::new().ok(&["run", "--dry-run", "-f", fits.to_str().unwrap()]);
+    assert!(out.contains("argv: [\"true\"]"), "{out}");
+}
+
+/// `-f /dev/zero` never ends: refused after 1 MiB. The address space is
+/// capped (prlimit) so that a pidlab that reads on cannot take the
+/// machine's memory.
+#[test]
+fn an_endless_dockerfile_is_refused_in_bounded_memory() {
+    require("/usr/bin/prlimit", "apt-get install util-linux");
+    let lab = Lab::new();
+    let mut cmd = Command::new("/usr/bin/prlimit");
+    cmd.args(["--as=268435456", "--"]).arg(bin()).args(["run", "--dry-run", "-f", "/dev/zero"]);
+    cmd.env("PIDLAB_STATE_DIR", lab.state.path()).env("TMPDIR", lab.tmp.path());
+    let out = run_within(cmd, T);
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("1 MiB") && out.stderr.contains("/dev/zero"), "{out:?}");
 }
