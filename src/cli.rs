@@ -1,8 +1,8 @@
 //! The command line. The doc comments below are the `--help` text.
 //!
 //! Every number is checked here, before anything starts: seconds by
-//! `duration.rs` (0 to one week; -1 = forever for stop timeouts), counts
-//! by the parsers at the end. A value out of range is bad usage:
+//! `duration.rs` (0 to one week; -1 = forever for stop timeouts), sizes and
+//! counts by the parsers at the end. A value out of range is bad usage:
 //! exit 125, with the range in the message.
 
 use std::path::PathBuf;
@@ -38,7 +38,7 @@ pub enum Command {
     Stop(StopArgs),
     /// Send a signal to a sandbox's PID 1 (default SIGKILL), as `docker kill` does.
     Kill(KillArgs),
-    /// Print a detached sandbox's output.
+    /// Print a detached sandbox's output (what its capped log still holds).
     Logs(LogsArgs),
     /// Remove a sandbox's state (-f: kill it first if it runs).
     Rm(RmArgs),
@@ -275,6 +275,14 @@ pub struct RunArgs {
     #[arg(short = 'd', long)]
     pub detach: bool,
 
+    /// With -d: the most the log file may hold (like docker's --log-opt max-size),
+    /// 4k to 1g (k, m, g: KiB, MiB, GiB). When full it becomes log.1, replacing the
+    /// one before, and a new log begins: a sandbox keeps at most twice SIZE of its
+    /// newest output, and `pidlab logs` prints log.1 then log.
+    #[arg(long, value_name = "SIZE", default_value = "10m", requires = "detach",
+          value_parser = parse_log_size)]
+    pub log_max_size: u64,
+
     /// Name the sandbox (default: a generated one such as calm-reaper-3f9a).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -402,4 +410,19 @@ fn parse_orphans(text: &str) -> Result<u32, String> {
         Ok(n) if n <= max => Ok(n),
         _ => Err(format!("give a whole number from 0 to {max}: a probe leaves at most {max} orphans")),
     }
+}
+
+/// `--log-max-size`: bytes, or a number with k, m or g (KiB, MiB, GiB, as
+/// docker reads max-size), within `logfile::SIZES`.
+fn parse_log_size(text: &str) -> Result<u64, String> {
+    let refuse = || "give a size from 4k to 1g (k, m, g: KiB, MiB, GiB), such as 10m".to_string();
+    let text = text.trim().to_ascii_lowercase();
+    let (digits, unit) = match text.chars().last() {
+        Some('k') => (&text[..text.len() - 1], 1 << 10),
+        Some('m') => (&text[..text.len() - 1], 1 << 20),
+        Some('g') => (&text[..text.len() - 1], 1 << 30),
+        _ => (text.as_str(), 1),
+    };
+    let size = digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)).ok_or_else(refuse)?;
+    if crate::logfile::SIZES.contains(&size) { Ok(size) } else { Err(refuse()) }
 }

@@ -33,6 +33,7 @@ mod init;
 mod launch;
 mod lesson;
 mod lifecycle;
+mod logfile;
 mod pidns;
 mod plan;
 mod probe;

@@ -41,6 +41,8 @@ pub struct Plan {
     pub stop: Stop,
     /// The capabilities the workload keeps (step 10).
     pub capabilities: crate::capabilities::Capabilities,
+    /// `-d`: the most each of the log's two files holds (`logfile.rs`).
+    pub log_max_size: u64,
 }
 
 /// The largest Dockerfile pidlab reads. Real ones are a few KiB; without a
@@ -151,6 +153,7 @@ impl Plan {
             volumes: args.volumes.iter().map(|v| Volume::parse(v)).collect::<Result<_>>()?,
             stop,
             capabilities: crate::capabilities::plan(&args.cap_add, &args.cap_drop)?,
+            log_max_size: args.log_max_size,
         })
     }
 

@@ -1,12 +1,13 @@
-//! No crash on any number: every duration flag refuses what it cannot
-//! honour (exit 125, the allowed range named), `probe --orphans` has a
-//! ceiling, and a Dockerfile is read up to 1 MiB. Each test has its own
-//! state directory and TMPDIR.
+//! No crash on any number, no unbounded input: every duration flag refuses
+//! what it cannot honour (exit 125, the allowed range named), a Dockerfile is
+//! read up to 1 MiB, a detached sandbox's log is capped (oldest output
+//! dropped), `logs` streams in bounded memory, and `probe --orphans` has a
+//! ceiling. Each test has its own state directory and TMPDIR.
 
 mod common;
 
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -118,4 +119,152 @@ fn an_endless_dockerfile_is_refused_in_bounded_memory() {
     let out = run_within(cmd, T);
     assert_eq!(out.code(), 125, "{out:?}");
     assert!(out.stderr.contains("1 MiB") && out.stderr.contains("/dev/zero"), "{out:?}");
+}
+
+/// Sizes of `log` and `log.1` in a sandbox's state directory (0 if absent).
+fn log_sizes(lab: &Lab, name: &str) -> (u64, u64) {
+    let dir = lab.state.path().join(name);
+    let size = |file: &str| std::fs::metadata(dir.join(file)).map_or(0, |m| m.len());
+    (size("log"), size("log.1"))
+}
+
+/// Watch `yes` write as fast as it can for `watch`: `log` never exceeds
+/// `cap`, and it is rotated (log.1 appears, is replaced). On failure the
+/// sandbox is removed at once (the Lab's drop), so disk use stays bounded.
+fn log_stays_under(lab: &Lab, name: &str, cap: u64, watch: Duration) {
+    let start = Instant::now();
+    let mut rotated_inodes = std::collections::BTreeSet::new();
+    while start.elapsed() < watch {
+        let (log, old) = log_sizes(lab, name);
+        assert!(log <= cap && old <= cap, "log {log} and log.1 {old} bytes: over the cap of {cap}");
+        if let Ok(meta) = std::fs::metadata(lab.state.path().join(name).join("log.1")) {
+            rotated_inodes.insert(std::os::unix::fs::MetadataExt::ino(&meta));
+        }
+        std::thread::yield_now();
+    }
+    assert!(rotated_inodes.len() >= 2, "the log was not rotated again and again: {rotated_inodes:?}");
+}
+
+/// With no flag, `run -d -- yes` is capped at the default, 10 MiB per file.
+#[test]
+fn yes_fills_the_log_only_to_the_default_cap() {
+    let lab = Lab::new();
+    lab.ok(&["run", "-d", "--name", "yes", "--", "yes"]);
+    log_stays_under(&lab, "yes", 10 << 20, Duration::from_secs(3));
+    lab.ok(&["rm", "-f", "yes"]);
+    assert!(!lab.state.path().join("yes").exists());
+    lab.finish();
+}
+
+/// `--log-max-size`: a small cap, the newest output kept, nothing torn.
+#[test]
+fn log_max_size_caps_each_file_and_keeps_the_newest_output() {
+    let lab = Lab::new();
+    lab.ok(&["run", "-d", "--name", "y", "--log-max-size", "16k", "--", "yes", "pidlab"]);
+    log_stays_under(&lab, "y", 16 << 10, Duration::from_secs(2));
+    lab.ok(&["kill", "y"]);
+    wait_until(T, "yes is killed", || lab.ok(&["ps", "-a"]).contains("exited (137)"));
+    let out = lab.ok(&["logs", "y"]);
+    // log.1 then log: at most twice the cap; the cuts fall anywhere, so the
+    // first and last lines may be pieces, the others are whole.
+    assert!(out.len() <= 32 << 10, "{} bytes", out.len());
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() > 2 && lines[1..lines.len() - 1].iter().all(|l| *l == "pidlab"), "torn lines");
+    lab.ok(&["rm", "-f", "y"]);
+
+    // A sequence longer than both files: `logs` prints its end, whole and in order.
+    lab.ok(&["run", "-d", "--name", "seq", "--log-max-size", "16k", "--", "seq", "1", "100000"]);
+    wait_until(T, "seq exits", || lab.ok(&["ps", "-a"]).contains("exited (0)"));
+    // `logs` first: the end of the output may still be on its way to the log
+    // when `ps` says "exited"; `logs` waits for it.
+    let out = lab.ok(&["logs", "seq"]);
+    let (log, old) = log_sizes(&lab, "seq");
+    assert!(log <= 16 << 10 && old == 16 << 10, "log {log}, log.1 {old}");
+    // All of both files (less the last newline, which `Outcome` drops).
+    assert_eq!(out.len() as u64 + 1, log + old);
+    let numbers: Vec<u64> = out.lines().skip(1).map(|l| l.parse().expect("a number")).collect();
+    assert_eq!(numbers.last(), Some(&100000));
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "a gap in the kept output");
+    assert!(numbers[0] > 90000, "the oldest output was kept: starts at {}", numbers[0]);
+    lab.finish();
+}
+
+#[test]
+fn log_max_size_out_of_range_or_without_detach_is_refused() {
+    refused(&["run", "-d", "--log-max-size", "1k", "--", "true"], &["--log-max-size", "4k to 1g"]);
+    refused(&["run", "-d", "--log-max-size", "2g", "--", "true"], &["--log-max-size", "4k to 1g"]);
+    refused(&["run", "-d", "--log-max-size", "ten", "--", "true"], &["--log-max-size", "4k to 1g"]);
+    refused(&["run", "--log-max-size", "1m", "--", "true"], &["--log-max-size", "--detach"]);
+}
+
+/// `logs` of a 48 MiB line without a newline, with its address space capped
+/// at 32 MiB: it must stream, not hold the line.
+#[test]
+fn logs_streams_a_newline_free_log_in_bounded_memory() {
+    require("/usr/bin/prlimit", "apt-get install util-linux");
+    let lab = Lab::new();
+    let size: u64 = 48 << 20;
+    let script = format!("head -c {size} /dev/zero | tr '\\0' x");
+    lab.ok(&["run", "-d", "--name", "wide", "--log-max-size", "64m", "--", "sh", "-c", &script]);
+    wait_until(T, "the writer exits", || lab.ok(&["ps", "-a"]).contains("exited (0)"));
+    assert_eq!(log_sizes(&lab, "wide"), (size, 0));
+
+    let out_file = tempfile::NamedTempFile::new().unwrap();
+    for follow in [&[][..], &["-f"]] {
+        let mut cmd = Command::new("/usr/bin/prlimit");
+        cmd.args(["--as=33554432", "--"]).arg(bin()).arg("logs").args(follow).arg("wide");
+        cmd.env("PIDLAB_STATE_DIR", lab.state.path()).env("TMPDIR", lab.tmp.path());
+        cmd.stdout(out_file.reopen().unwrap()).stderr(Stdio::piped()).stdin(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let status = wait_exit(&mut child, T);
+        assert!(status.success(), "pidlab logs {follow:?} under a 32 MiB address space: {status:?}");
+        let printed = std::fs::read(out_file.path()).unwrap();
+        assert_eq!(printed.len() as u64, size, "pidlab logs {follow:?} printed a part");
+        assert!(printed.iter().all(|b| *b == b'x'));
+    }
+    lab.finish();
+}
+
+/// `logs --until` finds its text in a log that rotated many times while it
+/// was being followed.
+#[test]
+fn logs_until_follows_the_log_across_rotations() {
+    let lab = Lab::new();
+    let gate = lab.data.path().join("gate");
+    nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let volume = lab.volume();
+    lab.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rot",
+        "--log-max-size",
+        "4k",
+        "-v",
+        &volume,
+        "--",
+        "sh",
+        "-c",
+        "read go < /state/gate; seq 1 30000; echo THE-END; exec sleep 60",
+    ]);
+    let mut follower =
+        Running::start(&mut lab.cmd(&["logs", "--until", "THE-END", "--timeout", "15", "rot"]));
+    open_the_gate(&gate);
+    follower.expect_line("THE-END", T);
+    let out = follower.finish(T);
+    assert_eq!(out.code(), 0, "{out:?}");
+    lab.finish();
+}
+
+/// Open the write end of the FIFO `gate` once the sandbox has opened its
+/// read end (bounded), and write one line.
+fn open_the_gate(gate: &std::path::Path) {
+    use nix::fcntl::{OFlag, open};
+    let mut fd = None;
+    wait_until(T, "the sandbox opens the gate", || {
+        // O_NONBLOCK: ENXIO until a reader is there, instead of blocking.
+        fd = open(gate, OFlag::O_WRONLY | OFlag::O_NONBLOCK, nix::sys::stat::Mode::empty()).ok();
+        fd.is_some()
+    });
+    nix::unistd::write(fd.as_ref().unwrap(), b"go\n").unwrap();
 }
