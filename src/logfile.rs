@@ -79,7 +79,13 @@ impl Writer {
     /// `log` becomes `log.1` (the previous `log.1` is gone), and a new `log`
     /// begins. Between the two steps there is no `log`; readers know.
     fn rotate(&mut self) -> io::Result<()> {
-        std::fs::rename(&self.path, older(&self.path))?;
+        match std::fs::rename(&self.path, older(&self.path)) {
+            Ok(()) => {}
+            // A rotation that failed half-way (no room for the new file)
+            // has renamed it already: only the new file is missing.
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
         self.file = create_new(&self.path)?;
         self.size = 0;
         Ok(())
