@@ -1,8 +1,15 @@
 //! The command line. The doc comments below are the `--help` text.
+//!
+//! Every number is checked here, before anything starts: seconds by
+//! `duration.rs` (0 to one week; -1 = forever for stop timeouts), sizes and
+//! counts by the parsers at the end. A value out of range is bad usage:
+//! exit 125, with the range in the message.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::duration::{Seconds, StopTimeout};
 
 /// pidlab: build Linux PID namespaces from scratch and watch the life of PID 1.
 #[derive(Debug, Parser)]
@@ -31,7 +38,7 @@ pub enum Command {
     Stop(StopArgs),
     /// Send a signal to a sandbox's PID 1 (default SIGKILL), as `docker kill` does.
     Kill(KillArgs),
-    /// Print a detached sandbox's output.
+    /// Print a detached sandbox's output (what its capped log still holds).
     Logs(LogsArgs),
     /// Remove a sandbox's state (-f: kill it first if it runs).
     Rm(RmArgs),
@@ -138,9 +145,10 @@ pub struct ExecArgs {
 pub struct StopArgs {
     pub name: String,
     /// Seconds to wait after the stop signal before SIGKILL (default: the sandbox's
-    /// --stop-timeout, else 10; 0 = at once; -1 = wait forever).
-    #[arg(short = 't', long = "timeout", value_name = "SECS", allow_negative_numbers = true)]
-    pub timeout: Option<f64>,
+    /// --stop-timeout, else 10; 0 = at once; -1 = wait forever; at most 604800, a week).
+    #[arg(short = 't', long = "timeout", value_name = "SECS", allow_negative_numbers = true,
+          value_parser = StopTimeout::parse)]
+    pub timeout: Option<StopTimeout>,
     /// The stop signal (default: the sandbox's --stop-signal / STOPSIGNAL, else SIGTERM).
     #[arg(short = 's', long = "signal", value_name = "SIG")]
     pub signal: Option<String>,
@@ -164,9 +172,10 @@ pub struct LogsArgs {
     /// wait until a service says it is ready.
     #[arg(long, value_name = "TEXT")]
     pub until: Option<String>,
-    /// With --until: give up after SECS.
-    #[arg(long, value_name = "SECS", default_value = "10")]
-    pub timeout: f64,
+    /// With --until: give up after SECS (at most 604800, a week).
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true,
+          value_parser = Seconds::parse)]
+    pub timeout: Seconds,
 }
 
 #[derive(Debug, Args)]
@@ -207,7 +216,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "SPEC")]
     pub entrypoint: Option<String>,
 
-    /// Read CMD, ENTRYPOINT, SHELL, STOPSIGNAL, ENV, WORKDIR and USER from a Dockerfile.
+    /// Read CMD, ENTRYPOINT, SHELL, STOPSIGNAL, ENV, WORKDIR and USER from a Dockerfile
+    /// (at most 1 MiB).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub dockerfile: Option<PathBuf>,
 
@@ -232,13 +242,13 @@ pub struct RunArgs {
     pub stop_signal: Option<String>,
 
     /// Seconds between the stop signal and SIGKILL (default 10, like docker stop;
-    /// 0 = SIGKILL at once; -1 = wait forever).
-    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
-    pub stop_timeout: Option<f64>,
+    /// 0 = SIGKILL at once; -1 = wait forever; at most 604800, a week).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = StopTimeout::parse)]
+    pub stop_timeout: Option<StopTimeout>,
 
-    /// Stop the sandbox after SECS seconds, as `docker stop` would.
-    #[arg(long, value_name = "SECS")]
-    pub stop_after: Option<f64>,
+    /// Stop the sandbox after SECS seconds, as `docker stop` would (at most 604800, a week).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = Seconds::parse)]
+    pub stop_after: Option<Seconds>,
 
     /// Create a user namespace first, mapping you to root inside
     /// (automatic when you are not root).
@@ -287,6 +297,14 @@ pub struct RunArgs {
     #[arg(short = 'd', long)]
     pub detach: bool,
 
+    /// With -d: the most the log file may hold (like docker's --log-opt max-size),
+    /// 4k to 1g (k, m, g: KiB, MiB, GiB). When full it becomes log.1, replacing the
+    /// one before, and a new log begins: a sandbox keeps at most twice SIZE of its
+    /// newest output, and `pidlab logs` prints log.1 then log.
+    #[arg(long, value_name = "SIZE", default_value = "10m", requires = "detach",
+          value_parser = parse_log_size)]
+    pub log_max_size: u64,
+
     /// Name the sandbox (default: a generated one such as calm-reaper-3f9a).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -332,17 +350,19 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
-    /// Leave N grandchildren that outlive their parent (orphans for PID 1 to adopt).
-    #[arg(long, value_name = "N", default_value = "0")]
+    /// Leave N grandchildren that outlive their parent (orphans for PID 1 to adopt),
+    /// at most 10000: each is a process, and the kernel's default pid_max is 32768.
+    #[arg(long, value_name = "N", default_value = "0", value_parser = parse_orphans)]
     pub orphans: u32,
 
-    /// How long each orphan lives before it exits.
-    #[arg(long, value_name = "SECS", default_value = "0.2")]
-    pub orphan_life: f64,
+    /// How long each orphan lives before it exits, in seconds (at most 604800, a week).
+    #[arg(long, value_name = "SECS", default_value = "0.2", allow_negative_numbers = true,
+          value_parser = Seconds::parse)]
+    pub orphan_life: Seconds,
 
-    /// Exit 0 after SECS seconds (default: run until a signal ends it).
-    #[arg(long, value_name = "SECS")]
-    pub sleep: Option<f64>,
+    /// Exit 0 after SECS seconds (default: run until a signal ends it; at most 604800, a week).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = Seconds::parse)]
+    pub sleep: Option<Seconds>,
 
     /// After leaving orphans, wait until no zombie is left in this PID
     /// namespace and report how long that took (a measure of PID 1's reaping).
@@ -373,9 +393,10 @@ pub struct InitArgs {
     pub drain: bool,
 
     /// With --drain: how long to wait for the others once the child has exited,
-    /// before SIGKILL.
-    #[arg(long, value_name = "SECS", default_value = "10")]
-    pub grace: f64,
+    /// before SIGKILL, in seconds (at most 604800, a week).
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true,
+          value_parser = Seconds::parse)]
+    pub grace: Seconds,
 
     /// Say, on stderr, each signal forwarded and each child reaped.
     #[arg(long, short = 'v')]
@@ -401,4 +422,29 @@ fn parse_nest(text: &str) -> Result<u32, String> {
         ));
     }
     Ok(n)
+}
+
+/// `probe --orphans`: at most `probe::MAX_ORPHANS`, so that a slip of the
+/// finger is not a fork bomb.
+fn parse_orphans(text: &str) -> Result<u32, String> {
+    let max = crate::probe::MAX_ORPHANS;
+    match text.parse::<u32>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("give a whole number from 0 to {max}: a probe leaves at most {max} orphans")),
+    }
+}
+
+/// `--log-max-size`: bytes, or a number with k, m or g (KiB, MiB, GiB, as
+/// docker reads max-size), within `logfile::SIZES`.
+fn parse_log_size(text: &str) -> Result<u64, String> {
+    let refuse = || "give a size from 4k to 1g (k, m, g: KiB, MiB, GiB), such as 10m".to_string();
+    let text = text.trim().to_ascii_lowercase();
+    let (digits, unit) = match text.chars().last() {
+        Some('k') => (&text[..text.len() - 1], 1 << 10),
+        Some('m') => (&text[..text.len() - 1], 1 << 20),
+        Some('g') => (&text[..text.len() - 1], 1 << 30),
+        _ => (text.as_str(), 1),
+    };
+    let size = digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)).ok_or_else(refuse)?;
+    if crate::logfile::SIZES.contains(&size) { Ok(size) } else { Err(refuse()) }
 }

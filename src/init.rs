@@ -56,7 +56,7 @@ enum Mode {
 
 pub fn run(args: InitArgs) -> Result<i32> {
     let mode = if args.drain { Mode::Drain } else { Mode::Tini { group: args.group } };
-    let grace = Duration::from_secs_f64(args.grace.max(0.0));
+    let grace = args.grace.duration();
     let am_pid_1 = getpid() == Pid::from_raw(1);
     if mode == Mode::Drain && !am_pid_1 {
         // kill(-1, sig) outside a PID namespace would signal every process

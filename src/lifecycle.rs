@@ -8,7 +8,7 @@
 //! (dropped unless PID 1 has a handler), SIGKILL always gets through, and
 //! when PID 1 dies the kernel kills every other process of the namespace.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,7 +19,9 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::cli::{Format, InspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs};
+use crate::duration::Seconds;
 use crate::exit_code::{Exit, SETUP_FAILED};
+use crate::logfile;
 use crate::pidns;
 use crate::signals;
 use crate::state::{self, Process, Sandbox, Status};
@@ -94,10 +96,14 @@ pub fn stop(args: StopArgs) -> Result<i32> {
         None => record["stop_signal"].as_str().map(signals::parse).transpose()?.unwrap_or(Signal::SIGTERM),
     };
     let grace = match args.timeout {
-        Some(t) if t < 0.0 => None,
-        Some(t) => Some(Duration::from_secs_f64(t)),
+        Some(timeout) => timeout.limit(),
         None => match record["stop_timeout"].as_f64() {
-            Some(t) => Some(Duration::from_secs_f64(t)),
+            Some(t) => Some(Seconds::from_f64(t).map(Seconds::duration).map_err(|why| {
+                refuse(format!(
+                    "{} records a stop timeout of {t} s, which is {why}; give one with -t",
+                    sandbox.name
+                ))
+            })?),
             None if record["stop_timeout"].is_null() && record.get("stop_timeout").is_some() => None,
             None => Some(Duration::from_secs(10)),
         },
@@ -136,47 +142,60 @@ pub fn kill(args: KillArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `logs`: the log's two files in order (`logfile.rs`), copied in chunks,
+/// so memory stays small whatever the log holds.
 pub fn logs(args: LogsArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
-    let mut file = match std::fs::File::open(sandbox.log_path()) {
-        Ok(file) => file,
-        Err(_) => bail!("{} has no log: only detached sandboxes (run -d) keep one", sandbox.name),
-    };
     let follow = args.follow || args.until.is_some();
-    let deadline = Instant::now() + Duration::from_secs_f64(args.timeout.max(0.0));
+    let deadline = Instant::now() + args.timeout.duration();
     let record = sandbox.record().unwrap_or(Value::Null);
     let supervisor = Process::from_record(&record["supervisor"]);
     let pidfd =
         sys::pidfd_open(nix::unistd::Pid::from_raw(supervisor.pid)).ok().filter(|_| supervisor.alive());
+    // The exit is recorded as soon as PID 1 has exited, when the last of its
+    // output may still be in the pipe to `pidlab:log`; the shim exits once
+    // that is written. Wait for it (bounded), so that `logs` of an exited
+    // sandbox prints all of its output.
+    if let (false, Status::Exited { .. }, Some(fd)) = (follow, sandbox.status(), &pidfd) {
+        wait_readable(fd, Some(Duration::from_secs(10)));
+    }
+    let path = sandbox.log_path();
+    let Some(mut log) =
+        logfile::Reader::open(&path, follow).with_context(|| format!("open {}", path.display()))?
+    else {
+        bail!("{} has no log: only detached sandboxes (run -d) keep one", sandbox.name);
+    };
     let mut out = std::io::stdout().lock();
-    let mut pending = Vec::new();
+    let mut until = args.until.as_deref().map(logfile::Until::new);
+    let mut chunk = vec![0u8; 64 << 10];
     loop {
         // The supervisor's exit is checked before reading, so that the last
         // read sees everything it wrote.
         let finished = pidfd.as_ref().is_none_or(|fd| wait_readable(fd, Some(Duration::ZERO)));
-        file.read_to_end(&mut pending)?;
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            out.write_all(&line)?;
-            if let Some(text) = &args.until
-                && String::from_utf8_lossy(&line).contains(text.as_str())
-            {
+        loop {
+            let n = log.read(&mut chunk).with_context(|| format!("read {}", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            if let Some(end) = until.as_mut().and_then(|u| u.line_end(&chunk[..n])) {
+                out.write_all(&chunk[..end])?;
                 out.flush()?;
                 return Ok(0);
             }
+            out.write_all(&chunk[..n])?;
         }
+        out.flush()?;
         if !follow || finished {
-            out.write_all(&pending)?;
-            out.flush()?;
-            return match &args.until {
-                Some(text) => {
+            return match (&args.until, until) {
+                // TEXT in a last line that never got its newline.
+                (Some(_), Some(until)) if until.found => Ok(0),
+                (Some(text), _) => {
                     Err(Exit { code: 1, message: format!("{text:?} never appeared: the sandbox has ended") }
                         .into())
                 }
-                None => Ok(0),
+                (None, _) => Ok(0),
             };
         }
-        out.flush()?;
         if args.until.is_some() && Instant::now() >= deadline {
             let text = args.until.as_deref().unwrap_or("");
             return Err(Exit {

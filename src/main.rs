@@ -25,6 +25,7 @@ macro_rules! say {
 mod capabilities;
 mod cli;
 mod doctor;
+mod duration;
 mod environment;
 mod exec;
 mod exit_code;
@@ -33,6 +34,7 @@ mod init;
 mod launch;
 mod lesson;
 mod lifecycle;
+mod logfile;
 mod pidns;
 mod plan;
 mod probe;

@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::cli::RunArgs;
+use crate::duration::StopTimeout;
 use crate::environment::Environment;
 use crate::exit_code;
 use crate::launch::{DEFAULT_SHELL, Dockerfile, Image, Launch, Overrides, Pid1, parse_form, parse_shell};
@@ -51,6 +52,28 @@ pub struct Plan {
     pub seccomp: Option<seccomp::Program>,
     /// `--security-opt systempaths=...`: Docker's read-only and hidden /proc paths.
     pub system_paths: SystemPaths,
+    /// `-d`: the most each of the log's two files holds (`logfile.rs`).
+    pub log_max_size: u64,
+}
+
+/// The largest Dockerfile pidlab reads. Real ones are a few KiB; without a
+/// bound, `-f /dev/zero` would be read until memory ran out.
+const MAX_DOCKERFILE: u64 = 1 << 20;
+
+/// Read `-f FILE`, at most `MAX_DOCKERFILE` bytes.
+fn read_dockerfile(path: &std::path::Path) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("-f {}: cannot read the Dockerfile", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DOCKERFILE + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("-f {}: cannot read the Dockerfile", path.display()))?;
+    if bytes.len() as u64 > MAX_DOCKERFILE {
+        bail!("-f {}: a Dockerfile may be at most 1 MiB, and this one is longer", path.display());
+    }
+    String::from_utf8(bytes)
+        .with_context(|| format!("-f {}: the Dockerfile is not UTF-8 text", path.display()))
 }
 
 pub fn describe_program(plan: &Plan) -> String {
@@ -72,8 +95,7 @@ impl Plan {
         };
         let mut image = Image::new(shell);
         if let Some(path) = &args.dockerfile {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("-f {}: cannot read the Dockerfile", path.display()))?;
+            let text = read_dockerfile(path)?;
             let file = Dockerfile::parse(&text, &image).with_context(|| format!("-f {}", path.display()))?;
             if !file.not_applied.is_empty() {
                 let list: Vec<String> =
@@ -110,7 +132,7 @@ impl Plan {
             Some(text) => signals::parse(text).context("--stop-signal")?,
             None => image.stop_signal.unwrap_or(nix::sys::signal::Signal::SIGTERM),
         };
-        let stop = Stop::new(stop_signal, args.stop_timeout, args.stop_after)?;
+        let stop = Stop::new(stop_signal, args.stop_timeout, args.stop_after);
 
         let rootless = args.rootless || !nix::unistd::geteuid().is_root();
         let user = match args.user.as_deref().or(image.user.as_deref()) {
@@ -179,6 +201,7 @@ impl Plan {
             seccomp_mode,
             system_paths,
             capabilities,
+            log_max_size: args.log_max_size,
         })
     }
 
@@ -283,7 +306,10 @@ fn init_argv(choice: &str, args: &RunArgs) -> Result<Vec<String>> {
             if args.init_group {
                 bail!("--init-group does not apply to --init=drain, which signals every process already");
             }
-            let grace = args.stop_timeout.filter(|t| *t >= 0.0).unwrap_or(10.0).to_string();
+            let grace = match args.stop_timeout {
+                Some(StopTimeout::After(seconds)) => seconds.to_string(),
+                Some(StopTimeout::Forever) | None => "10".to_string(),
+            };
             Ok(builtin(&["--drain", "--grace", &grace]))
         }
         path if path.starts_with('/') => {

@@ -32,6 +32,11 @@ use crate::pidns;
 use crate::signals;
 use crate::sys;
 
+/// The most orphans `--orphans` leaves: each is a process, and the kernel's
+/// default pid_max is 32768 for the whole machine. Enough for the reaping
+/// benchmark (10,000 orphans, BENCHMARKS.md).
+pub const MAX_ORPHANS: u32 = 10_000;
+
 /// The write end of the self-pipe, for the signal handler.
 static PIPE: AtomicI32 = AtomicI32::new(-1);
 
@@ -98,7 +103,7 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
     }
     if args.orphans > 0 {
         let before = tasks_on_machine()?;
-        leave_orphans(args.orphans, Duration::from_secs_f64(args.orphan_life.max(0.0)))?;
+        leave_orphans(args.orphans, args.orphan_life.duration())?;
         let left = Instant::now();
         say(format!("left {} orphans", args.orphans));
         if args.await_reaped {
@@ -108,7 +113,7 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
     }
     say("ready".into());
 
-    let deadline = args.sleep.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = args.sleep.map(|s| Instant::now() + s.duration());
     loop {
         let timeout = match deadline {
             None => PollTimeout::NONE,

@@ -3,16 +3,21 @@
 //! Like containerd's shim or conmon, it is the parent of the sandbox's PID 1
 //! for as long as the sandbox runs: it holds the pidfd, collects the exit
 //! status, records it in the state directory, and keeps the workload's
-//! output in a log. The `pidlab run -d` that started it returns as soon as
+//! output in a log, through `pidlab:log`, its own child, which caps the log
+//! (`logfile.rs`). The `pidlab run -d` that started it returns as soon as
 //! PID 1 has been exec'd.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use nix::fcntl::OFlag;
-use nix::unistd::{ForkResult, pipe2};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Pid, pipe2};
 
 use crate::exit_code;
+use crate::logfile;
 use crate::plan::Plan;
 use crate::rootfs::RootPlan;
 use crate::sandbox::start;
@@ -59,7 +64,8 @@ fn shim(plan: &Plan, root: RootPlan, sandbox: &Sandbox, ready: OwnedFd, remove_w
     let _ = nix::unistd::setsid();
     let _ = nix::sys::prctl::set_name(c"pidlab:shim");
     let mut ready = Some(ready);
-    let result = redirect_output(sandbox).and_then(|()| root.create()).and_then(|root| {
+    let mut logger = None;
+    let result = redirect_output(sandbox, plan, &mut logger).and_then(|()| root.create()).and_then(|root| {
         let mut tell_ready = || {
             if let Some(pipe) = ready.take() {
                 let _ = nix::unistd::write(&pipe, b"ok");
@@ -80,26 +86,83 @@ fn shim(plan: &Plan, root: RootPlan, sandbox: &Sandbox, ready: OwnedFd, remove_w
             code
         }
     };
+    if let Some(logger) = logger {
+        logger.finish();
+    }
     if remove_when_done {
         let _ = sandbox.remove();
     }
     code
 }
 
-/// The shim's stdin is /dev/null; stdout and stderr (inherited by the
-/// workload) go to the sandbox's log.
-fn redirect_output(sandbox: &Sandbox) -> Result<()> {
+/// `pidlab:log`, the shim's child that writes the log.
+struct Logger {
+    pid: Pid,
+    pidfd: OwnedFd,
+}
+
+/// The shim's stdin becomes /dev/null; its stdout and stderr (inherited by
+/// the workload) a pipe, which `pidlab:log`, started here into `logger`,
+/// copies into the sandbox's log, `--log-max-size` at most per file
+/// (`logfile.rs`).
+fn redirect_output(sandbox: &Sandbox, plan: &Plan, logger: &mut Option<Logger>) -> Result<()> {
     use nix::fcntl::{OFlag, open};
     use nix::sys::stat::Mode;
-    let null = open("/dev/null", OFlag::O_RDONLY, Mode::empty()).context("open /dev/null")?;
-    let log = open(
-        &sandbox.log_path(),
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND,
-        Mode::from_bits_truncate(0o600),
-    )
-    .context("open the log")?;
-    nix::unistd::dup2_stdin(&null).context("dup2 stdin")?;
-    nix::unistd::dup2_stdout(&log).context("dup2 stdout")?;
-    nix::unistd::dup2_stderr(&log).context("dup2 stderr")?;
-    Ok(())
+    let null = open("/dev/null", OFlag::O_RDWR, Mode::empty()).context("open /dev/null")?;
+    let log = logfile::Writer::create(&sandbox.log_path(), plan.log_max_size)?;
+    let (output_rx, output_tx) = pipe2(OFlag::O_CLOEXEC).context("create the output pipe")?;
+    match sys::fork().context("fork the logger")? {
+        ForkResult::Child => {
+            let _ = nix::sys::prctl::set_name(c"pidlab:log");
+            // Keep the pipe's read end and the log, nothing else: not the
+            // write end (or the pipe would never end), not the ready pipe
+            // (`run -d` waits for its end), not the terminal.
+            drop(output_tx);
+            let _ = nix::unistd::dup2_stdin(&null);
+            let _ = nix::unistd::dup2_stdout(&null);
+            let _ = nix::unistd::dup2_stderr(&null);
+            let _ = sys::close_fds_except(&[output_rx.as_raw_fd(), log.as_raw_fd()]);
+            logfile::keep(std::fs::File::from(output_rx), log);
+            sys::exit_now(0)
+        }
+        ForkResult::Parent { child } => {
+            drop(output_rx);
+            let pidfd = sys::pidfd_open(child).context("pidfd_open on the logger")?;
+            nix::unistd::dup2_stdin(&null).context("dup2 stdin")?;
+            nix::unistd::dup2_stdout(&output_tx).context("dup2 stdout")?;
+            nix::unistd::dup2_stderr(&output_tx).context("dup2 stderr")?;
+            *logger = Some(Logger { pid: child, pidfd });
+            Ok(())
+        }
+    }
+}
+
+impl Logger {
+    /// Once PID 1 has exited (and with it every process of its namespace),
+    /// the shim's stdout and stderr are the pipe's last write ends: close
+    /// them, and wait for `pidlab:log` to write the rest and exit, so that
+    /// when the shim exits (`logs -f` watches for that) the log is
+    /// complete. At most 5 s: a process that still holds the pipe (one
+    /// that left the namespace) does not keep the shim.
+    fn finish(self) {
+        if let Ok(null) =
+            nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_WRONLY, nix::sys::stat::Mode::empty())
+        {
+            let _ = nix::unistd::dup2_stdout(&null);
+            let _ = nix::unistd::dup2_stderr(&null);
+        }
+        let limit = PollTimeout::try_from(Duration::from_secs(5)).unwrap_or(PollTimeout::MAX);
+        loop {
+            let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, limit) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Ok(1) => break,
+                _ => {
+                    let _ = sys::pidfd_send_signal(self.pidfd.as_fd(), nix::sys::signal::Signal::SIGKILL);
+                    break;
+                }
+            }
+        }
+        let _ = waitpid(self.pid, None);
+    }
 }

@@ -27,6 +27,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{Pid, getpgrp, isatty, setpgid, tcgetpgrp, tcsetpgrp};
 
+use crate::duration::{Seconds, StopTimeout};
 use crate::plan::{Plan, classify};
 use crate::signals;
 use crate::state::Sandbox;
@@ -44,19 +45,11 @@ pub struct Stop {
 }
 
 impl Stop {
-    pub fn new(signal: Signal, timeout: Option<f64>, after: Option<f64>) -> Result<Stop> {
-        let grace = match timeout {
-            None => Some(Duration::from_secs(10)),
-            Some(-1.0) => None,
-            Some(t) if t >= 0.0 && t.is_finite() => Some(Duration::from_secs_f64(t)),
-            Some(t) => bail!("--stop-timeout {t}: give seconds ≥ 0, or -1 to wait forever"),
-        };
-        let after = match after {
-            None => None,
-            Some(t) if t >= 0.0 && t.is_finite() => Some(Duration::from_secs_f64(t)),
-            Some(t) => bail!("--stop-after {t}: give seconds ≥ 0"),
-        };
-        Ok(Stop { signal, grace, after })
+    /// `--stop-timeout` and `--stop-after`, checked by the command line
+    /// (`duration.rs`); no timeout means docker's 10 s.
+    pub fn new(signal: Signal, timeout: Option<StopTimeout>, after: Option<Seconds>) -> Stop {
+        let grace = timeout.map_or(Some(Duration::from_secs(10)), StopTimeout::limit);
+        Stop { signal, grace, after: after.map(Seconds::duration) }
     }
 }
 
