@@ -212,8 +212,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "SPEC")]
     pub cmd: Option<String>,
 
-    /// ENTRYPOINT as a Dockerfile writes it (clears the CMD of -f FILE, like docker run --entrypoint).
-    #[arg(long, value_name = "SPEC")]
+    /// The program to run instead of the Dockerfile's ENTRYPOINT, as docker run
+    /// --entrypoint: one executable, its arguments after -- or in --cmd; it
+    /// clears the Dockerfile's CMD. '' clears ENTRYPOINT too. (Dockerfile syntax
+    /// belongs in an ENTRYPOINT line of -f FILE.)
+    #[arg(long, value_name = "PROG")]
     pub entrypoint: Option<String>,
 
     /// Read CMD, ENTRYPOINT, SHELL, STOPSIGNAL, ENV, WORKDIR and USER from a Dockerfile

@@ -135,6 +135,8 @@ impl Image {
 /// (like `docker run`'s flags on top of an image's config).
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// `--entrypoint PROG`: `Form::Exec([PROG])`, or `Form::Exec([])` for
+    /// `--entrypoint ''` (no ENTRYPOINT).
     pub entrypoint: Option<Form>,
     pub cmd: Option<Form>,
     /// Trailing arguments: they replace CMD, as `docker run IMAGE ARG...`.
@@ -165,8 +167,10 @@ impl Launch {
     pub fn resolve(image: &Image, run: &Overrides) -> Result<Launch> {
         let (entrypoint, image_cmd) = match &run.entrypoint {
             // `docker run --entrypoint` replaces the image's ENTRYPOINT and
-            // clears its CMD.
-            Some(form) => (Some(Command::new(form.clone(), &image.shell)), None),
+            // clears its CMD; an empty one leaves no ENTRYPOINT at all.
+            Some(form) => {
+                (Some(Command::new(form.clone(), &image.shell)).filter(|c| !c.argv.is_empty()), None)
+            }
             None => (image.entrypoint.clone(), image.cmd.clone()),
         };
         let cmd = if !run.args.is_empty() {

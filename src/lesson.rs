@@ -385,7 +385,9 @@ fn check_9(file: &Path) -> Result<Verdict> {
     let name = file.file_name().and_then(|n| n.to_str()).context("a UTF-8 file name")?;
     let lesson = format!("{}:/lesson", dir.display());
     let data = format!("{}:/data", bench.data.path().display());
-    let entrypoint = serde_json::json!(["/bin/sh", format!("/lesson/{name}")]).to_string();
+    let cmd =
+        serde_json::json!([format!("/lesson/{name}"), "pidlab", "probe", "--on-term-save", "/data/state"]);
+    let cmd = cmd.to_string();
     let (started, text) = bench.pidlab(&[
         "run",
         "-d",
@@ -396,9 +398,9 @@ fn check_9(file: &Path) -> Result<Verdict> {
         "-v",
         &data,
         "--entrypoint",
-        &entrypoint,
+        "/bin/sh",
         "--cmd",
-        r#"["pidlab", "probe", "--on-term-save", "/data/state"]"#,
+        &cmd,
     ])?;
     if !started {
         return Ok(Err(format!("the sandbox did not start: {}", text.trim())));

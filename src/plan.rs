@@ -12,7 +12,9 @@ use crate::cli::RunArgs;
 use crate::duration::StopTimeout;
 use crate::environment::Environment;
 use crate::exit_code;
-use crate::launch::{DEFAULT_SHELL, Dockerfile, Image, Launch, Overrides, Pid1, parse_form, parse_shell};
+use crate::launch::{
+    DEFAULT_SHELL, Dockerfile, Form, Image, Launch, Overrides, Pid1, parse_form, parse_shell,
+};
 use crate::pidns::{self, MAX_NEST};
 use crate::rootfs::{PIDLAB_DIR, SystemPaths, Volume};
 use crate::seccomp;
@@ -105,7 +107,7 @@ impl Plan {
             image = file.image;
         }
         let overrides = Overrides {
-            entrypoint: args.entrypoint.as_deref().map(parse_form).transpose()?.flatten(),
+            entrypoint: args.entrypoint.as_deref().map(command_line_entrypoint).transpose()?,
             cmd: args.cmd.as_deref().map(parse_form).transpose()?.flatten(),
             args: args.args.clone(),
         };
@@ -265,6 +267,22 @@ impl Plan {
             self.stop
         )
     }
+}
+
+/// `--entrypoint PROG` as `docker run` reads it: one executable, never
+/// split or parsed (docker CLI: `strslice.StrSlice{entrypoint}`); `''` is
+/// an empty ENTRYPOINT, which clears the image's. A JSON array here is
+/// almost surely meant as Dockerfile syntax, which Docker would run as a
+/// program named `["...",`: refused, with where it belongs.
+fn command_line_entrypoint(text: &str) -> Result<Form> {
+    if text.trim_start().starts_with('[') {
+        bail!(
+            "--entrypoint {text:?}: --entrypoint takes one program, as docker run --entrypoint does \
+             (e.g. --entrypoint /bin/sh -- -c 'echo hi'); a JSON array or shell form belongs in an \
+             ENTRYPOINT line of a Dockerfile, read with -f FILE"
+        );
+    }
+    Ok(Form::Exec(if text.is_empty() { Vec::new() } else { vec![text.to_string()] }))
 }
 
 /// `--security-opt` as `docker run` spells it; only the two opt-outs pidlab

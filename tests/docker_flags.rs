@@ -161,3 +161,34 @@ fn exec_runs_as_the_sandboxs_user() {
     assert_eq!(id.trim(), "65534");
     lab.finish();
 }
+
+/// `docker run --entrypoint PROG`: one executable, not Dockerfile syntax;
+/// its arguments come after the image (here after `--`, or `--cmd`), and
+/// it clears the image's CMD. `--entrypoint ''` clears ENTRYPOINT too
+/// (docker CLI: an empty entrypoint becomes `[""]`, which the daemon reads
+/// as "none").
+#[test]
+fn entrypoint_is_one_program_as_on_dockers_command_line() {
+    let out = run(["run", "--entrypoint", "/bin/bash", "--", "-c", "echo hi"]);
+    assert_eq!((out.code(), out.stdout.trim()), (0, "hi"), "{out:?}");
+    let out = run(["run", "--entrypoint", "/usr/bin/env", "--", "FOO=1", "printenv", "FOO"]);
+    assert_eq!((out.code(), out.stdout.trim()), (0, "1"), "{out:?}");
+    let out = run(["run", "--dry-run", "--entrypoint", "/bin/echo", "--cmd", "c q"]);
+    assert!(out.stdout.contains(r#"argv: ["/bin/echo","/bin/sh","-c","c q"]"#), "{out:?}");
+
+    let tmp = private_tmp();
+    let dockerfile = tmp.path().join("Dockerfile");
+    std::fs::write(&dockerfile, "ENTRYPOINT [\"/bin/echo\", \"image\"]\nCMD [\"cmd\"]\n").unwrap();
+    let f = dockerfile.to_str().unwrap();
+    let out = run(["run", "-f", f, "--entrypoint", "/bin/echo"]);
+    assert_eq!((out.code(), out.stdout.trim()), (0, ""), "the image's CMD was kept: {out:?}");
+    let out = run(["run", "-f", f, "--entrypoint", "", "--", "echo", "cleared"]);
+    assert_eq!((out.code(), out.stdout.trim()), (0, "cleared"), "{out:?}");
+    let out = run(["run", "-f", f, "--entrypoint", ""]);
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("no command to run"), "{out:?}");
+
+    let out = run(["run", "--entrypoint", r#"["/bin/echo", "x"]"#, "--", "y"]);
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("one program") && out.stderr.contains("ENTRYPOINT"), "{out:?}");
+}

@@ -124,7 +124,10 @@ fn dockerfile_is_read_and_build_instructions_are_listed() {
 
 #[test]
 fn dry_run_shows_dockers_table_and_malformed_json_is_shell_form() {
-    let out = run(["run", "--dry-run", "--entrypoint", r#"["e", "p"]"#, "--cmd", "c q"]);
+    let tmp = private_tmp();
+    let dockerfile = tmp.path().join("Dockerfile");
+    std::fs::write(&dockerfile, "ENTRYPOINT [\"e\", \"p\"]\n").unwrap();
+    let out = run(["run", "--dry-run", "-f", dockerfile.to_str().unwrap(), "--cmd", "c q"]);
     assert_eq!(out.code(), 0, "{out:?}");
     assert!(out.stdout.contains(r#"argv: ["e","p","/bin/sh","-c","c q"]"#), "{out:?}");
     let out = run(["run", "--dry-run", "--cmd", "['redis-server']"]);
