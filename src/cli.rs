@@ -136,6 +136,23 @@ pub struct ExecArgs {
     /// (default N, the workload's own).
     #[arg(long, value_name = "K")]
     pub level: Option<u32>,
+    /// Set an environment variable (KEY=VALUE, or KEY for this shell's value),
+    /// merged over the sandbox's, as docker exec -e.
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// Read environment variables from FILE (docker's --env-file format).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside (default: the sandbox's).
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Run as USER[:GROUP], names from the sandbox's /etc/passwd and /etc/group
+    /// (default: the sandbox's user).
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Detach: start the command and return at once; its output is discarded.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
     /// The command to run inside.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,

@@ -43,6 +43,7 @@ use serde_json::Value;
 
 use crate::capabilities::Capabilities;
 use crate::cli::ExecArgs;
+use crate::environment::Environment;
 use crate::exit_code::{self, Exit, SETUP_FAILED};
 use crate::lifecycle::open_pid1;
 use crate::pidns;
@@ -76,6 +77,14 @@ pub fn run(args: ExecArgs) -> Result<i32> {
     if has_exited(&pidfd) {
         return Err(refuse(format!("cannot exec into {}: its PID 1 has just exited", args.name)));
     }
+    let limits = limits.with_options(&args, target, record["rootless"] == true)?;
+    let env: Vec<CString> = limits
+        .env
+        .to_strings()
+        .into_iter()
+        .map(CString::new)
+        .collect::<Result<_, _>>()
+        .context("environment")?;
     let argv: Vec<CString> = args
         .command
         .iter()
@@ -95,7 +104,10 @@ pub fn run(args: ExecArgs) -> Result<i32> {
     setns(pidfd.as_fd(), kinds).context("setns into the sandbox's namespaces through a pidfd of PID 1")?;
 
     match sys::fork().map_err(|errno| fork_error(errno, &args.name))? {
-        ForkResult::Child => inside(&limits, &root, &args.command[0], &argv),
+        ForkResult::Child => inside(&limits, &root, &args.command[0], &argv, &env, args.detach),
+        // `docker exec -d`: leave it running. When we exit, the kernel
+        // hands it to the sandbox's PID 1, which must reap it.
+        ForkResult::Parent { .. } if args.detach => Ok(0),
         ForkResult::Parent { child } => Ok(match waitpid(child, None).context("wait for the command")? {
             WaitStatus::Exited(_, code) => code,
             WaitStatus::Signaled(_, sig, _) => signals::exit_code_for(sig),
@@ -107,7 +119,7 @@ pub fn run(args: ExecArgs) -> Result<i32> {
 /// What a process started by `exec` is given: PID 1's limits, as the run
 /// recorded them.
 struct Limits {
-    env: Vec<CString>,
+    env: Environment,
     path: String,
     workdir: String,
     capabilities: Capabilities,
@@ -139,7 +151,7 @@ impl Limits {
                 uid,
                 gid,
                 groups: groups.iter().filter_map(id).collect(),
-                home: String::new(), // HOME is in the recorded environment
+                home: record_user["home"].as_str().unwrap_or("/").to_string(),
             },
             _ => {
                 return Err(refuse(format!(
@@ -148,12 +160,13 @@ impl Limits {
             }
         };
         let capabilities = Capabilities::from_names(&caps)?;
+        let mut environment = Environment::default();
+        for entry in &env {
+            let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
+            environment.set(key, value);
+        }
         Ok(Limits {
-            env: env
-                .into_iter()
-                .map(CString::new)
-                .collect::<Result<_, _>>()
-                .context("environment in the record")?,
+            env: environment,
             path: path.to_string(),
             workdir: record["workdir"].as_str().unwrap_or("/").to_string(),
             seccomp: seccomp::program(mode, &capabilities.keep),
@@ -163,10 +176,53 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// `docker exec -u -w -e --env-file` on top of the sandbox's own.
+    /// `target` is the PID 1 whose root the command will have.
+    fn with_options(mut self, args: &ExecArgs, target: i32, rootless: bool) -> Result<Limits> {
+        if let Some(spec) = &args.user {
+            let root = std::path::PathBuf::from(format!("/proc/{target}/root"));
+            let passwd = crate::user::read_root_file(&root, "passwd");
+            let group = crate::user::read_root_file(&root, "group");
+            let user = User::resolve(spec, passwd.as_deref(), group.as_deref())?;
+            if rootless && !user.is_plain_root() {
+                return Err(refuse(format!(
+                    "--user {spec:?}: a rootless sandbox maps only your own user (as root inside); \
+                     run pidlab as root to use --user"
+                )));
+            }
+            self.user = user;
+        }
+        if let Some(dir) = &args.workdir {
+            if !dir.starts_with('/') {
+                return Err(refuse(format!("-w {dir:?}: the working directory must be an absolute path")));
+            }
+            self.workdir = dir.clone();
+        }
+        for file in &args.env_file {
+            self.env.apply_file(file).map_err(|e| refuse(format!("{e:#}")))?;
+        }
+        for flag in &args.env {
+            self.env.apply_flag(flag).map_err(|e| refuse(format!("{e:#}")))?;
+        }
+        // runc sets HOME from the user's passwd entry when no one set it.
+        self.env.set_default("HOME", &self.user.home);
+        self.path = self.env.get("PATH").unwrap_or(&self.path).to_string();
+        Ok(self)
+    }
+}
+
 /// The child, inside the namespaces: the sandbox's root, directory,
 /// descriptors, filter and capabilities, in the order `sandbox.rs` uses
 /// for PID 1 (the filter needs CAP_SYS_ADMIN, so it comes before the drop).
-fn inside(limits: &Limits, root: &OwnedFd, program: &str, argv: &[CString]) -> ! {
+fn inside(
+    limits: &Limits,
+    root: &OwnedFd,
+    program: &str,
+    argv: &[CString],
+    env: &[CString],
+    detach: bool,
+) -> ! {
     let fail = |what: &str, err: nix::errno::Errno, code: i32| -> ! {
         say!("pidlab exec: {what}: {err}");
         sys::exit_now(code)
@@ -179,6 +235,9 @@ fn inside(limits: &Limits, root: &OwnedFd, program: &str, argv: &[CString]) -> !
     }
     if let Err(err) = sys::close_fds_except(&[]) {
         fail("close inherited descriptors", err, SETUP_FAILED);
+    }
+    if detach && let Err(err) = detach_stdio() {
+        fail("connect stdin, stdout and stderr to /dev/null", err, SETUP_FAILED);
     }
     if let Err(err) = signals::reset_to_defaults() {
         fail("reset signals", err, SETUP_FAILED);
@@ -193,10 +252,18 @@ fn inside(limits: &Limits, root: &OwnedFd, program: &str, argv: &[CString]) -> !
         Ok(found) => found,
         Err(err) => fail(&format!("{program} not found in the sandbox"), err, exit_code::NOT_FOUND),
     };
-    let err = nix::unistd::execve(&found, argv, &limits.env).unwrap_err();
+    let err = nix::unistd::execve(&found, argv, env).unwrap_err();
     let code =
         if err == nix::errno::Errno::ENOENT { exit_code::NOT_FOUND } else { exit_code::NOT_EXECUTABLE };
     fail(&format!("exec {program}"), err, code)
+}
+
+/// `exec -d`: the command's output goes nowhere, as with docker exec -d.
+fn detach_stdio() -> nix::Result<()> {
+    let null = open("/dev/null", OFlag::O_RDWR, Mode::empty())?;
+    nix::unistd::dup2_stdin(&null)?;
+    nix::unistd::dup2_stdout(&null)?;
+    nix::unistd::dup2_stderr(&null)
 }
 
 /// PID 1 of the level `steps` below the one `pid` is PID 1 of: each

@@ -32,6 +32,9 @@ pub struct Plan {
     pub launch: Launch,
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
+    /// The environment from PATH, the image's ENV, --env-file and -e, before
+    /// the HOME and TERM PID 1 gets when none of them set those.
+    pub configured_env: Vec<String>,
     pub path: String,
     pub workdir: String,
     /// Who the workload runs as (`-u`, Dockerfile USER; default root).
@@ -170,6 +173,8 @@ impl Plan {
         for flag in &args.env {
             env.apply_flag(flag)?;
         }
+        // What `pidlab exec` starts from: it adds HOME for its own user.
+        let configured_env = env.to_strings();
         env.set_default("HOME", &user.home);
         if let Ok(term) = std::env::var("TERM") {
             env.set_default("TERM", &term);
@@ -187,6 +192,7 @@ impl Plan {
         Ok(Plan {
             argv: to_cstrings(&launch.argv)?,
             env: to_cstrings(&env.to_strings())?,
+            configured_env,
             launch,
             path,
             workdir,
@@ -227,10 +233,10 @@ impl Plan {
             // What `pidlab exec` gives the processes it starts inside: the
             // limits PID 1 was given, never read back from a process the
             // workload controls.
-            "env": self.env.iter().map(|e| e.to_string_lossy()).collect::<Vec<_>>(),
+            "env": self.configured_env,
             "path": self.path,
             "capabilities": self.capabilities.names(),
-            "user": { "uid": self.user.uid, "gid": self.user.gid, "groups": self.user.groups },
+            "user": { "uid": self.user.uid, "gid": self.user.gid, "groups": self.user.groups, "home": self.user.home },
             "seccomp": match self.seccomp_mode {
                 seccomp::Mode::Default => "default",
                 seccomp::Mode::Unconfined => "unconfined",

@@ -192,3 +192,37 @@ fn entrypoint_is_one_program_as_on_dockers_command_line() {
     assert_eq!(out.code(), 125, "{out:?}");
     assert!(out.stderr.contains("one program") && out.stderr.contains("ENTRYPOINT"), "{out:?}");
 }
+
+/// `docker exec -e -w -u -d`: the environment merged over the sandbox's,
+/// another working directory, another user (HOME from the root's
+/// passwd), and a command left running in the background.
+#[test]
+fn exec_takes_docker_execs_flags() {
+    let lab = Lab::new();
+    lab.start(&["run", "-d", "--name", "ex", "-e", "A=run", "--", "pidlab", "probe"]);
+    let out =
+        lab.ok(&["exec", "-e", "A=exec", "-e", "B=2", "ex", "sh", "-c", "echo $A $B; env | grep -c '^A='"]);
+    assert_eq!(out.trim_end(), "exec 2\n1");
+    assert_eq!(lab.ok(&["exec", "-w", "/tmp", "ex", "pwd"]).trim_end(), "/tmp");
+    let bad = lab.run(&["exec", "-w", "/pidlab-no-such-dir", "ex", "pwd"]);
+    assert_eq!(bad.code(), 125, "{bad:?}");
+    assert!(bad.stderr.contains("/pidlab-no-such-dir"), "{bad:?}");
+    assert_eq!(
+        lab.ok(&["exec", "-u", "nobody", "ex", "sh", "-c", "id -u; echo $HOME"]).trim_end(),
+        "65534\n/nonexistent"
+    );
+    assert_eq!(lab.ok(&["exec", "ex", "sh", "-c", "id -u; echo $HOME"]).trim_end(), "0\n/root");
+    // -d returns while the command still waits for /tmp/go, which only
+    // this test creates, afterwards.
+    let waiter = "while [ ! -e /tmp/go ]; do sleep 0.01; done; echo done > /tmp/d";
+    assert_eq!(lab.ok(&["exec", "-d", "ex", "sh", "-c", waiter]), "");
+    assert_eq!(
+        lab.ok(&["exec", "ex", "sh", "-c", "cat /tmp/d 2>/dev/null || echo waiting"]).trim_end(),
+        "waiting"
+    );
+    lab.ok(&["exec", "ex", "touch", "/tmp/go"]);
+    wait_until(T, "the detached command to finish", || {
+        lab.run(&["exec", "ex", "cat", "/tmp/d"]).stdout.trim_end() == "done"
+    });
+    lab.finish();
+}
