@@ -159,6 +159,9 @@ pub enum Pid1 {
 pub struct Launch {
     pub argv: Vec<String>,
     pub pid1: Pid1,
+    /// Words a shell-form ENTRYPOINT receives after its `-c` string (the
+    /// CMD): they become `$0`, `$1`, ... of the string, which ignores them.
+    pub ignored: Vec<String>,
 }
 
 impl Launch {
@@ -181,6 +184,10 @@ impl Launch {
             image_cmd
         };
 
+        let ignored = match (&entrypoint, &cmd) {
+            (Some(e), Some(c)) if e.shell_words.is_some() => c.argv.clone(),
+            _ => Vec::new(),
+        };
         let first = entrypoint.as_ref().or(cmd.as_ref());
         let pid1 = match first {
             Some(command) if command.shell_words.is_some() => Pid1::Shell,
@@ -197,7 +204,7 @@ impl Launch {
                  ENTRYPOINT are an error in Docker too)"
             );
         }
-        Ok(Launch { argv, pid1 })
+        Ok(Launch { argv, pid1, ignored })
     }
 
     /// Put an init (its argv) in front, as `docker run --init` puts
@@ -206,7 +213,7 @@ impl Launch {
         let mut argv = init.to_vec();
         argv.push("--".to_string());
         argv.extend(self.argv);
-        Launch { argv, pid1: Pid1::Init }
+        Launch { argv, pid1: Pid1::Init, ignored: self.ignored }
     }
 }
 
@@ -243,9 +250,15 @@ impl Dockerfile {
         let mut image = base.clone();
         let mut not_applied = Vec::new();
         let mut cmd_set = false;
+        // Named build stages (`FROM ... AS name`), for a later `FROM name`.
+        let mut stages: Vec<(String, Image)> = Vec::new();
+        let mut stage_name: Option<String> = None;
         for (line, instruction, rest) in logical_lines(text) {
             let upper = instruction.to_ascii_uppercase();
             let at = || format!("line {line}: {instruction}");
+            // Environment replacement (Dockerfile reference): in these
+            // instructions, `$VAR` and `${VAR}` are the values of earlier ENV.
+            let expand = |text: &str| word(text, &image.env).with_context(at);
             match upper.as_str() {
                 "CMD" => {
                     image.cmd = parse_form(&rest).with_context(at)?.map(|f| Command::new(f, &image.shell));
@@ -266,12 +279,22 @@ impl Dockerfile {
                         "line {line}: SHELL requires the arguments to be in JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]"
                     ),
                 },
-                "STOPSIGNAL" => image.stop_signal = Some(signals::parse(&rest).with_context(at)?),
-                "ENV" => image.env.extend(parse_env(&rest).with_context(at)?),
-                "USER" => image.user = Some(rest.trim().to_string()),
+                "STOPSIGNAL" => image.stop_signal = Some(signals::parse(&expand(&rest)?).with_context(at)?),
+                "ENV" => {
+                    // Every value is expanded with the environment from
+                    // *before* this line: `ENV A=1 B=$A` gives B the old A.
+                    let pairs = parse_env(&rest, &image.env).with_context(at)?;
+                    for (key, value) in pairs {
+                        match image.env.iter_mut().find(|(k, _)| *k == key) {
+                            Some(var) => var.1 = value,
+                            None => image.env.push((key, value)),
+                        }
+                    }
+                }
+                "USER" => image.user = Some(expand(rest.trim())?),
                 "WORKDIR" => {
                     // Relative to the previous WORKDIR, or to / if none.
-                    let dir = rest.trim().to_string();
+                    let dir = expand(rest.trim())?;
                     let previous = image.workdir.as_deref().unwrap_or("/");
                     image.workdir = Some(match dir.starts_with('/') {
                         true => dir,
@@ -279,9 +302,23 @@ impl Dockerfile {
                     });
                 }
                 "FROM" => {
-                    // A new build stage starts from an image pidlab cannot
-                    // read: forget what earlier stages set.
-                    image = base.clone();
+                    // A new build stage: from an earlier stage, it inherits
+                    // that stage's config; from an image pidlab cannot read,
+                    // it starts afresh.
+                    if let Some(name) = stage_name.take() {
+                        stages.push((name, image.clone()));
+                    }
+                    let words: Vec<&str> = rest.split_whitespace().filter(|w| !w.starts_with("--")).collect();
+                    let from = words.first().map(|w| w.to_ascii_lowercase()).unwrap_or_default();
+                    image = match stages.iter().rev().find(|(name, _)| *name == from) {
+                        Some((_, earlier)) => earlier.clone(),
+                        None => base.clone(),
+                    };
+                    if let [_, as_word, name] = words[..]
+                        && as_word.eq_ignore_ascii_case("as")
+                    {
+                        stage_name = Some(name.to_ascii_lowercase());
+                    }
                     cmd_set = false;
                     not_applied.push((line, upper));
                 }
@@ -302,13 +339,25 @@ impl Dockerfile {
 /// the one set by a `# escape=` directive) and dropping comment lines, even
 /// in the middle of a continued instruction, as Docker does.
 fn logical_lines(text: &str) -> Vec<(usize, String, String)> {
+    // A UTF-8 byte-order mark, as some editors write, is not part of line 1.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut escape = '\\';
     let mut out = Vec::new();
     let mut pending: Option<(usize, String)> = None;
     let mut in_directives = true;
+    // Here-documents still to skip (`RUN <<EOF` ... `EOF`): their lines
+    // are the body of a build step, not instructions.
+    let mut heredocs: Vec<(String, bool)> = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let number = index + 1;
         let trimmed = raw.trim();
+        if let Some((word, strip_tabs)) = heredocs.first() {
+            let line = if *strip_tabs { raw.trim_start_matches('\t') } else { raw };
+            if line == word {
+                heredocs.remove(0);
+            }
+            continue;
+        }
         if in_directives {
             if let Some(value) = directive(trimmed, "escape") {
                 if let Some(c) = value.chars().next() {
@@ -321,7 +370,9 @@ fn logical_lines(text: &str) -> Vec<(usize, String, String)> {
             }
             in_directives = false;
         }
-        if trimmed.starts_with('#') || (trimmed.is_empty() && pending.is_none()) {
+        // Comment lines, and blank lines, even inside a continued
+        // instruction (BuildKit accepts those, with a warning).
+        if trimmed.starts_with('#') || trimmed.is_empty() {
             continue;
         }
         let (start, mut joined) = pending.take().unwrap_or((number, String::new()));
@@ -338,13 +389,13 @@ fn logical_lines(text: &str) -> Vec<(usize, String, String)> {
             continue;
         }
         let joined = joined.trim();
-        if joined.is_empty() {
-            continue;
-        }
         let (instruction, rest) = match joined.split_once(char::is_whitespace) {
             Some((i, r)) => (i.to_string(), r.trim_start().to_string()),
             None => (joined.to_string(), String::new()),
         };
+        if ["RUN", "COPY", "ADD"].contains(&instruction.to_ascii_uppercase().as_str()) {
+            heredocs = heredoc_words(&rest);
+        }
         out.push((start, instruction, rest));
     }
     if let Some((start, joined)) = pending {
@@ -358,6 +409,25 @@ fn logical_lines(text: &str) -> Vec<(usize, String, String)> {
     out
 }
 
+/// The here-documents a RUN, COPY or ADD line opens, in order: `<<EOF`,
+/// `<<-EOF` (leading tabs of the body and end word dropped), `<<"EOF"`,
+/// `<<'EOF'`; each ends at a line holding only its word.
+fn heredoc_words(rest: &str) -> Vec<(String, bool)> {
+    let mut words = Vec::new();
+    let mut text = rest;
+    while let Some(at) = text.find("<<") {
+        text = &text[at + 2..];
+        let strip_tabs = text.starts_with('-');
+        let body = text.trim_start_matches('-');
+        let body = body.trim_start_matches(['"', '\'']);
+        let word: String = body.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if !word.is_empty() {
+            words.push((word, strip_tabs));
+        }
+    }
+    words
+}
+
 /// `# name=value` parser directive at the top of a Dockerfile.
 fn directive<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     let body = line.strip_prefix('#')?.trim_start();
@@ -366,19 +436,19 @@ fn directive<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// `ENV KEY=value KEY2="two words"` or the legacy `ENV KEY value words`.
-/// Quotes and backslash escapes are honoured; `$VAR` substitution is not
-/// modelled (pidlab does not build, and the values are passed as written).
-fn parse_env(rest: &str) -> Result<Vec<(String, String)>> {
+/// Quotes and backslash escapes are honoured, and `$VAR` is replaced with
+/// its value in `env` (the image's ENV so far).
+fn parse_env(rest: &str, env: &[(String, String)]) -> Result<Vec<(String, String)>> {
     let rest = rest.trim();
     let first = rest.split_whitespace().next().unwrap_or("");
     if !first.contains('=') {
         let (key, value) = rest
             .split_once(char::is_whitespace)
             .with_context(|| format!("ENV {rest:?} has no value: write ENV KEY=value"))?;
-        return Ok(vec![(key.to_string(), value.trim().to_string())]);
+        return Ok(vec![(key.to_string(), word(value.trim(), env)?)]);
     }
     let mut pairs = Vec::new();
-    for word in shell_words(rest)? {
+    for word in words(rest, env, true)? {
         let (key, value) =
             word.split_once('=').with_context(|| format!("ENV word {word:?} is not KEY=value"))?;
         if key.is_empty() {
@@ -389,19 +459,60 @@ fn parse_env(rest: &str) -> Result<Vec<(String, String)>> {
     Ok(pairs)
 }
 
-/// Split on unquoted whitespace, removing quotes and backslash escapes.
-fn shell_words(text: &str) -> Result<Vec<String>> {
+/// `text` as one word: quotes removed, escapes and `$VAR` applied.
+fn word(text: &str, env: &[(String, String)]) -> Result<String> {
+    Ok(words(text, env, false)?.concat())
+}
+
+/// Split `text` into words on unquoted whitespace (if `split`), removing
+/// quotes and backslash escapes, and replacing `$NAME`, `${NAME}`,
+/// `${NAME:-default}` and `${NAME:+alternative}` with values from `env`
+/// (an unset NAME is empty), outside single quotes, as BuildKit's
+/// `ProcessWord` does. `\$` is a literal `$`.
+fn words(text: &str, env: &[(String, String)], split: bool) -> Result<Vec<String>> {
+    let value = |name: &str| env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
-    let mut chars = text.chars();
+    let mut chars = text.chars().peekable();
     let mut quote: Option<char> = None;
     while let Some(c) = chars.next() {
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
-            (Some('"'), '\\') | (None, '\\') => {
+            (Some('\''), c) => word.push(c),
+            (Some('"') | None, '\\') => {
                 if let Some(next) = chars.next() {
                     word.push(next);
+                }
+            }
+            (Some('"') | None, '$') => {
+                let (name, modifier) = if chars.peek() == Some(&'{') {
+                    chars.next();
+                    let inner: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                    match inner.split_once(':') {
+                        Some((name, modifier)) => (name.to_string(), Some(modifier.to_string())),
+                        None => (inner, None),
+                    }
+                } else {
+                    let mut name = String::new();
+                    while let Some(c) = chars.peek().filter(|c| c.is_ascii_alphanumeric() || **c == '_') {
+                        name.push(*c);
+                        chars.next();
+                    }
+                    (name, None)
+                };
+                if name.is_empty() {
+                    word.push('$');
+                } else {
+                    let set = value(&name).filter(|v| !v.is_empty());
+                    word.push_str(&match modifier.as_deref() {
+                        None => value(&name).unwrap_or_default(),
+                        Some(m) if m.starts_with('-') => set.unwrap_or_else(|| m[1..].to_string()),
+                        Some(m) if m.starts_with('+') => set.map(|_| m[1..].to_string()).unwrap_or_default(),
+                        Some(m) => bail!(
+                            "${{{name}:{m}}}: pidlab knows ${{NAME:-default}} and ${{NAME:+alternative}}"
+                        ),
+                    });
                 }
             }
             (Some(_), c) => word.push(c),
@@ -409,7 +520,7 @@ fn shell_words(text: &str) -> Result<Vec<String>> {
                 quote = Some(c);
                 in_word = true;
             }
-            (None, c) if c.is_whitespace() => {
+            (None, c) if c.is_whitespace() && split => {
                 if in_word {
                     words.push(std::mem::take(&mut word));
                     in_word = false;

@@ -264,8 +264,17 @@ impl Plan {
             SystemPaths::Confined => "/proc with Docker's read-only and hidden paths",
             SystemPaths::Unconfined => "the whole /proc",
         };
+        let ignored = match self.launch.ignored.is_empty() {
+            true => String::new(),
+            false => format!(
+                "note: the ENTRYPOINT is shell form, so the words after its -c string ({}) become $0, $1, ... \
+                 of that string, which ignores them: a shell-form ENTRYPOINT ignores CMD and run arguments \
+                 (write ENTRYPOINT in exec form, or end it with \"$@\")\n",
+                serde_json::to_string(&self.launch.ignored).expect("strings serialise")
+            ),
+        };
         format!(
-            "argv: {argv}\nPID 1: {who}\nnamespaces: {} nested PID namespace(s), a mount namespace{}\n\
+            "argv: {argv}\nPID 1: {who}\n{ignored}namespaces: {} nested PID namespace(s), a mount namespace{}\n\
              limits: {} capabilities, {seccomp}, {proc}\nstop: {}\n",
             self.nest,
             if self.rootless { ", a user namespace" } else { "" },

@@ -226,3 +226,53 @@ fn exec_takes_docker_execs_flags() {
     });
     lab.finish();
 }
+
+/// Dockerfiles as Docker reads them: `$VAR` and `${VAR}` in ENV, WORKDIR,
+/// USER and STOPSIGNAL (values from earlier ENV lines; within one ENV line,
+/// the values from before it), a later stage `FROM` an earlier one inherits
+/// its config, and a UTF-8 byte-order mark, a heredoc and a blank line in a
+/// continuation are accepted (Dockerfile reference, "Environment
+/// replacement", "Here-Documents"; BuildKit's parser).
+#[test]
+fn dockerfiles_are_read_as_docker_reads_them() {
+    let tmp = private_tmp();
+    let dockerfile = tmp.path().join("Dockerfile");
+    let text = "\u{feff}# syntax=docker/dockerfile:1\n\
+                FROM debian AS base\n\
+                ENV APP=/srv/app SIG=USR1\n\
+                ENV DIR=$APP/data OLD=${APP} APP=/other SAME=$APP\n\
+                WORKDIR ${DIR}\n\
+                STOPSIGNAL SIG$SIG\n\
+                RUN <<EOF\n\
+                echo this is a heredoc; CMD [\"not\", \"an\", \"instruction\"]\n\
+                EOF\n\
+                CMD [\"sh\", \"-c\", \\\n\
+                \n\
+                     \"pwd; echo $DIR $OLD $SAME $ESC\"]\n\
+                FROM busybox AS unrelated\n\
+                ENV GONE=1\n\
+                FROM base\n\
+                ENV ESC=\\$APP\n";
+    std::fs::write(&dockerfile, text).unwrap();
+    let f = dockerfile.to_str().unwrap();
+    let dry = run(["run", "--dry-run", "-f", f]);
+    assert_eq!(dry.code(), 0, "{dry:?}");
+    assert!(dry.stdout.contains("stop: SIGUSR1"), "{dry:?}");
+    let out = run(["run", "-f", f]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.stdout.trim_end(), "/srv/app/data\n/srv/app/data /srv/app /srv/app $APP", "{out:?}");
+}
+
+/// A shell-form ENTRYPOINT ignores CMD: the CMD's words follow the `-c`
+/// string and become `$0`, `$1`, ... of it. `--dry-run` says so.
+#[test]
+fn dry_run_explains_that_a_shell_form_entrypoint_ignores_cmd() {
+    let tmp = private_tmp();
+    let dockerfile = tmp.path().join("Dockerfile");
+    std::fs::write(&dockerfile, "ENTRYPOINT exec redis-server\nCMD [\"--port\", \"7000\"]\n").unwrap();
+    let out = run(["run", "--dry-run", "-f", dockerfile.to_str().unwrap()]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains("$0") && out.stdout.contains("--port"), "{out:?}");
+    let plain = run(["run", "--dry-run", "--", "true"]);
+    assert!(!plain.stdout.contains("$0"), "{plain:?}");
+}
