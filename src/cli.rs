@@ -270,6 +270,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = Seconds::parse)]
     pub stop_after: Option<Seconds>,
 
+    /// The PID namespace, as docker run --pid: `container:NAME` joins a running
+    /// sandbox's (its processes are visible, and die with its PID 1), `host` uses
+    /// the host's (no new one). Default: a new one.
+    #[arg(long, value_name = "container:NAME|host")]
+    pub pid: Option<String>,
+
     /// Create a user namespace first, mapping you to root inside
     /// (automatic when you are not root).
     #[arg(long)]

@@ -74,7 +74,7 @@ pub fn run(args: ExecArgs) -> Result<i32> {
     .with_context(|| format!("open /proc/{target}/root"))?;
     // The pidfd refers to the process we checked; if it is still running
     // now, the /proc/PID/root just opened was its root, not a newcomer's.
-    if has_exited(&pidfd) {
+    if pidns::has_exited(&pidfd) {
         return Err(refuse(format!("cannot exec into {}: its PID 1 has just exited", args.name)));
     }
     let limits = limits.with_options(&args, target, record["rootless"] == true)?;
@@ -284,12 +284,6 @@ fn descend(mut pid: i32, steps: u32) -> Result<(i32, OwnedFd)> {
     let pidfd =
         sys::pidfd_open(nix::unistd::Pid::from_raw(pid)).context("pidfd_open on the level's PID 1")?;
     Ok((pid, pidfd))
-}
-
-fn has_exited(pidfd: &OwnedFd) -> bool {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
 }
 
 /// fork(2) into a PID namespace whose PID 1 has exited fails with ENOMEM

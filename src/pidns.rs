@@ -38,6 +38,41 @@ pub fn unshare_for_children() -> nix::Result<()> {
     unshare(CloneFlags::CLONE_NEWPID)
 }
 
+/// `--pid container:NAME`: make this process's next child one more
+/// process of the running sandbox NAME's PID namespace. setns(2) with
+/// CLONE_NEWPID, like unshare, moves only the caller's future children;
+/// through a pidfd of NAME's PID 1 it can never join a process that reused
+/// its number. Returns that pidfd: it becomes readable when NAME's PID 1
+/// exits, which ends the namespace and every process in it.
+pub fn join(name: &str) -> Result<OwnedFd> {
+    use nix::sched::setns;
+    use std::os::fd::AsFd;
+    let sandbox = crate::state::Sandbox::open(name)?;
+    let (_, _, pidfd) = crate::lifecycle::open_pid1(&sandbox, "join the PID namespace of")?;
+    setns(pidfd.as_fd(), CloneFlags::CLONE_NEWPID)
+        .with_context(|| format!("setns into {name}'s PID namespace through a pidfd of its PID 1"))?;
+    Ok(pidfd)
+}
+
+/// Has the process behind `pidfd` exited? (A pidfd is readable then.)
+pub fn has_exited(pidfd: &OwnedFd) -> bool {
+    exits_within(pidfd, std::time::Duration::ZERO)
+}
+
+/// Does the process behind `pidfd` exit within `limit`?
+pub fn exits_within(pidfd: &OwnedFd, limit: std::time::Duration) -> bool {
+    use nix::poll::{PollFd, PollFlags, poll};
+    use std::os::fd::AsFd;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, sys::timeout_until(Some(deadline))) {
+            Err(Errno::EINTR) => continue,
+            result => return result.is_ok_and(|n| n > 0),
+        }
+    }
+}
+
 /// How deep the calling process already is: 0 in the initial namespace.
 /// Read from `NSpid`, which has one entry per level the caller is visible in.
 pub fn current_level() -> Result<u32> {

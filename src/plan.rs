@@ -40,6 +40,8 @@ pub struct Plan {
     /// Who the workload runs as (`-u`, Dockerfile USER; default root).
     pub user: User,
     pub nest: u32,
+    /// `--pid`: a new PID namespace (the default), another sandbox's, or the host's.
+    pub pid_namespace: PidNamespace,
     pub rootless: bool,
     /// `-d`: a shim supervises it and its state stays until `pidlab rm`.
     pub detached: bool,
@@ -198,6 +200,7 @@ impl Plan {
             workdir,
             user,
             nest: args.nest,
+            pid_namespace: PidNamespace::parse(args.pid.as_deref(), args.nest, rootless)?,
             rootless,
             detached: args.detach,
             trace: args.trace,
@@ -225,6 +228,11 @@ impl Plan {
             "argv": self.launch.argv,
             "pid1_role": format!("{:?}", self.launch.pid1).to_lowercase(),
             "nest": self.nest,
+            "pid_namespace": match &self.pid_namespace {
+                PidNamespace::New => "new".to_string(),
+                PidNamespace::Container(name) => format!("container:{name}"),
+                PidNamespace::Host => "host".to_string(),
+            },
             "rootless": self.rootless,
             "pivot_root": self.pivot_root,
             "workdir": self.workdir,
@@ -264,6 +272,13 @@ impl Plan {
             SystemPaths::Confined => "/proc with Docker's read-only and hidden paths",
             SystemPaths::Unconfined => "the whole /proc",
         };
+        let pid = match &self.pid_namespace {
+            PidNamespace::New => format!("{} nested PID namespace(s)", self.nest),
+            PidNamespace::Container(name) => {
+                format!("{name}'s PID namespace, joined (the argv is one more process there, not its PID 1)")
+            }
+            PidNamespace::Host => "the host's PID namespace (none of its own; the argv is not PID 1)".into(),
+        };
         let ignored = match self.launch.ignored.is_empty() {
             true => String::new(),
             false => format!(
@@ -274,13 +289,46 @@ impl Plan {
             ),
         };
         format!(
-            "argv: {argv}\nPID 1: {who}\n{ignored}namespaces: {} nested PID namespace(s), a mount namespace{}\n\
+            "argv: {argv}\nPID 1: {who}\n{ignored}namespaces: {pid}, a mount namespace{}\n\
              limits: {} capabilities, {seccomp}, {proc}\nstop: {}\n",
-            self.nest,
             if self.rootless { ", a user namespace" } else { "" },
             self.capabilities.keep.len(),
             self.stop
         )
+    }
+}
+
+/// Which PID namespace the workload is born in (`--pid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PidNamespace {
+    /// A new one: the workload is its PID 1.
+    New,
+    /// The running sandbox NAME's: the workload is one more process there.
+    Container(String),
+    /// The host's: no PID namespace of its own.
+    Host,
+}
+
+impl PidNamespace {
+    fn parse(text: Option<&str>, nest: u32, rootless: bool) -> Result<PidNamespace> {
+        let mode = match text {
+            None => return Ok(PidNamespace::New),
+            Some("host") => PidNamespace::Host,
+            Some(other) => match other.strip_prefix("container:") {
+                Some(name) if !name.is_empty() => PidNamespace::Container(name.to_string()),
+                _ => bail!("--pid {other:?}: use --pid container:NAME (a running sandbox's) or --pid host"),
+            },
+        };
+        if nest > 1 {
+            bail!("--pid and --nest do not combine: --nest makes new PID namespaces, --pid joins one");
+        }
+        if rootless {
+            bail!(
+                "--pid needs pidlab to run as root: a rootless sandbox's own user namespace has no rights \
+                 over another PID namespace"
+            );
+        }
+        Ok(mode)
     }
 }
 

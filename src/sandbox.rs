@@ -37,7 +37,7 @@ use nix::unistd::{execve, getpid, pipe2};
 
 use crate::cli::RunArgs;
 use crate::pidns;
-use crate::plan::{Plan, describe_program};
+use crate::plan::{PidNamespace, Plan, describe_program};
 use crate::rootfs::{self, Root, RootPlan};
 use crate::seccomp;
 use crate::shim;
@@ -107,11 +107,19 @@ pub fn start(
     if plan.rootless {
         userns::enter()?; // 1: a user namespace, in which we are root
     }
-    if let Err(errno) = pidns::unshare_for_children() {
-        // 2: our next child is PID 1 of a new namespace
-        let hint = crate::step::hint(Step::PidNamespace, errno).unwrap_or("see unshare(2)");
-        bail!("{}: unshare(CLONE_NEWPID): {errno} — {hint}", Step::PidNamespace);
-    }
+    // 2: our next child is PID 1 of a new namespace (or, with --pid, one
+    // more process of an existing one).
+    let joined = match &plan.pid_namespace {
+        PidNamespace::New => {
+            if let Err(errno) = pidns::unshare_for_children() {
+                let hint = crate::step::hint(Step::PidNamespace, errno).unwrap_or("see unshare(2)");
+                bail!("{}: unshare(CLONE_NEWPID): {errno} — {hint}", Step::PidNamespace);
+            }
+            None
+        }
+        PidNamespace::Container(name) => Some((name, pidns::join(name)?)),
+        PidNamespace::Host => None,
+    };
     // PID 1 borrows our memory and we sleep until it execs, unless
     // something must happen in between: the go-ahead, or, with --nest, an
     // outer PID 1 that never execs (it stays as the level's init).
@@ -140,6 +148,17 @@ pub fn start(
     let result = supervisor::supervise(child, pidfd, report_rx, terminal, plan, sandbox, started);
     if let Some(tracer) = tracer {
         tracer.finish();
+    }
+    if let (Some((name, other)), Ok(code)) = (&joined, &result)
+        && *code == signals::exit_code_for(nix::sys::signal::Signal::SIGKILL)
+        && pidns::exits_within(other, std::time::Duration::from_secs(1))
+    {
+        // (Its PID 1 finishes exiting only once every process of the
+        // namespace is reaped, ours included: hence a wait, not a look.)
+        say!(
+            "pidlab: {name}'s PID 1 exited, and the kernel killed every other process of its PID \
+             namespace, this sandbox's workload with them (--pid container:{name})"
+        );
     }
     result
 }

@@ -276,3 +276,36 @@ fn dry_run_explains_that_a_shell_form_entrypoint_ignores_cmd() {
     let plain = run(["run", "--dry-run", "--", "true"]);
     assert!(!plain.stdout.contains("$0"), "{plain:?}");
 }
+
+/// `docker run --pid container:NAME` (the sidecar and debug pattern): the
+/// new sandbox's process joins NAME's PID namespace, sees its processes,
+/// and is not PID 1 there; when NAME's PID 1 exits, the kernel kills it
+/// too, and pidlab says why. `--pid host`: no PID namespace at all.
+#[test]
+fn pid_container_joins_another_sandboxs_namespace_and_pid_host_joins_none() {
+    let lab = Lab::new();
+    lab.start(&["run", "-d", "--name", "web", "--", "pidlab", "probe"]);
+    let out = lab.run(&["run", "--pid", "container:web", "--", "ps", "-e", "-o", "pid=,comm="]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let rows: Vec<Vec<&str>> = out.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.first(), Some(&vec!["1", "pidlab"]), "web's PID 1 is not in the list: {out:?}");
+    assert!(rows.iter().any(|r| r.get(1) == Some(&"ps") && r[0] != "1"), "{out:?}");
+
+    // Its processes end when web's PID 1 does.
+    let mut sidecar =
+        Running::start(&mut lab.cmd(&["run", "--pid", "container:web", "--", "pidlab", "probe"]));
+    sidecar.expect_line("probe: ready", T);
+    lab.ok(&["stop", "-t", "0", "web"]);
+    let out = sidecar.finish(T);
+    assert_eq!(out.code(), 137, "{out:?}");
+    assert!(out.stderr.contains("web"), "no word of why: {out:?}");
+
+    let out = lab.run(&["run", "--pid", "container:no-such-sandbox", "--", "true"]);
+    assert_eq!(out.code(), 125, "{out:?}");
+    let host = run(["run", "--pid", "host", "--", "sh", "-c", "echo $$; cat /proc/1/comm"]);
+    let words: Vec<&str> = host.stdout.split_whitespace().collect();
+    assert_eq!(words.len(), 2, "{host:?}");
+    assert_ne!(words[0], "1", "--pid host made a PID namespace: {host:?}");
+    assert_eq!(words[1], std::fs::read_to_string("/proc/1/comm").unwrap().trim(), "{host:?}");
+    lab.finish();
+}
