@@ -119,7 +119,7 @@ pub fn predict_all(pid1: i32, sig: Signal, to_all: bool) -> Vec<Value> {
         } else {
             (
                 "not sent".to_string(),
-                format!("only PID 1 is signalled (use --to all); if it were sent here: {why}"),
+                format!("only PID 1 is signalled (use --to-all); if it were sent here: {why}"),
             )
         };
         rows.push(json!({ "host_pid": pid, "nspid": nspid, "comm": comm, "signal": sig.as_str(),

@@ -75,7 +75,15 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
 
     say(whereabouts());
     if let Some(path) = &args.chroot_escape {
-        let landed = chroot_escape()?;
+        // A refused escape is the probe's own failure (exit 1), never
+        // pidlab's 125.
+        let landed = match chroot_escape() {
+            Ok(landed) => landed,
+            Err(err) => {
+                say(format!("the escape failed: {err:#}"));
+                return Ok(1);
+            }
+        };
         say(format!(
             "{landed}; {} {}",
             path.display(),

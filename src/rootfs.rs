@@ -102,15 +102,22 @@ pub struct Volume {
 
 impl Volume {
     pub fn parse(spec: &str) -> Result<Volume> {
-        let mut parts = spec.split(':');
-        let (Some(host), Some(target)) = (parts.next(), parts.next()) else {
-            bail!("volume {spec:?} is not HOST:PATH[:ro]; e.g. -v /tmp/data:/data");
+        let parts: Vec<&str> = spec.split(':').collect();
+        let (host, target, read_only) = match parts[..] {
+            [host, target] => (host, target, false),
+            [host, target, "rw"] => (host, target, false),
+            [host, target, "ro"] => (host, target, true),
+            [_, _, other] => bail!("volume {spec:?}: unknown option {other:?}; use :ro or :rw"),
+            _ => bail!("volume {spec:?} is not HOST:PATH[:ro]; e.g. -v /tmp/data:/data"),
         };
-        let read_only = match parts.next() {
-            None | Some("rw") => false,
-            Some("ro") => true,
-            Some(other) => bail!("volume {spec:?}: unknown option {other:?}; use :ro or :rw"),
-        };
+        // Docker reads a HOST without a slash as a named volume, which
+        // pidlab does not have, and refuses a relative path.
+        if !host.starts_with('/') {
+            bail!(
+                "volume {spec:?}: {host:?} is not an absolute host path; pidlab has no named volumes: \
+                 give an absolute host path, e.g. -v \"$PWD/{host}:{target}\""
+            );
+        }
         let host = fs::canonicalize(host).with_context(|| {
             format!("volume {spec:?}: host path {host:?} does not exist; create it first")
         })?;
@@ -128,6 +135,16 @@ impl Volume {
         }
         if !target.starts_with('/') || clean == Path::new("/") {
             bail!("volume {spec:?}: the path inside must be absolute and not /, e.g. /data");
+        }
+        // pidlab mounts its own /proc (after the volumes, so it would hide
+        // them) and its own binary at /.pidlab.
+        for own in ["/proc", PIDLAB_DIR] {
+            if clean.starts_with(own) {
+                bail!(
+                    "volume {spec:?}: pidlab mounts {own} itself, over anything placed there; choose \
+                     another path inside"
+                );
+            }
         }
         Ok(Volume { host, target: clean, read_only })
     }
@@ -219,8 +236,13 @@ impl Root {
         bind(&self.exe, &root.join(PIDLAB_BINARY), true, false)?;
         for volume in &self.volumes {
             let what = format!("volume {}", volume.target.display());
-            let target = directory_in_root(root, &volume.target, &own_tmpfs, &what)?;
-            bind(&volume.host, &target, volume.read_only, true)?;
+            if volume.host.is_dir() {
+                let target = directory_in_root(root, &volume.target, &own_tmpfs, &what)?;
+                bind(&volume.host, &target, volume.read_only, true)?;
+            } else {
+                let target = file_in_root(root, &volume.target, &own_tmpfs, &what)?;
+                bind(&volume.host, &target, volume.read_only, false)?;
+            }
         }
         // After the volumes: the working directory may be in one.
         if self.workdir != Path::new("/") {
@@ -443,6 +465,44 @@ fn directory_in_root(
     // The kernel's own name for what the descriptor refers to.
     let fd_path = format!("/proc/self/fd/{}", dir.as_raw_fd());
     fs::read_link(&fd_path).doing(|| format!("{what}: readlink {fd_path}"))
+}
+
+/// A file the sandbox needs at `target` (a file volume's mount point):
+/// its directory made as `directory_in_root` makes one, then an empty file
+/// created in it, only if it is missing and only on pidlab's own tmpfs.
+fn file_in_root(root: &Path, target: &Path, own_tmpfs: &[u64], what: &str) -> Result<PathBuf, StepError> {
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    let name =
+        target.file_name().ok_or_else(|| StepError::new(Errno::EINVAL, format!("{what}: no file name")))?;
+    let dir_path = directory_in_root(root, parent, own_tmpfs, what)?;
+    let dir = open_dir(&dir_path).doing(|| format!("{what}: open {}", dir_path.display()))?;
+    let path = dir_path.join(name);
+    match nix::sys::stat::fstatat(&dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG => return Ok(path),
+        Ok(_) => {
+            return Err(StepError::new(
+                Errno::EISDIR,
+                format!("{what}: a file volume needs a file there, and the root has something else"),
+            ));
+        }
+        Err(Errno::ENOENT) => {}
+        Err(errno) => return Err(errno).doing(|| format!("{what}: stat {}", path.display())),
+    }
+    let mount = mount_id_of(&dir).doing(|| format!("find the mount of {}", dir_path.display()))?;
+    if !own_tmpfs.contains(&mount) {
+        return Err(StepError::new(
+            Errno::ENOENT,
+            format!(
+                "{what}: no such file in the root, and pidlab creates a missing mount point only on a \
+                 tmpfs it mounted for the sandbox, never in --rootfs DIR or a host directory: create it \
+                 first, or choose another path"
+            ),
+        ));
+    }
+    let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+    nix::fcntl::openat(&dir, name, flags, Mode::from_bits_truncate(0o644))
+        .doing(|| format!("{what}: create the mount point {}", path.display()))?;
+    Ok(path)
 }
 
 /// `--rootfs DIR` without mount points: every top-level entry of DIR,

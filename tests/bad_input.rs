@@ -143,3 +143,46 @@ fn lifecycle_refusals_name_the_problem_and_the_fix() {
     assert!(ps.contains("busy") && ps.contains("running") && ps.contains("exited (0)"), "{ps}");
     lab.finish();
 }
+
+/// Volume specs Docker refuses, or that pidlab would silently hide.
+#[test]
+fn volume_specs_that_cannot_work_are_refused() {
+    let host = private_tmp();
+    let h = host.path().to_str().unwrap();
+    refused(&["run", "-v", &format!("{h}:/proc"), "--", "true"], &["/proc", "pidlab mounts"]);
+    refused(&["run", "-v", &format!("{h}:/proc/sys/x"), "--", "true"], &["/proc"]);
+    refused(&["run", "-v", &format!("{h}:/.pidlab"), "--", "true"], &["/.pidlab"]);
+    refused(&["run", "-v", &format!("{h}:/d:rw:extra"), "--", "true"], &["HOST:PATH[:ro]"]);
+    refused(&["run", "-v", "relative/dir:/d", "--", "true"], &["absolute host path"]);
+    refused(&["run", "--cmd", r#"[""]"#], &["empty"]);
+}
+
+/// A file may be a volume, on a mount point pidlab makes as a file.
+#[test]
+fn a_file_volume_gets_a_file_mount_point() {
+    let host = private_tmp();
+    let file = host.path().join("config");
+    std::fs::write(&file, "from the host\n").unwrap();
+    let spec = format!("{}:/data/conf/app.conf:ro", file.display());
+    let out = run(["run", "-v", &spec, "--", "cat", "/data/conf/app.conf"]);
+    assert_eq!((out.code(), out.stdout.trim()), (0, "from the host"), "{out:?}");
+}
+
+/// The workload's own failure is never reported with pidlab's 125.
+#[test]
+fn a_failed_chroot_escape_is_the_probes_failure_not_pidlabs() {
+    let out = run(["run", "--cap-drop", "SYS_CHROOT", "--", "pidlab", "probe", "--chroot-escape", "/root"]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stdout.contains("the escape failed") && out.stdout.contains("CAP_SYS_CHROOT"), "{out:?}");
+}
+
+/// explain's advice names a flag that exists.
+#[test]
+fn explain_suggests_a_real_flag() {
+    let lab = Lab::new();
+    lab.start(&["run", "-d", "--name", "adv", "--", "sh", "-c", "pidlab probe & wait"]);
+    let out = lab.ok(&["explain", "adv", "SIGTERM"]);
+    assert!(out.contains("--to-all"), "{out}");
+    assert!(!out.contains("--to all"), "{out}");
+    lab.finish();
+}
