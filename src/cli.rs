@@ -408,15 +408,22 @@ pub struct ProbeArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(version)]
 pub struct InitArgs {
-    /// Forward signals to the child's process group, not only the child (tini -g).
+    /// Forward signals to the child's process group, not only the child (tini -g;
+    /// also TINI_KILL_PROCESS_GROUP=1). With --drain: every signal but the stop
+    /// signal.
     #[arg(long, short = 'g')]
     pub group: bool,
 
-    /// Forward signals to every process in the namespace, and exit only when all
-    /// have exited (must be PID 1 of a PID namespace).
-    #[arg(long, conflicts_with = "group")]
+    /// Forward the stop signal to every process in the namespace (every
+    /// descendant, when not PID 1), and exit only when all have exited.
+    #[arg(long)]
     pub drain: bool,
+
+    /// With --drain: the signal that goes to every process (default SIGTERM).
+    #[arg(long, value_name = "SIG", default_value = "SIGTERM")]
+    pub stop_signal: String,
 
     /// With --drain: how long to wait for the others once the child has exited,
     /// before SIGKILL, in seconds (at most 604800, a week).
@@ -424,9 +431,43 @@ pub struct InitArgs {
           value_parser = Seconds::parse)]
     pub grace: Seconds,
 
-    /// Say, on stderr, each signal forwarded and each child reaped.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
+    /// Say, on stderr, what the init does: each signal forwarded, the child's
+    /// start and exit, each orphan reaped (tini -v, repeatable; also
+    /// TINI_VERBOSITY=N, tini's levels: 2 is -v).
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Warn, on stderr, about each zombie reaped that was not the child (tini -w).
+    #[arg(short = 'w', long = "warn-on-reap")]
+    pub warn_on_reap: bool,
+
+    /// Exit 0 when the child exits with CODE (tini -e; repeatable), e.g. 143 for a
+    /// JVM that exits so on SIGTERM.
+    #[arg(short = 'e', long = "remap-exit", value_name = "CODE")]
+    pub remap_exit: Vec<u8>,
+
+    /// The signal the init gets when its parent dies (tini -p), e.g. SIGTERM.
+    #[arg(short = 'p', long = "parent-death-signal", value_name = "SIG")]
+    pub parent_death_signal: Option<String>,
+
+    /// Forward signal S as R instead (dumb-init --rewrite; numbers; R = 0 drops S;
+    /// repeatable), e.g. 15:3 to stop nginx gracefully with SIGQUIT.
+    #[arg(long, value_name = "S:R")]
+    pub rewrite: Vec<String>,
+
+    /// Start the child in a session of its own and forward to its whole process
+    /// group (dumb-init's default; also DUMB_INIT_SETSID=1).
+    #[arg(long, conflicts_with = "single_child")]
+    pub setsid: bool,
+
+    /// Forward to the child only (dumb-init --single-child; pidlab's default).
+    #[arg(short = 'c', long)]
+    pub single_child: bool,
+
+    /// Accepted for tini compatibility (tini -s): pidlab's init is a subreaper
+    /// whenever it is not PID 1 (also TINI_SUBREAPER).
+    #[arg(short = 's', long)]
+    pub subreaper: bool,
 
     /// The workload and its arguments.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]

@@ -8,9 +8,14 @@
 //!    pidlab installs no handlers: it *blocks* every signal it forwards. A
 //!    blocked signal is never discarded at send time, so it is queued even
 //!    for PID 1, and the init takes it with sigtimedwait(2) and forwards it
-//!    with kill(2) — to its child, or (`--group`) to the child's process
-//!    group. SIGKILL and SIGSTOP cannot be blocked or caught, so they are
-//!    never forwarded: they act on the init itself.
+//!    with kill(2) — to its child, or (`--group`, `--setsid`) to the child's
+//!    process group. Every catchable signal goes on, the real-time ones
+//!    (SIGRTMIN+3 stops systemd) included, and SIGSEGV, SIGABRT and the
+//!    other synchronous signals when a process sent them with kill(2) (as
+//!    dumb-init does; raised by the kernel, they would be the init's own
+//!    fault). SIGKILL and SIGSTOP cannot be blocked or caught, so they are
+//!    never forwarded: they act on the init itself. SIGCHLD, SIGTTIN and
+//!    SIGTTOU are the init's own business.
 //! 2. **Orphans.** Every process whose parent dies is handed to PID 1 (or to
 //!    the nearest subreaper, prctl(2) PR_SET_CHILD_SUBREAPER). When such an
 //!    orphan exits it stays a zombie until PID 1 calls wait. The init reaps
@@ -23,12 +28,22 @@
 //! That last rule is why tini in front of Debian's `sh -c redis-server`
 //! loses data: tini forwards SIGTERM to sh, sh dies at once, tini exits, and
 //! the kernel kills redis before it has saved. `--drain` is pidlab's answer:
-//! it forwards each signal to *every* process in the namespace (kill(-1,
-//! sig), which from PID 1 means all others), and when its child exits it
-//! does not leave until every other process has exited too — after sending
-//! them the last signal it forwarded (SIGTERM if none), and SIGKILL once the
-//! grace period is over.
+//! it forwards the stop signal to *every* process in the namespace
+//! (kill(-1, sig), which from PID 1 means all others; when it is not PID 1,
+//! every descendant), other signals too unless `--group` sends them to the
+//! child's process group, and when its child exits it does not leave until
+//! every other process has exited too — after sending them the stop signal
+//! if they have not had it, and SIGKILL once the grace period is over.
+//!
+//! The peers' options mean what they mean there: tini's `-g`, `-e CODE`,
+//! `-p SIG`, `-v`, `-w`, `-s` and its TINI_* variables, dumb-init's
+//! `--rewrite S:R`, `--single-child` and (not pidlab's default) its new
+//! session, `--setsid`. The init keeps nothing of its caller's it does not
+//! need: after starting the workload it closes descriptors above 2 and
+//! goes to `/`; the workload gets every disposition and the mask the init
+//! inherited.
 
+use std::collections::HashSet;
 use std::ffi::{CString, OsString};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
@@ -37,75 +52,131 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
 use nix::sys::prctl;
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{Pid, execvp, getpid, setpgid, tcsetpgrp};
+use nix::unistd::{Pid, execvp, getpid, setpgid, setsid, tcsetpgrp};
 
 use crate::cli::InitArgs;
 use crate::signals;
-use crate::sys::{self, Spawn};
+use crate::sys::{self, Received, Spawn};
 
 /// How the init passes signals on and when it leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// tini's contract: forward to the child, exit with it.
-    Tini { group: bool },
-    /// Forward to everyone, and leave only when everyone has left.
+    /// tini's contract: forward to the child (or its process group), exit
+    /// with it.
+    Tini,
+    /// Forward the stop signal to everyone, and leave only when everyone
+    /// has left.
     Drain,
 }
 
-pub fn run(args: InitArgs) -> Result<i32> {
-    let mode = if args.drain { Mode::Drain } else { Mode::Tini { group: args.group } };
-    let grace = args.grace.duration();
-    let am_pid_1 = getpid() == Pid::from_raw(1);
-    if mode == Mode::Drain && !am_pid_1 {
-        // kill(-1, sig) outside a PID namespace would signal every process
-        // this user may signal on the whole machine.
-        bail!(
-            "--drain signals every process of its PID namespace with kill(-1), so it must run as PID 1 \
-             of a PID namespace (pidlab run --init=drain, or unshare --pid --fork)"
-        );
+/// What the command line and the peers' environment variables chose.
+struct Options {
+    mode: Mode,
+    /// Forward to the child's process group, not only the child.
+    group: bool,
+    /// The child leads a session (and process group) of its own.
+    setsid: bool,
+    stop_signal: i32,
+    grace: Duration,
+    verbosity: u8,
+    warn_on_reap: bool,
+    remap_exit: HashSet<u8>,
+    /// Signal S is forwarded as R (R = 0: not at all).
+    rewrite: Vec<(i32, i32)>,
+}
+
+impl Options {
+    /// The flags, then tini's and dumb-init's environment variables, which
+    /// switch on what their flags switch on.
+    fn new(args: &InitArgs) -> Result<Options> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let tini_verbosity = env("TINI_VERBOSITY").and_then(|v| v.parse::<u8>().ok());
+        let mut rewrite = Vec::new();
+        for spec in &args.rewrite {
+            let parsed = spec
+                .split_once(':')
+                .and_then(|(s, r)| Some((s.parse::<i32>().ok()?, r.parse::<i32>().ok()?)));
+            match parsed {
+                Some((s, r))
+                    if (1..=libc::SIGRTMAX()).contains(&s) && (0..=libc::SIGRTMAX()).contains(&r) =>
+                {
+                    rewrite.push((s, r))
+                }
+                _ => bail!("--rewrite {spec:?}: write S:R with signal numbers, e.g. 15:3 (R = 0 drops S)"),
+            }
+        }
+        Ok(Options {
+            mode: if args.drain { Mode::Drain } else { Mode::Tini },
+            group: args.group || env("TINI_KILL_PROCESS_GROUP").is_some(),
+            setsid: args.setsid || (env("DUMB_INIT_SETSID").as_deref() == Some("1") && !args.single_child),
+            stop_signal: signals::parse_number(&args.stop_signal).context("--stop-signal")?,
+            grace: args.grace.duration(),
+            // tini's levels: 1 (its default) prints warnings, 2 is its -v.
+            verbosity: args.verbose.max(tini_verbosity.map_or(0, |v| v.saturating_sub(1))),
+            warn_on_reap: args.warn_on_reap,
+            remap_exit: args.remap_exit.iter().copied().collect(),
+            rewrite,
+        })
     }
+}
+
+pub fn run(args: InitArgs) -> Result<i32> {
+    let options = Options::new(&args)?;
+    if let Some(sig) = &args.parent_death_signal {
+        let signo = signals::parse_number(sig).context("--parent-death-signal")?;
+        sys::set_parent_death_signal(signo).context("prctl(PR_SET_PDEATHSIG)")?;
+    }
+    let am_pid_1 = getpid() == Pid::from_raw(1);
     let name = CString::new("pidlab:init").expect("no NUL");
     let _ = prctl::set_name(&name);
     if !am_pid_1 {
         // Not the namespace's init: ask the kernel to give us the orphans
-        // of our descendants anyway.
+        // of our descendants anyway (tini -s), in every mode.
         prctl::set_child_subreaper(true).context("prctl(PR_SET_CHILD_SUBREAPER)")?;
     }
     let argv = to_cstrings(&args.command)?;
 
     // Block before the workload is born, so no signal (SIGCHLD above all)
-    // can slip by between its birth and the first sigtimedwait.
-    let mut waited = signals::forwardable();
-    waited.add(Signal::SIGCHLD);
-    for tty in [Signal::SIGTTIN, Signal::SIGTTOU] {
-        waited.add(tty); // blocked, not forwarded: see isolate_child
-    }
+    // can slip by between its birth and the first sigtimedwait. The
+    // workload gets back the mask we inherited, and every disposition we
+    // inherited (an init changes nothing else, so an ignored SIGHUP, as
+    // under nohup, stays ignored).
+    let inherited = SigSet::thread_get_mask().context("read the signal mask")?;
+    let forwarded = signals::init_forwards();
+    let waited =
+        sys::sigset_of(forwarded.iter().copied().chain([libc::SIGCHLD, libc::SIGTTIN, libc::SIGTTOU]));
     waited.thread_block().context("block signals")?;
     // The workload borrows our memory until it execs (as posix_spawn(3)
     // does; see `sys::Spawn`): we have nothing to do in between.
-    let (child, _pidfd) =
-        sys::spawn(Spawn::Borrow, &mut || start_workload(&argv)).context("clone the workload")?;
-    let say = Narrator { verbose: args.verbose };
-    say.say(format_args!("started {} as pid {child}", args.command[0].to_string_lossy()));
+    let setsid_child = options.setsid;
+    let (child, pidfd) = sys::spawn(Spawn::Borrow, &mut || start_workload(&argv, &inherited, setsid_child))
+        .context("clone the workload")?;
+    drop(pidfd);
+    // What we inherited and do not need, the workload has by now: keep
+    // no descriptor above 2 (a pipe's end held open, a deleted file) and
+    // no working directory (a mount it would hold busy).
+    let _ = sys::close_fds_except(&[]);
+    let _ = nix::unistd::chdir("/");
+    let say = Narrator { verbosity: options.verbosity };
+    say.at(1, format_args!("started {} as pid {child}", args.command[0].to_string_lossy()));
 
-    let forwarded = signals::forwardable();
     let mut init = Init {
-        mode,
         child,
-        grace,
+        am_pid_1,
         status: None,
-        last_signal: Signal::SIGTERM,
+        last_signal: options.stop_signal,
         told_all: false,
         deadline: None,
+        options,
     };
     loop {
         // One system call per wake-up, as tini does: take the next pending
         // signal, or time out when drain's grace period ends.
         let limit = init.deadline.map(|at| at.saturating_duration_since(Instant::now()));
-        match sys::sigtimedwait(&waited, limit) {
-            Ok(Some(sig)) if sig != Signal::SIGCHLD && forwarded.contains(sig) => init.forward(sig, say),
+        match sys::sigwait_info(&waited, limit) {
+            Ok(Some(got)) if forwarded.contains(&got.signo) => init.forward(got, say),
             Ok(_) | Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
             Err(errno) => return Err(errno).context("sigtimedwait"),
         }
@@ -118,28 +189,29 @@ pub fn run(args: InitArgs) -> Result<i32> {
     }
 }
 
-/// `--verbose`: one line per event on stderr. format_args! formats nothing
-/// unless the line is printed, so a quiet init pays nothing per reaped child.
+/// `-v`: lines on stderr, by level. format_args! formats nothing unless
+/// the line is printed, so a quiet init pays nothing per reaped child.
 #[derive(Clone, Copy)]
 struct Narrator {
-    verbose: bool,
+    verbosity: u8,
 }
 
 impl Narrator {
-    fn say(self, line: std::fmt::Arguments<'_>) {
-        if self.verbose {
+    fn at(self, level: u8, line: std::fmt::Arguments<'_>) {
+        if self.verbosity >= level {
             say!("pidlab:init: {line}");
         }
     }
 }
 
 struct Init {
-    mode: Mode,
+    options: Options,
     child: Pid,
-    grace: Duration,
+    am_pid_1: bool,
     /// The child's exit code once it has exited.
     status: Option<i32>,
-    last_signal: Signal,
+    /// Drain: the signal the stragglers get when the child has gone.
+    last_signal: i32,
     /// Drain: a signal has already gone to every process.
     told_all: bool,
     /// Drain: when the stragglers get SIGKILL.
@@ -147,21 +219,53 @@ struct Init {
 }
 
 impl Init {
-    fn forward(&mut self, sig: Signal, say: Narrator) {
-        self.last_signal = sig;
-        let (target, whom) = match self.mode {
-            Mode::Tini { group: false } => (self.child, format!("pid {}", self.child)),
-            Mode::Tini { group: true } => {
-                (Pid::from_raw(-self.child.as_raw()), format!("group {}", self.child))
+    fn forward(&mut self, got: Received, say: Narrator) {
+        // A synchronous signal the kernel raised (si_code > 0) is a fault
+        // of the init's own, not a message for the workload.
+        if signals::is_synchronous(got.signo) && got.code > 0 {
+            return;
+        }
+        let signo = match self.options.rewrite.iter().find(|(from, _)| *from == got.signo) {
+            Some((_, 0)) => {
+                say.at(1, format_args!("dropped {} (--rewrite)", signals::name_of(got.signo)));
+                return;
             }
-            // From PID 1, kill(-1) reaches every other process of the
-            // namespace and of the namespaces nested in it (kill(2)).
-            Mode::Drain => (Pid::from_raw(-1), "every process".to_string()),
+            Some((_, to)) => *to,
+            None => got.signo,
         };
-        self.told_all |= self.mode == Mode::Drain;
-        match kill(target, sig) {
-            Ok(()) => say.say(format_args!("forwarded {sig} to {whom}")),
-            Err(errno) => say.say(format_args!("forwarding {sig} to {whom}: {errno}")),
+        let to_all =
+            self.options.mode == Mode::Drain && (signo == self.options.stop_signal || !self.options.group);
+        let name = signals::name_of(signo);
+        if to_all {
+            self.last_signal = signo;
+            self.told_all = true;
+            self.signal_everyone(signo, say);
+        } else if self.options.group || self.options.setsid {
+            self.send(-self.child.as_raw(), signo, format_args!("{name} to group {}", self.child), say);
+        } else {
+            self.send(self.child.as_raw(), signo, format_args!("{name} to pid {}", self.child), say);
+        }
+    }
+
+    fn send(&self, target: i32, signo: i32, what: std::fmt::Arguments<'_>, say: Narrator) {
+        match sys::kill_number(target, signo) {
+            Ok(()) => say.at(1, format_args!("forwarded {what}")),
+            Err(errno) => say.at(1, format_args!("forwarding {what}: {errno}")),
+        }
+    }
+
+    /// Drain: every other process of the namespace (kill(-1) from PID 1
+    /// reaches them all, nested namespaces included, kill(2)); when not
+    /// PID 1, every descendant, found through /proc, since kill(-1) there
+    /// would reach every process this user may signal on the machine.
+    fn signal_everyone(&self, signo: i32, say: Narrator) {
+        let name = signals::name_of(signo);
+        if self.am_pid_1 {
+            self.send(-1, signo, format_args!("{name} to every process"), say);
+            return;
+        }
+        for pid in descendants(getpid().as_raw()) {
+            self.send(pid, signo, format_args!("{name} to pid {pid}"), say);
         }
     }
 
@@ -177,10 +281,14 @@ impl Init {
                         _ => continue,
                     };
                     if pid == self.child {
-                        say.say(format_args!("child {pid} exited with status {code}"));
+                        say.at(1, format_args!("child {pid} exited with status {code}"));
                         self.status = Some(code);
+                    } else if self.options.warn_on_reap {
+                        say!(
+                            "pidlab:init: warning: reaped zombie process {pid} (status {code}), not our child"
+                        );
                     } else {
-                        say.say(format_args!("reaped orphan {pid} (status {code})"));
+                        say.at(1, format_args!("reaped orphan {pid} (status {code})"));
                     }
                 }
                 Err(Errno::ECHILD) => return true,
@@ -193,28 +301,40 @@ impl Init {
     /// Decide whether to leave, with which code.
     fn next(&mut self, none_left: bool, say: Narrator) -> Option<i32> {
         let code = self.status?;
-        match self.mode {
-            Mode::Tini { .. } => Some(code),
+        // tini -e: a code the workload uses for a clean stop counts as 0.
+        let code = match u8::try_from(code) {
+            Ok(c) if self.options.remap_exit.contains(&c) => 0,
+            _ => code,
+        };
+        match self.options.mode {
+            Mode::Tini => Some(code),
             Mode::Drain if none_left => {
-                say.say(format_args!("no process left; exiting with status {code}"));
+                say.at(1, format_args!("no process left; exiting with status {code}"));
                 Some(code)
             }
             Mode::Drain => {
                 match self.deadline {
                     None => {
                         if !self.told_all {
-                            say.say(format_args!("child gone; sending {} to the rest", self.last_signal));
-                            let _ = kill(Pid::from_raw(-1), self.last_signal);
+                            let name = signals::name_of(self.last_signal);
+                            say.at(1, format_args!("child gone; sending {name} to the rest"));
+                            self.signal_everyone(self.last_signal, say);
                         }
-                        say.say(format_args!("waiting up to {:?} for the rest to exit", self.grace));
-                        self.deadline = Some(Instant::now() + self.grace);
+                        say.at(
+                            1,
+                            format_args!("waiting up to {:?} for the rest to exit", self.options.grace),
+                        );
+                        self.deadline = Some(Instant::now() + self.options.grace);
                     }
                     Some(at) if Instant::now() >= at => {
-                        say.say(format_args!(
-                            "grace period of {:?} over; sending SIGKILL to the rest",
-                            self.grace
-                        ));
-                        let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+                        say.at(
+                            1,
+                            format_args!(
+                                "grace period of {:?} over; sending SIGKILL to the rest",
+                                self.options.grace
+                            ),
+                        );
+                        self.signal_everyone(libc::SIGKILL, say);
                         self.deadline = Some(Instant::now() + Duration::from_secs(3600));
                     }
                     Some(_) => {}
@@ -225,14 +345,37 @@ impl Init {
     }
 }
 
+/// Every descendant of `pid`, from the kernel's lists of children.
+fn descendants(pid: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let mut next = vec![pid];
+    while let Some(parent) = next.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else { continue };
+        for task in tasks.flatten() {
+            let path = task.path().join("children");
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            for child in text.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
+                found.push(child);
+                next.push(child);
+            }
+        }
+    }
+    found
+}
+
 /// In the child: a process group of its own (so `--group` can signal it
-/// as a whole), the terminal's foreground if there is a terminal, default
-/// signal dispositions, then exec.
-fn start_workload(argv: &[CString]) -> ! {
-    let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
-    // SIGTTOU is still blocked here, so taking the terminal cannot stop us.
-    let _ = tcsetpgrp(std::io::stdin().as_fd(), nix::unistd::getpgrp());
-    if signals::reset_to_defaults().is_err() {
+/// as a whole), or with `--setsid` a session of its own; the terminal's
+/// foreground if there is a terminal; the signal mask the init inherited;
+/// then exec.
+fn start_workload(argv: &[CString], inherited: &SigSet, new_session: bool) -> ! {
+    if new_session {
+        let _ = setsid();
+    } else {
+        let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+        // SIGTTOU is still blocked here, so taking the terminal cannot stop us.
+        let _ = tcsetpgrp(std::io::stdin().as_fd(), nix::unistd::getpgrp());
+    }
+    if nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(inherited), None).is_err() {
         sys::exit_now(crate::exit_code::SETUP_FAILED);
     }
     let err = execvp(&argv[0], argv).unwrap_err();

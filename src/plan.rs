@@ -116,9 +116,13 @@ impl Plan {
             cmd: args.cmd.as_deref().map(parse_form).transpose()?.flatten(),
             args: args.args.clone(),
         };
+        let stop_signal = match &args.stop_signal {
+            Some(text) => signals::parse(text).context("--stop-signal")?,
+            None => image.stop_signal.unwrap_or(nix::sys::signal::Signal::SIGTERM),
+        };
         let mut launch = Launch::resolve(&image, &overrides)?;
         if let Some(init) = &args.init {
-            launch = launch.with_init(&init_argv(init, args)?);
+            launch = launch.with_init(&init_argv(init, args, stop_signal)?);
         }
 
         // Refuse a depth the kernel would refuse. Knowing our own depth
@@ -135,10 +139,6 @@ impl Plan {
             );
         }
 
-        let stop_signal = match &args.stop_signal {
-            Some(text) => signals::parse(text).context("--stop-signal")?,
-            None => image.stop_signal.unwrap_or(nix::sys::signal::Signal::SIGTERM),
-        };
         let stop = Stop::new(stop_signal, args.stop_timeout, args.stop_after);
 
         let rootless = args.rootless || !nix::unistd::geteuid().is_root();
@@ -369,7 +369,7 @@ fn security_options(options: &[String]) -> Result<(seccomp::Mode, SystemPaths)> 
 }
 
 /// What `--init[=...]` puts in front of the workload.
-fn init_argv(choice: &str, args: &RunArgs) -> Result<Vec<String>> {
+fn init_argv(choice: &str, args: &RunArgs, stop_signal: nix::sys::signal::Signal) -> Result<Vec<String>> {
     let builtin = |extra: &[&str]| {
         let mut argv = vec![format!("{PIDLAB_DIR}/pidlab"), "init".to_string()];
         argv.extend(extra.iter().map(|s| s.to_string()));
@@ -384,14 +384,13 @@ fn init_argv(choice: &str, args: &RunArgs) -> Result<Vec<String>> {
     match choice {
         "tini" => Ok(builtin(&[])),
         "drain" => {
-            if args.init_group {
-                bail!("--init-group does not apply to --init=drain, which signals every process already");
-            }
+            // The sandbox's stop signal goes to every process; with
+            // --init-group, other signals go to the workload's group.
             let grace = match args.stop_timeout {
                 Some(StopTimeout::After(seconds)) => seconds.to_string(),
                 Some(StopTimeout::Forever) | None => "10".to_string(),
             };
-            Ok(builtin(&["--drain", "--grace", &grace]))
+            Ok(builtin(&["--drain", "--grace", &grace, "--stop-signal", stop_signal.as_str()]))
         }
         path if path.starts_with('/') => {
             if args.init_group || args.init_verbose {

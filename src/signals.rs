@@ -32,6 +32,53 @@ pub fn parse(text: &str) -> Result<Signal> {
     }
 }
 
+/// Parse a signal by number (1 to 64, real-time ones included), by name
+/// (`TERM`, `SIGTERM`), or as `RTMIN+N` / `RTMAX-N`.
+pub fn parse_number(text: &str) -> Result<i32> {
+    let trimmed = text.trim();
+    let upper = trimmed.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    let number = if let Ok(n) = trimmed.parse::<i32>() {
+        n
+    } else if let Some(offset) = bare.strip_prefix("RTMIN") {
+        min + offset.strip_prefix('+').map_or(Ok(0), str::parse::<i32>).unwrap_or(-1000)
+    } else if let Some(offset) = bare.strip_prefix("RTMAX") {
+        max - offset.strip_prefix('-').map_or(Ok(0), str::parse::<i32>).unwrap_or(1000)
+    } else {
+        return parse(text).map(|sig| sig as i32);
+    };
+    if !(1..=max).contains(&number) {
+        bail!("signal {text:?} is out of range: use 1 to {max}, a name such as TERM, or RTMIN+N");
+    }
+    Ok(number)
+}
+
+/// Every signal an init passes on, by number, real-time ones included:
+/// all but SIGKILL and SIGSTOP (which cannot be caught), SIGCHLD (the init's
+/// own business), SIGTTIN and SIGTTOU (see `init.rs`), and 32 and 33, which
+/// glibc keeps for its threads (its SIGRTMIN is 34).
+pub fn init_forwards() -> Vec<i32> {
+    let own = [libc::SIGKILL, libc::SIGSTOP, libc::SIGCHLD, libc::SIGTTIN, libc::SIGTTOU, 32, 33];
+    (1..=libc::SIGRTMAX()).filter(|n| !own.contains(n)).collect()
+}
+
+/// The signals the kernel itself raises for a fault in the process that
+/// receives them; sent with kill(2), they are ordinary signals.
+pub fn is_synchronous(signo: i32) -> bool {
+    [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGSYS, libc::SIGABRT]
+        .contains(&signo)
+}
+
+/// A signal's name for messages: `SIGTERM`, or `SIGRTMIN+3`.
+pub fn name_of(signo: i32) -> String {
+    match Signal::try_from(signo) {
+        Ok(sig) => sig.as_str().to_string(),
+        Err(_) if signo >= libc::SIGRTMIN() => format!("SIGRTMIN+{}", signo - libc::SIGRTMIN()),
+        Err(_) => format!("signal {signo}"),
+    }
+}
+
 /// Parse a comma-separated list such as `TERM,INT,USR1`.
 pub fn parse_list(text: &str) -> Result<Vec<Signal>> {
     text.split(',').filter(|part| !part.trim().is_empty()).map(parse).collect()

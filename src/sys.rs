@@ -286,29 +286,6 @@ pub fn timeout_until(deadline: Option<std::time::Instant>) -> nix::poll::PollTim
     }
 }
 
-/// sigtimedwait(2): take one pending signal out of `set` (which must be
-/// blocked), waiting at most `limit` (`None`: until one comes). A blocked
-/// signal is queued even for a namespace's PID 1, so an init receives
-/// everything this way without installing a single handler.
-pub fn sigtimedwait(
-    set: &nix::sys::signal::SigSet,
-    limit: Option<std::time::Duration>,
-) -> nix::Result<Option<Signal>> {
-    let timeout = limit.map(|d| libc::timespec {
-        tv_sec: d.as_secs() as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    });
-    let timeout_ptr = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `set` is a valid sigset_t for the call; a null siginfo pointer
-    // is allowed; `timeout_ptr` is null or points to `timeout`, alive here.
-    let rc = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), timeout_ptr) };
-    match Errno::result(rc) {
-        Ok(signo) => Ok(Signal::try_from(signo).ok()),
-        Err(Errno::EAGAIN) => Ok(None),
-        Err(errno) => Err(errno),
-    }
-}
-
 /// mount_setattr(2) with AT_RECURSIVE: make the mount at `path` and every
 /// mount below it read-only, in one call. A remount with MS_RDONLY changes
 /// one mount only, so a host mount nested under a read-only bind stayed
@@ -347,4 +324,61 @@ pub fn install_seccomp_filter(program: &[libc::sock_filter]) -> nix::Result<()> 
         libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &fprog as *const libc::sock_fprog)
     };
     Errno::result(rc).map(drop)
+}
+
+/// A signal set holding signal numbers, real-time ones included (nix's
+/// `Signal` names only 1 to 31).
+pub fn sigset_of(numbers: impl IntoIterator<Item = i32>) -> SigSet {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set it is given; sigaddset only
+    // sets a bit in it (and refuses, harmlessly, a number out of range).
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        for n in numbers {
+            libc::sigaddset(set.as_mut_ptr(), n);
+        }
+        SigSet::from_sigset_t_unchecked(set.assume_init())
+    }
+}
+
+/// A signal taken with `sigwait_info`: its number, how it was sent
+/// (`si_code`: 0 or less from a process, kill(2) or sigqueue(3); more than
+/// 0 from the kernel itself), and by whom.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    pub signo: i32,
+    pub code: i32,
+}
+
+/// sigtimedwait(2) that reports how the signal was sent: take one pending
+/// signal of `set` (which must be blocked), waiting at most `limit`.
+pub fn sigwait_info(set: &SigSet, limit: Option<std::time::Duration>) -> nix::Result<Option<Received>> {
+    let timeout = limit.map(|d| libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let timeout_ptr = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
+    // SAFETY: `set` is a valid sigset_t, `info` is space for one siginfo,
+    // `timeout_ptr` is null or points to `timeout`; all live for the call.
+    let rc = unsafe { libc::sigtimedwait(set.as_ref(), info.as_mut_ptr(), timeout_ptr) };
+    match Errno::result(rc) {
+        // SAFETY: on success the kernel filled `info`.
+        Ok(signo) => Ok(Some(Received { signo, code: unsafe { info.assume_init() }.si_code })),
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(errno) => Err(errno),
+    }
+}
+
+/// kill(2) with a signal number, real-time ones included.
+pub fn kill_number(pid: i32, signo: i32) -> nix::Result<()> {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    Errno::result(unsafe { libc::kill(pid, signo) }).map(drop)
+}
+
+/// prctl(PR_SET_PDEATHSIG, signo): the signal this process gets when its
+/// parent dies, by number (real-time ones included).
+pub fn set_parent_death_signal(signo: i32) -> nix::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    Errno::result(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signo as libc::c_ulong, 0, 0, 0) }).map(drop)
 }
