@@ -223,7 +223,7 @@ fn rm_one(name: &str, force: bool) -> Result<()> {
 
 pub fn ps(args: PsArgs) -> Result<i32> {
     let mut rows = Vec::new();
-    for sandbox in Sandbox::all() {
+    for sandbox in Sandbox::all()? {
         let status = sandbox.status();
         if !args.all && !status.is_running() {
             continue;

@@ -55,7 +55,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let root = RootPlan::new(args.rootfs.as_deref(), plan.volumes.clone())?;
     if args.detach {
         let name = args.name.clone().unwrap_or_else(state::generate_name);
-        return shim::detach(&plan, root, Sandbox::claim(&name)?, args.rm);
+        return shim::detach(&plan, root, &name, args.rm);
     }
     // A named foreground sandbox is registered while it runs, so that
     // `pidlab exec`, `stop` and `ps` reach it from another terminal; it
