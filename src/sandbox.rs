@@ -101,6 +101,10 @@ pub fn start(
     // arrives while it starts is lost; PID 1 unblocks them (step 11).
     signals::proxied().thread_block().context("block forwarded signals")?;
 
+    // PID 1 dies with us even after a credential change, which clears its
+    // PR_SET_PDEATHSIG: a watcher, made while our children are still born
+    // in our own PID namespace.
+    let watcher = supervisor::Watcher::start()?;
     if plan.rootless {
         userns::enter()?; // 1: a user namespace, in which we are root
     }
@@ -120,6 +124,7 @@ pub fn start(
     };
     let (child, pidfd) = sys::spawn(how, &mut || pid1(plan, root, &terminal, fds))
         .map_err(|errno| anyhow::anyhow!("{}: clone: {errno}", Step::PidNamespace))?;
+    watcher.watch(&pidfd);
     // Our copies of PID 1's ends: closed, so that end-of-file on the report
     // pipe means PID 1 has exec'd (or exited).
     drop(report_tx);
@@ -135,6 +140,7 @@ pub fn start(
         nix::unistd::write(&go_tx, b"g").context("start the sandbox")?;
     }
     let result = supervisor::supervise(child, pidfd, report_rx, terminal, plan, sandbox, started);
+    drop(watcher);
     if let Some(tracer) = tracer {
         tracer.finish();
     }
