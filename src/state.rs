@@ -125,9 +125,9 @@ impl StateDir {
         if uid != nix::unistd::geteuid().as_raw() || mode & 0o022 != 0 {
             return Err(untrusted(&path, &format!("belongs to uid {uid} with mode {mode:04o}")));
         }
-        // Ours, and no one else could write in it: only readable by others
-        // (a directory made with the usual umask, as mktemp -d does not).
-        // Close it to them as well.
+        // Ours, and no one else can write in it, but others may read it (a
+        // directory made under the usual umask 022, as the tempfile crate
+        // makes them): close it to them too.
         if mode & 0o077 != 0 {
             fchmod(fd.as_fd(), Mode::from_bits_truncate(0o700))
                 .with_context(|| format!("chmod 0700 the state directory {}", path.display()))?;
@@ -255,9 +255,9 @@ impl Sandbox {
         check_name(name)?;
         let missing = || format!("no sandbox named {name:?} (see `pidlab ps -a`)");
         let Some(state) = StateDir::open(false)? else { bail!(missing()) };
-        match state.sandbox(name) {
-            Ok(Some(sandbox)) => Ok(sandbox),
-            _ => bail!(missing()),
+        match state.sandbox(name)? {
+            Some(sandbox) => Ok(sandbox),
+            None => bail!(missing()),
         }
     }
 
