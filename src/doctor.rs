@@ -35,14 +35,15 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
     if args.tracefs {
         // The hidden half of the tracefs check, in its own process: it
         // may unshare a mount namespace to mount tracefs privately.
+        // Creating an instance also removes those of tracers that are gone.
         let _instance = crate::trace::Instance::create()?;
         return Ok(0);
     }
     let exe = std::env::current_exe()?;
-    let state = state_dir();
+    let state = state_dir()?;
     let mut failed = 0;
     for (what, pidlab_args, needed) in CHECKS {
-        let out = Command::new(&exe).args(*pidlab_args).env("PIDLAB_STATE_DIR", &state).output()?;
+        let out = Command::new(&exe).args(*pidlab_args).env("PIDLAB_STATE_DIR", state.path()).output()?;
         if out.status.success() {
             println!("ok    {what}");
             continue;
@@ -56,7 +57,7 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
             println!("skip  {what}\n      {why}");
         }
     }
-    let _ = std::fs::remove_dir_all(&state);
+    drop(state);
     for (path, package) in PROGRAMS {
         if Path::new(path).exists() {
             println!("ok    {path}");
@@ -73,7 +74,9 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
     }
 }
 
-/// A state directory of the doctor's own, so its runs never mix with yours.
-fn state_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("pidlab-doctor-{}", std::process::id()))
+/// A state directory of the doctor's own, so its runs never mix with yours:
+/// a fresh one with a name no other user can guess and make first (pidlab
+/// would refuse theirs). Removed when dropped.
+fn state_dir() -> Result<tempfile::TempDir> {
+    Ok(tempfile::Builder::new().prefix("pidlab-doctor-").tempdir()?)
 }

@@ -197,12 +197,6 @@ impl Launch {
         for part in [entrypoint, cmd].into_iter().flatten() {
             argv.extend(part.argv);
         }
-        if argv.first().is_some_and(|program| program.is_empty()) {
-            bail!(
-                "the program to run is an empty string ({}): name a program, e.g. --cmd '[\"sleep\", \"1\"]'",
-                serde_json::to_string(&argv).expect("strings serialise")
-            );
-        }
         if argv.is_empty() {
             bail!(
                 "no command to run: give one after `--` (pidlab run -- ps -ef), with --cmd or \

@@ -35,6 +35,8 @@ fn refuse(message: String) -> anyhow::Error {
 /// Open a pidfd on the sandbox's PID 1, refusing a sandbox that is not
 /// running. Checking liveness *after* opening makes the pidfd trustworthy:
 /// if the (PID, start time) pair still matches, the pidfd is that process.
+/// It must also be PID 1 of a namespace of its own (its last NSpid is 1).
+/// This works whether or not the supervisor is still there.
 pub fn open_pid1(sandbox: &Sandbox, verb: &str) -> Result<(Value, Process, OwnedFd)> {
     let status = sandbox.status();
     if !status.is_running() {
@@ -53,6 +55,17 @@ pub fn open_pid1(sandbox: &Sandbox, verb: &str) -> Result<(Value, Process, Owned
     let pidfd = sys::pidfd_open(nix::unistd::Pid::from_raw(pid1.pid)).context("pidfd_open on PID 1")?;
     if !pid1.alive() {
         return Err(refuse(format!("cannot {verb} {}: PID 1 has just exited", sandbox.name)));
+    }
+    // A sandbox run with --pid container:NAME or --pid host is not PID 1
+    // of a namespace of its own; every other one is.
+    let own_namespace = record["pid_namespace"].as_str().is_none_or(|mode| mode == "new");
+    let nspid = pidns::nspid(Path::new(&format!("/proc/{}/status", pid1.pid))).unwrap_or_default();
+    if own_namespace && (nspid.len() < 2 || nspid.last() != Some(&1)) {
+        return Err(refuse(format!(
+            "cannot {verb} {}: host PID {} is not PID 1 of a PID namespace (NSpid {nspid:?}), so the record is \
+             not one pidlab wrote; `pidlab rm {}` removes it",
+            sandbox.name, pid1.pid, sandbox.name
+        )));
     }
     Ok((record, pid1, pidfd))
 }
@@ -242,7 +255,7 @@ fn rm_one(name: &str, force: bool) -> Result<()> {
 
 pub fn ps(args: PsArgs) -> Result<i32> {
     let mut rows = Vec::new();
-    for sandbox in Sandbox::all() {
+    for sandbox in Sandbox::all()? {
         let status = sandbox.status();
         if !args.all && !status.is_running() {
             continue;

@@ -121,6 +121,13 @@ impl Plan {
             None => image.stop_signal.unwrap_or(nix::sys::signal::Signal::SIGTERM),
         };
         let mut launch = Launch::resolve(&image, &overrides)?;
+        // Docker would fail at exec with `exec: "": executable file not found`.
+        if launch.argv[0].is_empty() {
+            bail!(
+                "the program to run is an empty string ({}): name a program, e.g. --cmd '[\"sleep\", \"1\"]'",
+                serde_json::to_string(&launch.argv).expect("strings serialise")
+            );
+        }
         if let Some(init) = &args.init {
             launch = launch.with_init(&init_argv(init, args, stop_signal)?);
         }

@@ -58,7 +58,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let root = RootPlan::new(args.rootfs.as_deref(), plan.volumes.clone(), Path::new(&plan.workdir))?;
     if args.detach {
         let name = args.name.clone().unwrap_or_else(state::generate_name);
-        return shim::detach(&plan, root, Sandbox::claim(&name)?, args.rm);
+        return shim::detach(&plan, root, &name, args.rm);
     }
     // A named foreground sandbox is registered while it runs, so that
     // `pidlab exec`, `stop` and `ps` reach it from another terminal; it
@@ -104,6 +104,10 @@ pub fn start(
     // arrives while it starts is lost; PID 1 unblocks them (step 11).
     signals::proxied().thread_block().context("block forwarded signals")?;
 
+    // PID 1 dies with us even after a credential change, which clears its
+    // PR_SET_PDEATHSIG: a watcher, made while our children are still born
+    // in our own PID namespace.
+    let watcher = supervisor::Watcher::start()?;
     if plan.rootless {
         userns::enter()?; // 1: a user namespace, in which we are root
     }
@@ -131,6 +135,7 @@ pub fn start(
     };
     let (child, pidfd) = sys::spawn(how, &mut || pid1(plan, root, &terminal, fds))
         .map_err(|errno| anyhow::anyhow!("{}: clone: {errno}", Step::PidNamespace))?;
+    watcher.watch(&pidfd);
     // Our copies of PID 1's ends: closed, so that end-of-file on the report
     // pipe means PID 1 has exec'd (or exited).
     drop(report_tx);
@@ -146,6 +151,7 @@ pub fn start(
         nix::unistd::write(&go_tx, b"g").context("start the sandbox")?;
     }
     let result = supervisor::supervise(child, pidfd, report_rx, terminal, plan, sandbox, started);
+    drop(watcher);
     if let Some(tracer) = tracer {
         tracer.finish();
     }

@@ -5,7 +5,9 @@
 //! status, records it in the state directory, and keeps the workload's
 //! output in a log, through `pidlab:log`, its own child, which caps the log
 //! (`logfile.rs`). The `pidlab run -d` that started it returns as soon as
-//! PID 1 has been exec'd.
+//! PID 1 has been exec'd. The shim, not that client, claims the sandbox's
+//! name: a record's owner must be the process that stays, even when the
+//! client is killed in the middle of the start-up.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
@@ -13,6 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigHandler, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid, pipe2};
 
@@ -21,21 +24,23 @@ use crate::logfile;
 use crate::plan::Plan;
 use crate::rootfs::RootPlan;
 use crate::sandbox::start;
-use crate::state::Sandbox;
+use crate::state::{self, Sandbox};
 use crate::sys;
 
 /// `run -d`: fork a shim that supervises the sandbox, return once PID 1 runs.
 ///
 /// The shim (`pidlab:shim`) starts a session of its own (setsid(2)), so it
-/// outlives the terminal, writes the workload's output to the log, waits on
-/// PID 1 and records how it ended. We wait on a pipe for its word: "ok" once
-/// the workload was exec'd, or the setup error.
-pub fn detach(plan: &Plan, root: RootPlan, sandbox: Sandbox, remove_when_done: bool) -> Result<i32> {
+/// outlives the terminal, claims the name, writes the workload's output to
+/// the log, waits on PID 1 and records how it ended. We wait on a pipe for
+/// its word: "ok" once the workload was exec'd, or the setup error (a name
+/// already taken among them).
+pub fn detach(plan: &Plan, root: RootPlan, name: &str, remove_when_done: bool) -> Result<i32> {
+    state::check_name(name)?;
     let (ready_rx, ready_tx) = pipe2(OFlag::O_CLOEXEC).context("create the ready pipe")?;
     match sys::fork().context("fork the shim")? {
         ForkResult::Child => {
             drop(ready_rx);
-            let code = shim(plan, root, &sandbox, ready_tx, remove_when_done);
+            let code = shim(plan, root, name, ready_tx, remove_when_done);
             sys::exit_now(code)
         }
         ForkResult::Parent { .. } => {
@@ -44,10 +49,9 @@ pub fn detach(plan: &Plan, root: RootPlan, sandbox: Sandbox, remove_when_done: b
             std::io::Read::read_to_string(&mut std::fs::File::from(ready_rx), &mut word)
                 .context("read the shim's word")?;
             if word == "ok" {
-                println!("{}", sandbox.name);
+                println!("{name}");
                 return Ok(0);
             }
-            let _ = sandbox.remove();
             let (code, message) =
                 word.split_once('\t').unwrap_or(("125", "the shim died before PID 1 started"));
             Err(exit_code::Exit {
@@ -60,37 +64,51 @@ pub fn detach(plan: &Plan, root: RootPlan, sandbox: Sandbox, remove_when_done: b
 }
 
 /// The shim's life. Returns its exit code (PID 1's).
-fn shim(plan: &Plan, root: RootPlan, sandbox: &Sandbox, ready: OwnedFd, remove_when_done: bool) -> i32 {
+fn shim(plan: &Plan, root: RootPlan, name: &str, ready: OwnedFd, remove_when_done: bool) -> i32 {
     let _ = nix::unistd::setsid();
     let _ = nix::sys::prctl::set_name(c"pidlab:shim");
+    // The client may be gone (killed) when we tell it the sandbox runs: a
+    // write to a pipe nobody reads must fail with EPIPE, not kill us with
+    // SIGPIPE. PID 1 starts from default dispositions (step 11).
+    let _ = sys::set_disposition(Signal::SIGPIPE, SigHandler::SigIgn);
     let mut ready = Some(ready);
+    let sandbox = match Sandbox::claim(name) {
+        Ok(sandbox) => sandbox,
+        Err(err) => return report_failure(&mut ready, &err),
+    };
     let mut logger = None;
-    let result = redirect_output(sandbox, plan, &mut logger).and_then(|()| root.create()).and_then(|root| {
+    let result = redirect_output(&sandbox, plan, &mut logger).and_then(|()| root.create()).and_then(|root| {
         let mut tell_ready = || {
             if let Some(pipe) = ready.take() {
                 let _ = nix::unistd::write(&pipe, b"ok");
             }
         };
-        start(plan, &root, Some(sandbox), Some(&mut tell_ready))
+        start(plan, &root, Some(&sandbox), Some(&mut tell_ready))
     });
-    let code = match result {
-        Ok(code) => code,
-        Err(err) => {
-            let code = exit_code::of_error(&err);
-            match ready.take() {
-                Some(pipe) => {
-                    let _ = nix::unistd::write(&pipe, format!("{code}\t{err:#}").as_bytes());
-                }
-                None => say!("pidlab: {err:#}"),
-            }
-            code
-        }
+    // Failed before PID 1 ran: no record is left behind.
+    let started = ready.is_none();
+    let code = match &result {
+        Ok(code) => *code,
+        Err(err) => report_failure(&mut ready, err),
     };
     if let Some(logger) = logger {
         logger.finish();
     }
-    if remove_when_done {
+    if remove_when_done || !started {
         let _ = sandbox.remove();
+    }
+    code
+}
+
+/// Tell the client why the sandbox did not start or, once it has been told
+/// that it runs, write the error to the log. Returns the exit code.
+fn report_failure(ready: &mut Option<OwnedFd>, err: &anyhow::Error) -> i32 {
+    let code = exit_code::of_error(err);
+    match ready.take() {
+        Some(pipe) => {
+            let _ = nix::unistd::write(&pipe, format!("{code}\t{err:#}").as_bytes());
+        }
+        None => say!("pidlab: {err:#}"),
     }
     code
 }

@@ -4,8 +4,9 @@
 //!
 //! One directory per sandbox, `STATE/NAME/`, where STATE is `/run/pidlab`
 //! for root, `$XDG_RUNTIME_DIR/pidlab` (or `/tmp/pidlab-UID`) otherwise, or
-//! `$PIDLAB_STATE_DIR` when set:
+//! `$PIDLAB_STATE_DIR` when set (an empty variable counts as unset):
 //!
+//! - `owner`: the process that claimed the name (PID and start time);
 //! - `sandbox.json`: written once, when PID 1 exists: its host PID and start
 //!   time (so a recycled PID is never mistaken for it), the supervising
 //!   process (the shim, or the foreground `pidlab run`), what runs, how to
@@ -14,44 +15,170 @@
 //! - `stopping`: present while `pidlab stop` is at work;
 //! - `log`: the workload's stdout and stderr (detached sandboxes).
 //!
-//! Each file is written to a temporary name and renamed, so a reader never
-//! sees half of it. Nobody rewrites another's file, so no locks are needed.
+//! STATE is trusted only as systemd trusts `XDG_RUNTIME_DIR`: a directory
+//! (not a symbolic link) owned by the caller, that no one else may enter
+//! (mode 0700). In `/tmp` anyone can create `pidlab-UID` first; a record
+//! another user wrote could point pidlab's signals at any process of
+//! yours, and a symbolic link planted where pidlab writes would redirect
+//! the write. pidlab creates STATE mode 0700; it refuses one that is a
+//! symbolic link, someone else's, or writable by others, and closes one of
+//! its user's that others can only read (mode 0755) to mode 0700.
+//!
+//! Every file is opened relative to its directory's descriptor with
+//! `O_NOFOLLOW` (openat(2)), and written to a fresh temporary name
+//! (`O_EXCL`) then renamed, so a reader never sees half of it. Nobody
+//! rewrites another's file, so the only lock is the one that makes a name
+//! claim atomic (`Sandbox::claim`).
 
 use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag, openat, renameat};
+use nix::sys::stat::{Mode, fchmod, fstat, fstatat, mkdirat};
+use nix::unistd::{UnlinkatFlags, unlinkat};
 use serde_json::{Value, json};
 
-/// The directory that holds every sandbox's directory.
+use crate::exit_code::{Exit, SETUP_FAILED};
+
+/// Where the state directory is (not yet checked: see `StateDir::open`).
 pub fn base() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PIDLAB_STATE_DIR") {
-        return PathBuf::from(dir);
+    if let Some(dir) = env_path("PIDLAB_STATE_DIR") {
+        return dir;
     }
     let uid = nix::unistd::getuid();
     if uid.is_root() && Path::new("/run").is_dir() {
         return PathBuf::from("/run/pidlab");
     }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !uid.is_root() => PathBuf::from(dir).join("pidlab"),
+    match env_path("XDG_RUNTIME_DIR") {
+        Some(dir) if !uid.is_root() => dir.join("pidlab"),
         // Also where a pidlab inside a sandbox (no /run) keeps its state.
         _ => PathBuf::from(format!("/tmp/pidlab-{uid}")),
     }
+}
+
+/// An environment variable naming a directory; empty counts as unset (an
+/// empty path would put the state in the current directory).
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
 /// The one directory every sandbox's root is mounted on, each in its own
 /// mount namespace (see `rootfs.rs`). Its name starts with a dot, which no
 /// sandbox name may, so it never clashes with a sandbox's directory.
 pub fn mount_point() -> Result<PathBuf> {
-    let dir = base().join(".root");
-    fs::create_dir_all(&dir)
-        .with_context(|| state_dir_error(&format!("create the mount point {}", dir.display())))?;
-    Ok(dir)
+    let state = StateDir::open(true)?.context("the state directory vanished")?;
+    match mkdirat(state.fd.as_fd(), ".root", Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(state.path.join(".root")),
+        Err(errno) => Err(errno).with_context(|| {
+            state_dir_error(&format!("create the mount point {}", state.path.join(".root").display()))
+        }),
+    }
 }
 
 fn state_dir_error(what: &str) -> String {
     format!("{what} (the state directory must be writable and not full; PIDLAB_STATE_DIR chooses another)")
+}
+
+/// A refusal with exit code 125.
+fn refuse(message: String) -> anyhow::Error {
+    Exit { code: SETUP_FAILED, message }.into()
+}
+
+/// The state directory, opened and checked.
+struct StateDir {
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+impl StateDir {
+    /// Open the state directory, first creating it (mode 0700) if `create`.
+    /// `None`: it does not exist, and was not to be made.
+    fn open(create: bool) -> Result<Option<StateDir>> {
+        let path = base();
+        if create {
+            make_private_dir(&path)?;
+        }
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(untrusted(&path, "is a symbolic link"));
+        }
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = match nix::fcntl::open(&path, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) if !create => return Ok(None),
+            // Swapped for a link or a file since the look above.
+            Err(Errno::ELOOP | Errno::ENOTDIR) => return Err(untrusted(&path, "is not a directory")),
+            Err(errno) => {
+                return Err(errno).with_context(|| {
+                    state_dir_error(&format!("open the state directory {}", path.display()))
+                });
+            }
+        };
+        // Checked on the opened directory, so what is checked is what is used.
+        let stat = fstat(fd.as_fd()).with_context(|| format!("fstat {}", path.display()))?;
+        let (uid, mode) = (stat.st_uid, stat.st_mode & 0o7777);
+        if uid != nix::unistd::geteuid().as_raw() || mode & 0o022 != 0 {
+            return Err(untrusted(&path, &format!("belongs to uid {uid} with mode {mode:04o}")));
+        }
+        // Ours, and no one else can write in it, but others may read it (a
+        // directory made under the usual umask 022, as the tempfile crate
+        // makes them): close it to them too.
+        if mode & 0o077 != 0 {
+            fchmod(fd.as_fd(), Mode::from_bits_truncate(0o700))
+                .with_context(|| format!("chmod 0700 the state directory {}", path.display()))?;
+        }
+        Ok(Some(StateDir { path, fd }))
+    }
+
+    /// Hold the state directory's lock (flock(2)) until the guard is
+    /// dropped. The kernel releases it when its holder dies, SIGKILL
+    /// included, so a killed pidlab never leaves it locked.
+    fn lock(&self) -> Result<Flock<OwnedFd>> {
+        let fd = self.fd.try_clone().context("dup the state directory's descriptor")?;
+        Flock::lock(fd, FlockArg::LockExclusive)
+            .map_err(|(_, errno)| errno)
+            .with_context(|| format!("lock the state directory {}", self.path.display()))
+    }
+
+    /// The sandbox directory `name`, if there is one.
+    fn sandbox(&self, name: &str) -> Result<Option<Sandbox>> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match openat(self.fd.as_fd(), name, flags, Mode::empty()) {
+            Ok(fd) => {
+                Ok(Some(Sandbox { name: name.to_string(), dir: self.path.join(name), fd: Arc::new(fd) }))
+            }
+            Err(Errno::ENOENT) => Ok(None),
+            Err(errno) => Err(errno).with_context(|| format!("open {}", self.path.join(name).display())),
+        }
+    }
+}
+
+/// Create the state directory if it is missing: mode 0700 (its parents, if
+/// missing too, as usual).
+fn make_private_dir(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)
+            .with_context(|| state_dir_error(&format!("create the state directory {}", path.display())))?;
+    }
+    match nix::unistd::mkdir(path, Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(errno) => Err(errno)
+            .with_context(|| state_dir_error(&format!("create the state directory {}", path.display()))),
+    }
+}
+
+fn untrusted(path: &Path, why: &str) -> anyhow::Error {
+    refuse(format!(
+        "the state directory {} {why}: pidlab keeps its records only in a directory of your own, mode 0700, \
+         not a symbolic link (another user could forge a record or redirect a write there); remove it \
+         (as its owner or root), or set PIDLAB_STATE_DIR to a directory of yours",
+        path.display()
+    ))
 }
 
 /// A sandbox's name: what `--name` gives, or a generated one.
@@ -81,59 +208,79 @@ pub fn generate_name() -> String {
     )
 }
 
-/// One sandbox's state directory.
+/// One sandbox's state directory, held open: every file in it is reached
+/// through this descriptor.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     pub name: String,
     pub dir: PathBuf,
+    fd: Arc<OwnedFd>,
 }
 
 impl Sandbox {
-    /// Claim `name`: create its directory, refusing a name in use.
+    /// Claim `name` for the calling process, which becomes its `owner`.
+    ///
+    /// One `mkdir` decides between claimers. A record left by a dead
+    /// owner (`is_stale`) is removed first, under the state directory's
+    /// lock, which every claim and every clean-up holds: two claimers can
+    /// never both find the name stale, remove each other's directory, and
+    /// both start a sandbox.
     pub fn claim(name: &str) -> Result<Sandbox> {
         check_name(name)?;
-        let base = base();
-        fs::create_dir_all(&base)
-            .with_context(|| state_dir_error(&format!("create the state directory {}", base.display())))?;
-        let dir = base.join(name);
-        // The record of a killed foreground run does not keep its name.
-        Sandbox { name: name.to_string(), dir: dir.clone() }.remove_if_abandoned();
-        match fs::create_dir(&dir) {
-            Ok(()) => Ok(Sandbox { name: name.to_string(), dir }),
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                let existing = Sandbox { name: name.to_string(), dir };
+        let state = StateDir::open(true)?.context("the state directory vanished")?;
+        let _lock = state.lock()?;
+        if let Some(existing) = state.sandbox(name)? {
+            if !existing.is_stale() {
                 let what = existing.status().describe();
                 bail!(
                     "the name {name:?} is taken by a sandbox that is {what}; choose another --name, or `pidlab rm -f {name}`"
-                )
+                );
             }
-            Err(err) => Err(err).with_context(|| state_dir_error(&format!("create {}", dir.display()))),
+            existing.remove()?;
         }
+        let path = state.path.join(name);
+        mkdirat(state.fd.as_fd(), name, Mode::from_bits_truncate(0o700))
+            .with_context(|| state_dir_error(&format!("create {}", path.display())))?;
+        let sandbox = state.sandbox(name)?.with_context(|| format!("{} vanished", path.display()))?;
+        let me = Process::of(nix::unistd::getpid().as_raw()).context("read our own start time")?;
+        if let Err(err) = sandbox.write("owner", &me.to_record()) {
+            let _ = sandbox.remove();
+            return Err(err);
+        }
+        Ok(sandbox)
     }
 
     /// Find an existing sandbox by name.
     pub fn open(name: &str) -> Result<Sandbox> {
         check_name(name)?;
-        let dir = base().join(name);
-        if !dir.is_dir() {
-            bail!("no sandbox named {name:?} (see `pidlab ps -a`)");
+        let missing = || format!("no sandbox named {name:?} (see `pidlab ps -a`)");
+        let Some(state) = StateDir::open(false)? else { bail!(missing()) };
+        match state.sandbox(name)? {
+            Some(sandbox) => Ok(sandbox),
+            None => bail!(missing()),
         }
-        Ok(Sandbox { name: name.to_string(), dir })
     }
 
-    /// Every sandbox in the state directory, sorted by name.
-    pub fn all() -> Vec<Sandbox> {
-        let mut out: Vec<Sandbox> = fs::read_dir(base())
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.') && e.path().is_dir())
-                    .map(|e| Sandbox { name: e.file_name().to_string_lossy().into_owned(), dir: e.path() })
-                    .filter(|sandbox| !sandbox.remove_if_abandoned())
-                    .collect()
-            })
-            .unwrap_or_default();
+    /// Every sandbox in the state directory, sorted by name. Records
+    /// whose owner is gone (`is_stale`) are removed on the way.
+    pub fn all() -> Result<Vec<Sandbox>> {
+        let Some(state) = StateDir::open(false)? else { return Ok(Vec::new()) };
+        let _lock = state.lock()?;
+        let entries = fs::read_dir(&state.path).with_context(|| format!("list {}", state.path.display()))?;
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(Some(sandbox)) = state.sandbox(&name) else { continue };
+            if sandbox.is_stale() && sandbox.remove().is_ok() {
+                continue;
+            }
+            out.push(sandbox);
+        }
         out.sort_by(|a, b| a.name.cmp(&b.name));
-        out
+        Ok(out)
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -141,12 +288,50 @@ impl Sandbox {
     }
 
     pub fn write(&self, file: &str, value: &Value) -> Result<()> {
-        write_atomic(&self.dir.join(file), &serde_json::to_vec_pretty(value)?)
+        self.write_bytes(file, &serde_json::to_vec_pretty(value)?)
+    }
+
+    /// Write `file` whole or not at all: to a temporary name of ours that
+    /// no one else can have made (`O_EXCL`, never through a symbolic link),
+    /// then renamed over `file`. On failure (a full disk) the temporary
+    /// file is removed.
+    fn write_bytes(&self, file: &str, bytes: &[u8]) -> Result<()> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let dir = self.fd.as_fd();
+        for attempt in 0..100 {
+            let tmp = format!(".{file}.{}.{attempt}.tmp", std::process::id());
+            let fd = match openat(dir, tmp.as_str(), flags, Mode::from_bits_truncate(0o600)) {
+                Ok(fd) => fd,
+                Err(Errno::EEXIST) => continue,
+                Err(errno) => {
+                    return Err(errno).with_context(|| format!("create {}", self.dir.join(&tmp).display()));
+                }
+            };
+            let written = fs::File::from(fd)
+                .write_all(bytes)
+                .with_context(|| format!("write {}", self.dir.join(&tmp).display()))
+                .and_then(|()| {
+                    renameat(dir, tmp.as_str(), dir, file)
+                        .with_context(|| format!("rename to {}", self.dir.join(file).display()))
+                });
+            if written.is_err() {
+                let _ = unlinkat(dir, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+            }
+            return written;
+        }
+        bail!("write {}: 100 temporary names taken", self.dir.join(file).display())
     }
 
     pub fn read(&self, file: &str) -> Option<Value> {
-        let text = fs::read(self.dir.join(file)).ok()?;
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(self.fd.as_fd(), file, flags, Mode::empty()).ok()?;
+        let mut text = Vec::new();
+        fs::File::from(fd).read_to_end(&mut text).ok()?;
         serde_json::from_slice(&text).ok()
+    }
+
+    fn has(&self, file: &str) -> bool {
+        fstatat(self.fd.as_fd(), file, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
     }
 
     pub fn record(&self) -> Option<Value> {
@@ -154,11 +339,10 @@ impl Sandbox {
     }
 
     pub fn set_stopping(&self, on: bool) {
-        let path = self.dir.join("stopping");
         if on {
-            let _ = write_atomic(&path, now().to_string().as_bytes());
+            let _ = self.write_bytes("stopping", now().to_string().as_bytes());
         } else {
-            let _ = fs::remove_file(path);
+            let _ = unlinkat(self.fd.as_fd(), "stopping", UnlinkatFlags::NoRemoveDir);
         }
     }
 
@@ -171,18 +355,26 @@ impl Sandbox {
         fs::remove_dir_all(&self.dir).with_context(|| format!("remove {}", self.dir.display()))
     }
 
-    /// A foreground `pidlab run --name` registers its sandbox only while it
-    /// runs, and removes the record when it ends. Killed with SIGKILL, it
-    /// cannot; its sandbox died with it (PR_SET_PDEATHSIG), so the record
-    /// names nothing. Whoever finds such a record next (`ps`, or a `run`
-    /// that wants the name) removes it. True if it did.
-    fn remove_if_abandoned(&self) -> bool {
-        let Some(record) = self.record() else { return false };
-        let abandoned = record["detached"] == false
-            && !self.dir.join("exit.json").exists()
-            && !Process::from_record(&record["pid1"]).alive()
-            && !Process::from_record(&record["supervisor"]).alive();
-        abandoned && self.remove().is_ok()
+    /// A record nobody will finish or clean up, which the next claim of the
+    /// name or `ps` removes (holding the state directory's lock):
+    ///
+    /// - `starting` (no `sandbox.json`) and its owner is gone: a `run`
+    ///   killed during start-up;
+    /// - a foreground sandbox whose PID 1 and supervisor are both gone: a
+    ///   foreground `run --name` removes its record when it ends; killed
+    ///   with SIGKILL, it cannot, and its PID 1 died with it.
+    ///
+    /// A detached sandbox's record stays until `pidlab rm`, as docker keeps
+    /// a stopped container.
+    fn is_stale(&self) -> bool {
+        match self.record() {
+            Some(record) => {
+                record["detached"] == false
+                    && !Process::from_record(&record["pid1"]).alive()
+                    && !Process::from_record(&record["supervisor"]).alive()
+            }
+            None => !self.read("owner").is_some_and(|owner| Process::from_record(&owner).alive()),
+        }
     }
 
     /// Running, exited, or dead, decided from the files and from /proc.
@@ -194,9 +386,11 @@ impl Sandbox {
         let pid1 = Process::from_record(&record["pid1"]);
         let supervisor = Process::from_record(&record["supervisor"]);
         match (pid1.alive(), supervisor.alive()) {
-            (true, true) if self.dir.join("stopping").exists() => Status::Stopping,
+            (true, true) if self.has("stopping") => Status::Stopping,
             (true, true) => Status::Running,
-            _ => Status::Dead,
+            (true, false) => Status::Orphaned,
+            (false, true) => Status::Ending,
+            (false, false) => Status::Dead,
         }
     }
 }
@@ -250,10 +444,17 @@ pub enum Status {
     Starting,
     Running,
     Stopping,
+    /// PID 1 runs, but its supervisor is gone (it and its watcher were
+    /// killed): nobody will record how PID 1 ends, but it can still be
+    /// stopped, killed, entered and removed.
+    Orphaned,
+    /// PID 1 has exited; its supervisor is about to record how.
+    Ending,
     Exited {
         code: i32,
     },
-    /// PID 1 or its supervisor is gone without an exit record (a killed shim).
+    /// PID 1 and its supervisor are gone without an exit record (a killed
+    /// shim).
     Dead,
 }
 
@@ -264,21 +465,17 @@ impl Status {
             Status::Running => "running".into(),
             Status::Stopping => "stopping".into(),
             Status::Exited { code } => format!("exited ({code})"),
+            Status::Orphaned => "running (supervisor gone)".into(),
+            Status::Ending => "exiting".into(),
             Status::Dead => "dead (its supervisor is gone)".into(),
         }
     }
 
     pub fn is_running(self) -> bool {
-        matches!(self, Status::Running | Status::Stopping)
+        matches!(self, Status::Running | Status::Stopping | Status::Orphaned)
     }
 }
 
 pub fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).with_context(|| format!("write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("rename {}", path.display()))
 }

@@ -14,6 +14,15 @@
 //! (tcsetpgrp(3)), as `docker run -it` gives its pty to the container: then
 //! Ctrl-C is sent by the kernel's tty driver straight to the sandbox's
 //! process group, not through pidlab.
+//!
+//! PID 1 must not outlive its supervisor: a sandbox nobody supervises has
+//! no one to record its end. PID 1 asks for PR_SET_PDEATHSIG (step 3), but
+//! the kernel clears it when the workload changes credentials (setpriv,
+//! gosu, su-exec). So the supervisor also starts a watcher
+//! (`pidlab:watch`, `Watcher`, before PID 1 exists) that SIGKILLs PID 1 if
+//! the supervisor dies first, by any signal; SIGKILL from the host reaches
+//! PID 1 whatever its handlers, and the kernel then kills the whole
+//! namespace.
 
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
@@ -179,6 +188,38 @@ pub fn supervise(
         return Err(classify(&report, &plan.launch).into());
     }
     Ok(code)
+}
+
+/// The watcher that SIGKILLs PID 1 if we die first (see the module
+/// comment). Dropped, it is told to kill nothing and ended. It is not
+/// waited for: we exit a moment later, and the system's init reaps it
+/// (waiting would cost every run a switch to it and back).
+pub struct Watcher {
+    pid: Pid,
+    /// Our own pidfd, which it polls; open until it is gone.
+    _us: OwnedFd,
+}
+
+impl Watcher {
+    /// Start it. Call before unshare(CLONE_NEWPID) (see
+    /// `sys::spawn_watcher`).
+    pub fn start() -> Result<Watcher> {
+        let us = sys::pidfd_open(nix::unistd::getpid()).context("pidfd_open on pidlab itself")?;
+        let pid = sys::spawn_watcher(us.as_fd()).context("start the watcher (clone)")?;
+        Ok(Watcher { pid, _us: us })
+    }
+
+    /// From now on, our death kills PID 1.
+    pub fn watch(&self, pid1: &OwnedFd) {
+        sys::watch(Some(pid1.as_fd()));
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        sys::watch(None);
+        let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
+    }
 }
 
 /// `--explain`: what `sig`, about to be sent to PID 1, will do.

@@ -13,8 +13,9 @@
 //! `sched:sched_process_exit` to see them go.
 //!
 //! Tracing is done in a private tracefs *instance* (its own ring buffer and
-//! event switches, `instances/pidlab-PID`), so it never disturbs anyone
-//! else's tracing, and the instance is removed when pidlab is done. If the
+//! event switches, `instances/pidlab-PID-START`), so it never disturbs anyone
+//! else's tracing, and the instance is removed when pidlab is done (or, if
+//! pidlab was killed, by the next `trace`, `run --trace` or `doctor`). If the
 //! host has no tracefs mounted, pidlab mounts one — in a mount namespace of
 //! its own, so the host's mount table never changes.
 
@@ -38,7 +39,7 @@ use crate::cli::{Format, TraceArgs};
 use crate::lifecycle::{members, open_pid1};
 use crate::pidns;
 use crate::signals;
-use crate::state::Sandbox;
+use crate::state::{Process, Sandbox};
 
 const EVENTS: [&str; 4] = [
     "signal/signal_generate",
@@ -59,7 +60,8 @@ impl Instance {
         let tracefs = tracefs()?;
         let instances = tracefs.join("instances");
         remove_stale(&instances);
-        let dir = instances.join(format!("pidlab-{}", std::process::id()));
+        let me = Process::of(std::process::id() as i32).context("read our own start time")?;
+        let dir = instances.join(format!("pidlab-{}-{}", me.pid, me.start));
         fs::create_dir(&dir).with_context(|| format!("create the tracefs instance {}", dir.display()))?;
         let instance = Instance { dir };
         // The same clock as CLOCK_MONOTONIC, so event times can be compared
@@ -106,13 +108,26 @@ fn tracefs() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Remove `pidlab-PID` instances whose pidlab is no longer running.
+/// Remove the instances of tracers that are gone. An instance is named
+/// after its tracer, `pidlab-PID-START` (START: the start time, /proc/PID/stat
+/// field 22), so a PID reused by another process does not keep a dead
+/// tracer's instance, with its buffers and tracing on, alive. An instance
+/// of an older pidlab (`pidlab-PID`) is kept only while PID is a pidlab.
 fn remove_stale(instances: &Path) {
     let Ok(dir) = fs::read_dir(instances) else { return };
     for entry in dir.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("pidlab-").and_then(|p| p.parse::<i32>().ok()) else { continue };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        let Some(owner) = name.strip_prefix("pidlab-") else { continue };
+        let alive = match owner.split_once('-') {
+            Some((pid, start)) => match (pid.parse(), start.parse()) {
+                (Ok(pid), Ok(start)) => Process { pid, start }.alive(),
+                _ => false,
+            },
+            None => owner.parse::<i32>().is_ok_and(|pid| {
+                fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "pidlab")
+            }),
+        };
+        if !alive {
             let _ = fs::remove_dir(entry.path());
         }
     }

@@ -93,8 +93,10 @@ fn run_transcripts(slug: &str, as_nobody: bool) {
     let file_refs: Vec<&str> = files.iter().map(String::as_str).collect();
     let copy = as_nobody.then(|| ForNobody::new(&file_refs));
     if as_nobody {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(lab.state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        // A state directory of nobody's own: pidlab refuses one that
+        // another user owns or may write in.
+        let (uid, gid) = (nix::unistd::Uid::from_raw(65534), nix::unistd::Gid::from_raw(65534));
+        nix::unistd::chown(lab.state.path(), Some(uid), Some(gid)).unwrap();
     }
     let (bin_dir, cwd) = match &copy {
         Some(copy) => (copy.dir.path().to_path_buf(), copy.dir.path().to_path_buf()),
@@ -128,6 +130,7 @@ fn run_transcripts(slug: &str, as_nobody: bool) {
             assert!(line_matches(want, got), "{slug}{who}: `{command}`:\n  lesson: {want}\n  kernel: {got}");
         }
     }
+    nix::unistd::chown(lab.state.path(), Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
     lab.finish();
 }
 

@@ -179,8 +179,10 @@ fn a_foreground_sandbox_can_be_reached_by_name_and_leaves_no_state() {
 fn rootless_lifecycle() {
     require("/usr/bin/setpriv", "apt-get install util-linux");
     let lab = Lab::new();
-    // nobody must be able to use the state directory.
-    std::fs::set_permissions(lab.state.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    // A state directory of nobody's own: pidlab refuses one that another
+    // user owns or may write in.
+    let nobody = Some(nix::unistd::Uid::from_raw(65534));
+    nix::unistd::chown(lab.state.path(), nobody, Some(nix::unistd::Gid::from_raw(65534))).unwrap();
     let copy = ForNobody::new(&[]);
     let as_nobody = |args: &[&str]| {
         let mut cmd = ForNobody::command(&copy.bin(), args);
@@ -202,6 +204,7 @@ fn rootless_lifecycle() {
     let logs = as_nobody(&["logs", "user"]);
     assert!(logs.stdout.contains("caught SIGTERM (15) from pid 0"), "{logs:?}");
     assert_eq!(as_nobody(&["rm", "user"]).code(), 0);
+    nix::unistd::chown(lab.state.path(), Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
     lab.finish();
 }
 

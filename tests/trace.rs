@@ -302,10 +302,12 @@ fn tracing_does_not_change_how_a_stop_ends() {
 
 #[test]
 fn without_root_the_trace_is_labelled_prediction_and_still_right() {
-    use std::os::unix::fs::PermissionsExt;
     let copy = ForNobody::new(&[]);
     let lab = Lab::new();
-    std::fs::set_permissions(lab.state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    // A state directory of nobody's own: pidlab refuses one that another
+    // user owns or may write in.
+    let (uid, gid) = (nix::unistd::Uid::from_raw(65534), nix::unistd::Gid::from_raw(65534));
+    nix::unistd::chown(lab.state.path(), Some(uid), Some(gid)).unwrap();
     let mut cmd = ForNobody::command(
         &copy.bin(),
         &[
@@ -327,5 +329,6 @@ fn without_root_the_trace_is_labelled_prediction_and_still_right() {
     assert!(err.contains("predicted SIGTERM to sh") && err.contains(": dropped"), "the prediction: {err}");
     assert!(err.contains("observed  PID 1 ended: killed by SIGKILL"), "the observed outcome: {err}");
     assert!(!err.contains("SIGTERM -> "), "no line pretends to be the kernel's record: {err}");
+    nix::unistd::chown(lab.state.path(), Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
     lab.finish();
 }

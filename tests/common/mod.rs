@@ -213,7 +213,9 @@ pub fn pidfd_open(pid: nix::unistd::Pid) -> std::os::fd::OwnedFd {
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) }
 }
 
-/// The children of a host process, from /proc/PID/task/*/children.
+/// The children of a host process, from /proc/PID/task/*/children, except
+/// pidlab's watcher (`pidlab:watch`, the supervisor's first child, no part
+/// of the sandbox).
 pub fn children(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
@@ -223,6 +225,7 @@ pub fn children(pid: i32) -> Vec<i32> {
             }
         }
     }
+    out.retain(|child| comm(*child) != "pidlab:watch");
     out
 }
 
