@@ -297,3 +297,166 @@ fn every_lesson_is_listed_and_shown() {
     }
     assert_eq!(run(["lesson", "show", "99"]).code(), 125);
 }
+
+/// `pidlab lesson check NUMBER FILE` of an answer written as `text` to a
+/// private directory, with a private TMPDIR that must be empty afterwards:
+/// a check leaves no directory and no sandbox behind.
+fn check_answer(number: &str, file_name: &str, text: &str) -> Outcome {
+    let dir = private_tmp();
+    let tmp = private_tmp();
+    let file = dir.path().join(file_name);
+    std::fs::write(&file, text).unwrap();
+    let mut cmd = pidlab(["lesson", "check", number, file.to_str().unwrap()]);
+    cmd.env("TMPDIR", tmp.path());
+    let out = run_within(cmd, Duration::from_secs(60));
+    assert!(entries(tmp.path()).is_empty(), "the check left {:?} behind", entries(tmp.path()));
+    assert!(!out.stdout.contains(" ?"), "a verdict says only what was observed, never `?`: {out:?}");
+    out
+}
+
+fn assert_not_yet(out: &Outcome, causes: &[&str]) {
+    assert_eq!(out.code(), 1, "{out:?}");
+    for cause in causes {
+        assert!(out.stdout.contains(cause), "the verdict should name {cause:?}:\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn lesson_05_wrong_answers_are_told_their_real_cause() {
+    let single =
+        check_answer("5", "Dockerfile", "CMD ['pidlab', 'probe', '--on-term-save', '/data/state']\n");
+    assert_not_yet(&single, &["exited by itself with code 127", "[pidlab,: not found", "not valid JSON"]);
+    let unclosed =
+        check_answer("5", "Dockerfile", "CMD [\"pidlab\", \"probe\", \"--on-term-save\", \"/data/state\"\n");
+    assert_not_yet(&unclosed, &["code 127", "not valid JSON", "closing ]"]);
+    let outside =
+        check_answer("5", "Dockerfile", "CMD [\"pidlab\", \"probe\", \"--on-term-save\", \"/tmp/state\"]\n");
+    assert_not_yet(&outside, &["received SIGTERM and saved its state to /tmp/state", "save to /data/state"]);
+}
+
+#[test]
+fn lesson_09_wrong_answers_are_told_their_real_cause() {
+    let star = check_answer("9", "entrypoint.sh", "#!/bin/sh\necho \"entrypoint: preparing\"\nexec \"$*\"\n");
+    assert_not_yet(
+        &star,
+        &["code 127", "exec: pidlab probe --on-term-save /data/state: not found", "\"$*\" joins"],
+    );
+    let crlf =
+        check_answer("9", "entrypoint.sh", "#!/bin/sh\r\necho \"entrypoint: preparing\"\r\nexec \"$@\"\r\n");
+    assert_not_yet(&crlf, &["\"state\\r\"", "Windows (CRLF) line endings"]);
+    assert!(!crlf.stdout.contains("stayed PID 1"), "the shell did exec: {crlf:?}");
+}
+
+#[test]
+fn lesson_07_without_orphans_does_not_pass() {
+    let out = check_answer("7", "exercise.sh", "pidlab run -d --name ex07 -- pidlab probe\n");
+    assert_not_yet(&out, &["made no orphans", "--orphans 5"]);
+}
+
+#[test]
+fn lesson_04_wrong_names_are_told_what_was_started() {
+    let out = check_answer("4", "exercise.sh", "pidlab run -d --name ex4 -- pidlab probe\n");
+    assert_not_yet(&out, &["no sandbox named ex04", "it started ex4"]);
+}
+
+/// The host PID of PID 1 of the first sandbox a running check recorded in
+/// its private state directory (under `tmp`).
+fn sandbox_pid1(tmp: &Path, name: &str) -> i32 {
+    let mut pid = 0;
+    wait_until(Duration::from_secs(20), "the check's sandbox appears", || {
+        let record = entries(tmp)
+            .into_iter()
+            .filter(|d| d.file_name().unwrap().to_string_lossy().starts_with("pidlab-check-"))
+            .find_map(|d| std::fs::read_to_string(d.join(name).join("sandbox.json")).ok());
+        let value: Option<serde_json::Value> = record.and_then(|r| serde_json::from_str(&r).ok());
+        pid = value.and_then(|v| v["pid1"]["pid"].as_i64()).unwrap_or(0) as i32;
+        pid > 0
+    });
+    pid
+}
+
+/// The classic mistake, `pidlab run` without -d: the check gives up after
+/// its bound, says why, and ends the sandbox the script started.
+#[test]
+fn a_foreground_exercise_is_stopped_with_the_dash_d_hint_and_leaves_nothing() {
+    let dir = private_tmp();
+    let tmp = private_tmp();
+    let file = dir.path().join("exercise.sh");
+    std::fs::write(&file, "pidlab run --name ex04 -- pidlab probe\n").unwrap();
+    let mut cmd = pidlab(["lesson", "check", "4", file.to_str().unwrap()]);
+    cmd.env("TMPDIR", tmp.path());
+    let started = std::time::Instant::now();
+    let running = Running::start(&mut cmd);
+    let pid1 = pidfd_open(nix::unistd::Pid::from_raw(sandbox_pid1(tmp.path(), "ex04")));
+    let out = running.finish(Duration::from_secs(40));
+    assert!(started.elapsed() < Duration::from_secs(25), "took {:?}", started.elapsed());
+    assert_not_yet(&out, &["did not return within 10 s", "did you forget -d?"]);
+    assert!(exits_within(&pid1, Duration::from_secs(5)), "the sandbox's PID 1 is still running");
+    assert!(entries(tmp.path()).is_empty(), "left behind: {:?}", entries(tmp.path()));
+}
+
+/// Ctrl-C (or a TERM) to `lesson check` ends everything it started: the
+/// script, the sandbox, the temporary directories.
+#[test]
+fn an_interrupted_check_removes_everything_it_started() {
+    for signal in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGTERM] {
+        let dir = private_tmp();
+        let tmp = private_tmp();
+        let file = dir.path().join("exercise.sh");
+        std::fs::write(&file, "pidlab run --name ex04 -- pidlab probe\n").unwrap();
+        let mut cmd = pidlab(["lesson", "check", "4", file.to_str().unwrap()]);
+        cmd.env("TMPDIR", tmp.path());
+        let running = Running::start(&mut cmd);
+        let pid1 = pidfd_open(nix::unistd::Pid::from_raw(sandbox_pid1(tmp.path(), "ex04")));
+        let script = children(running.pid());
+        assert_eq!(script.len(), 1, "the check runs one script: {script:?}");
+        let script = pidfd_open(nix::unistd::Pid::from_raw(script[0]));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.pid()), signal).unwrap();
+        let out = running.finish(Duration::from_secs(20));
+        assert_eq!(out.code(), 128 + signal as i32, "{out:?}");
+        assert!(out.stderr.contains("interrupted"), "{out:?}");
+        assert!(
+            exits_within(&pid1, Duration::from_secs(5)),
+            "{signal}: the sandbox's PID 1 is still running"
+        );
+        assert!(exits_within(&script, Duration::from_secs(5)), "{signal}: the script is still running");
+        assert!(entries(tmp.path()).is_empty(), "{signal}: left behind: {:?}", entries(tmp.path()));
+    }
+}
+
+#[test]
+fn a_missing_exercise_file_is_a_usage_error_naming_the_starter() {
+    let dir = private_tmp();
+    let mut cmd = pidlab(["lesson", "check", "4", "exercise.sh"]);
+    cmd.current_dir(dir.path());
+    let out = run_within(cmd, Duration::from_secs(20));
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("lessons/04-pid1-signal-rules/exercise.sh"), "{out:?}");
+    assert!(out.stdout.is_empty(), "no verdict for a file that is not there: {out:?}");
+    let directory = run(["lesson", "check", "5", dir.path().to_str().unwrap()]);
+    assert_eq!(directory.code(), 125, "{directory:?}");
+    assert!(directory.stderr.contains("is not a file"), "{directory:?}");
+}
+
+/// `lesson export DIR` writes every starter file, so the binary alone is
+/// enough: checked from that directory, without the repository, the
+/// starters fail as they should.
+#[test]
+fn exported_starters_are_checked_from_any_directory() {
+    let dir = private_tmp();
+    let export = run(["lesson", "export", dir.path().to_str().unwrap()]);
+    assert_eq!(export.code(), 0, "{export:?}");
+    for (slug, file) in [
+        ("04-pid1-signal-rules", "exercise.sh"),
+        ("05-shell-vs-exec-form", "Dockerfile"),
+        ("07-orphans-and-zombies", "exercise.sh"),
+        ("09-entrypoint-scripts", "entrypoint.sh"),
+    ] {
+        let exported = std::fs::read(dir.path().join("lessons").join(slug).join(file)).unwrap();
+        assert_eq!(exported, std::fs::read(lesson_dir(slug).join(file)).unwrap(), "{slug}/{file}");
+    }
+    let mut cmd = pidlab(["lesson", "check", "9", "lessons/09-entrypoint-scripts/entrypoint.sh"]);
+    cmd.current_dir(dir.path());
+    let out = run_within(cmd, Duration::from_secs(60));
+    assert_not_yet(&out, &["PID 1 is sh", "dropped"]);
+}
