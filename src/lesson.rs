@@ -52,7 +52,11 @@ const LESSONS: &[Lesson] = &[
         slug: "02-unshare-vs-clone",
         text: include_str!("../lessons/02-unshare-vs-clone/README.md"),
         hints: &[
-            "Try it: `unshare --pid --fork sh -c 'readlink /proc/$$/ns/pid_for_children'` and without the first child.",
+            "Only the process that called unshare can look, and only before it forks. Without --fork, `sh` is \
+             that process (it keeps its host PID, so the host's /proc is the right one for it), and a shell \
+             builtin forks nothing; bash's `cd` even names the errno: \
+             `unshare --pid bash -c 'cd /proc/$$/ns/pid_for_children'`",
+            "With --fork, $$ is 1, and in the host's /proc, /proc/1 is the host's init: lesson 01's trap.",
         ],
         starter: None,
     },
@@ -144,6 +148,9 @@ const LESSONS: &[Lesson] = &[
     },
 ];
 
+/// The facts the lessons cite, with their sources.
+const FACTS: &str = include_str!("../lessons/FACTS.md");
+
 fn find(number: u32) -> Result<&'static Lesson> {
     LESSONS.iter().find(|l| l.number == number).ok_or_else(|| {
         let have: Vec<String> = LESSONS.iter().map(|l| l.number.to_string()).collect();
@@ -212,9 +219,10 @@ pub fn run(args: LessonArgs) -> Result<i32> {
 
 /// Write each lesson (as `lesson show` prints it) and its starter file to
 /// `DIR/lessons/NN-slug/`, the paths the lessons' commands use, so that
-/// they work from DIR. An existing file is left alone: it may hold an
+/// they work from DIR; and the facts they cite, `DIR/lessons/FACTS.md`. An existing file is left alone: it may hold an
 /// attendee's work.
 fn export(dir: &Path) -> Result<()> {
+    let facts = dir.join("lessons/FACTS.md");
     for lesson in LESSONS {
         let to = dir.join("lessons").join(lesson.slug);
         std::fs::create_dir_all(&to).with_context(|| format!("create {}", to.display()))?;
@@ -230,11 +238,15 @@ fn export(dir: &Path) -> Result<()> {
             println!("wrote {}", path.display());
         }
     }
+    std::fs::write(&facts, FACTS).with_context(|| format!("write {}", facts.display()))?;
+    println!("wrote {}", facts.display());
     Ok(())
 }
 
 /// Print a lesson for a terminal: transcript blocks indented, commands in
-/// bold when the output is a terminal.
+/// bold when the output is a terminal. The test matchers are for
+/// `cargo test`, not for people: `[..]` is shown as `…`, and a `~ REGEX`
+/// line as the text it matches, `…` for the parts that vary.
 fn render(text: &str, colour: bool) -> String {
     let mut out = String::new();
     let mut in_block = false;
@@ -244,15 +256,18 @@ fn render(text: &str, colour: bool) -> String {
             continue;
         }
         if in_block {
-            let shown = match line.strip_prefix("~ ") {
-                Some(pattern) => format!("(a line like: {pattern})"),
-                None => line.to_string(),
-            };
-            if colour && line.starts_with("$ ") {
-                out.push_str(&format!("    \x1b[1m{shown}\x1b[0m\n"));
-            } else {
-                out.push_str(&format!("    {shown}\n"));
+            if let Some(command) = line.strip_prefix("$ ") {
+                match colour {
+                    true => out.push_str(&format!("    \x1b[1m$ {command}\x1b[0m\n")),
+                    false => out.push_str(&format!("    $ {command}\n")),
+                }
+                continue;
             }
+            let shown = match line.strip_prefix("~ ") {
+                Some(pattern) => readable(pattern),
+                None => line.replace("[..]", "…"),
+            };
+            out.push_str(&format!("    {shown}\n"));
         } else if colour && line.starts_with('#') {
             out.push_str(&format!("\x1b[1;4m{}\x1b[0m\n", line.trim_start_matches('#').trim()));
         } else {
@@ -261,4 +276,70 @@ fn render(text: &str, colour: bool) -> String {
         }
     }
     out
+}
+
+/// What a transcript's regular expression matches, for a reader: literal
+/// text as is, `…` for anything that varies (`.`, a class such as
+/// `[0-9]`), one space for a run of spaces, "a or b" for `(a|b)`.
+fn readable(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        let varies = match c {
+            '\\' => {
+                out.extend(chars.next());
+                false
+            }
+            '[' => {
+                let class: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                if class.trim().is_empty() {
+                    out.push(' ');
+                    false
+                } else {
+                    true
+                }
+            }
+            '.' => true,
+            '^' | '$' => false,
+            '|' => {
+                out.push_str(" or ");
+                false
+            }
+            _ => {
+                out.push(c);
+                false
+            }
+        };
+        // A quantifier repeats what came before: shown once.
+        match chars.peek() {
+            Some('+' | '*' | '?') => {
+                chars.next();
+            }
+            Some('{') => while chars.next().is_some_and(|c| c != '}') {},
+            _ => {}
+        }
+        if varies && !out.ends_with('…') {
+            out.push('…');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matchers_are_shown_as_what_they_match() {
+        assert_eq!(readable("/proc/self: [0-9]{3,}"), "/proc/self: …");
+        assert_eq!(readable("  [0-9]+/1 +S pidlab:nest-1 .*"), "  …/1 S pidlab:nest-1 …");
+        assert_eq!(readable("[ ]*0[ ]+[0-9]+[ ]+1"), " 0 … 1");
+        assert_eq!(
+            readable("sh: 1: cannot create x: (Read-only file system|Permission denied)"),
+            "sh: 1: cannot create x: (Read-only file system or Permission denied)"
+        );
+        assert_eq!(readable(r"by pidlab [0-9]+ \(host\)"), "by pidlab … (host)");
+        let shown = render("```transcript\n$ a [..] b\n  x [..] y\n~ n: [0-9]+\n```\n", false);
+        assert_eq!(shown, "    $ a [..] b\n      x … y\n    n: …\n");
+    }
 }

@@ -13,13 +13,14 @@ use common::*;
 const LESSONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/lessons");
 
 /// `(command, expected output lines)` for each `$ ` line of each
-/// ```transcript block.
-fn transcript(text: &str) -> Vec<(String, Vec<String>)> {
+/// ```transcript block; ```transcript root blocks (what only root can
+/// see, e.g. `pidlab trace`) unless run as an ordinary user.
+fn transcript(text: &str, as_nobody: bool) -> Vec<(String, Vec<String>)> {
     let mut steps: Vec<(String, Vec<String>)> = Vec::new();
     let mut in_block = false;
     for line in text.lines() {
         if line.starts_with("```") {
-            in_block = line.trim() == "```transcript";
+            in_block = line.trim() == "```transcript" || (line.trim() == "```transcript root" && !as_nobody);
             continue;
         }
         if !in_block {
@@ -86,7 +87,7 @@ fn check_transcripts(slug: &str) {
 /// of pidlab and of the lesson's files.
 fn run_transcripts(slug: &str, as_nobody: bool) {
     let text = std::fs::read_to_string(lesson_dir(slug).join("README.md")).unwrap();
-    let steps = transcript(&text);
+    let steps = transcript(&text, as_nobody);
     assert!(!steps.is_empty(), "{slug} has no transcript");
     let lab = Lab::new();
     let files: Vec<String> = lesson_files(slug);
@@ -294,6 +295,12 @@ fn every_lesson_is_listed_and_shown() {
         assert_eq!(shown.code(), 0, "{shown:?}");
         let readme = std::fs::read_to_string(Path::new(LESSONS).join(dir).join("README.md")).unwrap();
         assert!(shown.stdout.contains(readme.lines().nth(2).unwrap()), "show prints the lesson");
+        // The matchers are for the tests, not for attendees.
+        for line in shown.stdout.lines() {
+            let matcher =
+                line.contains("[..]") || line.contains("(a line like") || line.trim_start().starts_with("~ ");
+            assert!(!matcher, "lesson {dir} shows test-matcher syntax: {line}");
+        }
     }
     assert_eq!(run(["lesson", "show", "99"]).code(), 125);
 }
@@ -455,8 +462,81 @@ fn exported_starters_are_checked_from_any_directory() {
         let exported = std::fs::read(dir.path().join("lessons").join(slug).join(file)).unwrap();
         assert_eq!(exported, std::fs::read(lesson_dir(slug).join(file)).unwrap(), "{slug}/{file}");
     }
+    let facts = std::fs::read_to_string(dir.path().join("lessons/FACTS.md")).unwrap();
+    assert!(facts.contains("## §1 "), "the facts the lessons cite are exported too");
     let mut cmd = pidlab(["lesson", "check", "9", "lessons/09-entrypoint-scripts/entrypoint.sh"]);
     cmd.current_dir(dir.path());
     let out = run_within(cmd, Duration::from_secs(60));
     assert_not_yet(&out, &["PID 1 is sh", "dropped"]);
+}
+
+/// The command in lesson 02's first hint reads the link it means (the
+/// unsharing shell's, through a /proc that shows it) and shows the errno
+/// the exercise asks for.
+#[test]
+fn lesson_02_hint_shows_the_errno() {
+    require("/usr/bin/unshare", "apt-get install util-linux");
+    let hint = run(["lesson", "hint", "2"]);
+    assert_eq!(hint.code(), 0, "{hint:?}");
+    let command = hint.stdout.split('`').rfind(|s| s.starts_with("unshare "));
+    let command = command.unwrap_or_else(|| panic!("no unshare command in the hint: {}", hint.stdout));
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", command]);
+    let out = run_within(cmd, Duration::from_secs(20));
+    assert!(out.stderr.contains("/ns/pid_for_children: No such file or directory"), "`{command}`: {out:?}");
+    assert!(!out.stderr.contains("/proc/1/"), "`{command}` reads the host's PID 1: {out:?}");
+}
+
+/// Lessons 01 and 02 say what an ordinary user gets from `unshare --pid`,
+/// and that `--user --map-root-user` does what pidlab does.
+#[test]
+fn lessons_01_and_02_say_what_an_ordinary_user_gets() {
+    require("/usr/bin/unshare", "apt-get install util-linux");
+    for slug in ["01-first-namespace", "02-unshare-vs-clone"] {
+        let text = std::fs::read_to_string(lesson_dir(slug).join("README.md")).unwrap();
+        assert!(text.contains("**Needs root**") || text.contains("**Needs root:**"), "{slug}");
+        assert!(
+            text.contains("`unshare: unshare failed: Operation not")
+                && text.contains("--user --map-root-user")
+        );
+    }
+    let as_nobody = |script: &str| {
+        run_within(ForNobody::command(Path::new("/bin/sh"), &["-c", script]), Duration::from_secs(20))
+    };
+    let refused = as_nobody("unshare --pid --fork sh -c 'echo $$'");
+    assert_ne!(refused.code(), 0, "{refused:?}");
+    assert_eq!(refused.stderr.trim(), "unshare: unshare failed: Operation not permitted", "{refused:?}");
+    let mapped = as_nobody("unshare --user --map-root-user --pid --fork sh -c 'echo $$'");
+    assert_eq!((mapped.code(), mapped.stdout.trim()), (0, "1"), "{mapped:?}");
+}
+
+/// Lesson 09 says a script that must stay PID 1 can pass SIGTERM on
+/// itself; that script passes the exercise's check.
+#[test]
+fn lesson_09_trap_forwarding_script_passes() {
+    let script = "#!/bin/sh\necho \"entrypoint: preparing\"\ntrap 'kill -TERM \"$child\"' TERM\n\"$@\" & child=$!\nwait \"$child\"\nwait \"$child\"\n";
+    let out = check_answer("9", "entrypoint.sh", script);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains("PID 1 was sh"), "{out:?}");
+}
+
+/// Every fact a lesson cites is in the repository: `lessons/FACTS.md`,
+/// and the section it names exists.
+#[test]
+fn every_cited_fact_is_in_the_repository() {
+    let facts = std::fs::read_to_string(Path::new(LESSONS).join("FACTS.md")).expect("lessons/FACTS.md");
+    let mut cited = 0;
+    for dir in entries(Path::new(LESSONS)).into_iter().filter(|p| p.is_dir()) {
+        let text = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        assert!(!text.contains("semantics.md"), "{dir:?} cites a document that is not in the repository");
+        for (_, rest) in text.match_indices('§').map(|(i, _)| text.split_at(i + '§'.len_utf8())) {
+            let number: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            assert!(
+                facts.contains(&format!("\n## §{number} ")),
+                "{dir:?} cites §{number}, which FACTS.md lacks"
+            );
+            cited += 1;
+        }
+    }
+    assert!(cited >= 10, "only {cited} citations of FACTS.md");
 }
