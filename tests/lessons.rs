@@ -540,3 +540,41 @@ fn every_cited_fact_is_in_the_repository() {
     }
     assert!(cited >= 10, "only {cited} citations of FACTS.md");
 }
+
+/// The README's tour, run as printed: the probe's state lands on a volume
+/// the host can read, and `ps` names the init as the tour says.
+#[test]
+fn the_tour_shows_what_it_says() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let tour_line = |start: &str| -> String {
+        let line = readme.lines().map(str::trim).find(|l| l.starts_with(start));
+        let line = line.unwrap_or_else(|| panic!("the README's tour has no line starting {start:?}"));
+        line.split("   #").next().unwrap().trim().to_string()
+    };
+    let lab = Lab::new();
+    let dir = private_tmp();
+    let bash = |command: &str| {
+        let mut cmd = Command::new("bash");
+        cmd.args(["-c", command])
+            .current_dir(dir.path())
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    Path::new(bin()).parent().unwrap().display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            )
+            .env("PIDLAB_STATE_DIR", lab.state.path());
+        run_within(cmd, Duration::from_secs(30))
+    };
+    let save = bash(&tour_line("mkdir -p data; pidlab run -v"));
+    assert_eq!(save.code(), 0, "{save:?}");
+    let saved = bash(&tour_line("cat data/state"));
+    assert_eq!(saved.stdout.trim(), "saved on SIGTERM by pid 1", "{saved:?}");
+    let init = tour_line("pidlab run --init -- ps");
+    let ps = bash(&init);
+    let rows: Vec<Vec<&str>> = ps.stdout.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows, [["1", "pidlab:init"], ["2", "ps"]], "`{init}`: {ps:?}");
+    lab.finish();
+}
