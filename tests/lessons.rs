@@ -101,6 +101,20 @@ fn run_transcripts(slug: &str, as_nobody: bool) {
         Some(copy) => (copy.dir.path().to_path_buf(), copy.dir.path().to_path_buf()),
         None => (Path::new(bin()).parent().unwrap().to_path_buf(), PathBuf::from(env!("CARGO_MANIFEST_DIR"))),
     };
+    run_steps(slug, steps, as_nobody, &bin_dir, &cwd, &lab);
+    lab.finish();
+}
+
+/// Run each `(command, expected output)` in bash from `cwd`, with the
+/// pidlab in `bin_dir` first on the PATH and the lab's state directory.
+fn run_steps(
+    slug: &str,
+    steps: Vec<(String, Vec<String>)>,
+    as_nobody: bool,
+    bin_dir: &Path,
+    cwd: &Path,
+    lab: &Lab,
+) {
     for (command, expected) in steps {
         let mut cmd = match as_nobody {
             true => ForNobody::command(Path::new("/bin/bash"), &["-c", &command]),
@@ -110,7 +124,7 @@ fn run_transcripts(slug: &str, as_nobody: bool) {
                 cmd
             }
         };
-        cmd.current_dir(&cwd)
+        cmd.current_dir(cwd)
             .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))
             .env("PIDLAB_STATE_DIR", lab.state.path());
         let out = run_within(cmd, Duration::from_secs(30));
@@ -129,7 +143,6 @@ fn run_transcripts(slug: &str, as_nobody: bool) {
             assert!(line_matches(want, got), "{slug}{who}: `{command}`:\n  lesson: {want}\n  kernel: {got}");
         }
     }
-    lab.finish();
 }
 
 /// Every file of a lesson, relative to the repository.
@@ -577,4 +590,39 @@ fn the_tour_shows_what_it_says() {
     let rows: Vec<Vec<&str>> = ps.stdout.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(rows, [["1", "pidlab:init"], ["2", "ps"]], "`{init}`: {ps:?}");
     lab.finish();
+}
+
+/// The facilitator's answer key is run like a lesson (as root, from a
+/// directory of its own), so its answers are what the kernel does.
+#[test]
+fn the_facilitator_answer_key_holds() {
+    require("/usr/bin/unshare", "apt-get install util-linux");
+    require("/bin/busybox", "apt-get install busybox-static (.ci/run does)");
+    let text = std::fs::read_to_string(Path::new(LESSONS).join("FACILITATOR.md")).unwrap();
+    let steps = transcript(&text, false);
+    assert!(steps.len() >= 15, "the answer key shows its answers: {} commands", steps.len());
+    let lab = Lab::new();
+    let cwd = private_tmp();
+    run_steps("FACILITATOR.md", steps, false, Path::new(bin()).parent().unwrap(), cwd.path(), &lab);
+    lab.finish();
+}
+
+/// The other right answers the answer key names pass the checks.
+#[test]
+fn other_right_answers_pass() {
+    for (number, file, text) in [
+        ("4", "exercise.sh", "pidlab run -d --name ex04 -- pidlab probe --catch TERM\n"),
+        ("4", "exercise.sh", "pidlab run -d --name ex04 -- pidlab probe --ignore TERM\n"),
+        ("4", "exercise.sh", "pidlab run -d --name ex04 -- sleep 1000\n"),
+        ("5", "Dockerfile", "CMD exec pidlab probe --on-term-save /data/state\n"),
+        (
+            "7",
+            "exercise.sh",
+            "pidlab run -d --name ex07 --init=drain -- pidlab probe --orphans 5 --orphan-life 0\n",
+        ),
+        ("7", "exercise.sh", "pidlab run -d --name ex07 --cmd 'pidlab probe --orphans 5 --orphan-life 0'\n"),
+    ] {
+        let out = check_answer(number, file, text);
+        assert_eq!(out.code(), 0, "lesson {number}, {text}: {out:?}");
+    }
 }
