@@ -148,6 +148,13 @@ const LESSONS: &[Lesson] = &[
     },
 ];
 
+/// The lesson other than `number` whose directory `file` is in, if any:
+/// checking lesson 4's script as lesson 5 is a mix-up, not a wrong answer.
+fn other_lesson(number: u32, file: &Path) -> Option<&'static Lesson> {
+    let in_dir = |slug: &str| file.components().any(|c| c.as_os_str() == slug);
+    LESSONS.iter().find(|l| l.number != number && l.starter.is_some() && in_dir(l.slug))
+}
+
 /// The facts the lessons cite, with their sources.
 const FACTS: &str = include_str!("../lessons/FACTS.md");
 
@@ -191,7 +198,23 @@ pub fn run(args: LessonArgs) -> Result<i32> {
             let Some((starter, _)) = lesson.starter else {
                 bail!("lesson {} ({}) has no exercise to check", lesson.number, lesson.slug);
             };
-            let file = check::exercise_file(&file, number, &format!("lessons/{}/{starter}", lesson.slug))?;
+            let starter = format!("lessons/{}/{starter}", lesson.slug);
+            let file = check::exercise_file(&file, number, &starter)?;
+            if let Some(other) = other_lesson(number, &file) {
+                return Err(Exit {
+                    code: SETUP_FAILED,
+                    message: format!(
+                        "{} is lesson {}'s exercise (it is in {}/); lesson {number}'s starter file is {starter}. \
+                         Did you mean `pidlab lesson check {} {}`?",
+                        file.display(),
+                        other.number,
+                        other.slug,
+                        other.number,
+                        file.display()
+                    ),
+                }
+                .into());
+            }
             let verdict = match lesson.number {
                 4 => exercises::check_4(&file)?,
                 5 => exercises::check_5(&file)?,

@@ -456,6 +456,19 @@ fn a_missing_exercise_file_is_a_usage_error_naming_the_starter() {
     let directory = run(["lesson", "check", "5", dir.path().to_str().unwrap()]);
     assert_eq!(directory.code(), 125, "{directory:?}");
     assert!(directory.stderr.contains("is not a file"), "{directory:?}");
+    // Another lesson's file is a mix-up, not a wrong answer.
+    let other = run([
+        "lesson",
+        "check",
+        "5",
+        lesson_dir("04-pid1-signal-rules").join("exercise.sh").to_str().unwrap(),
+    ]);
+    assert_eq!(other.code(), 125, "{other:?}");
+    assert!(
+        other.stderr.contains("lesson 4's")
+            && other.stderr.contains("lessons/05-shell-vs-exec-form/Dockerfile"),
+        "{other:?}"
+    );
 }
 
 /// `lesson export DIR` writes every starter file, so the binary alone is

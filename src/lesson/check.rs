@@ -296,11 +296,12 @@ impl Drop for Bench {
         for name in self.names() {
             let mut cmd = self.command(&self.exe);
             cmd.args(["rm", "-f", &name]);
-            if let Ok(ran) = self.run(cmd, COMMAND_LIMIT, false)
-                && !ran.success()
-            {
-                say!("pidlab: lesson check could not remove the sandbox {name}: {}", ran.text());
-            }
+            let failure = match self.run(cmd, COMMAND_LIMIT, false) {
+                Ok(ran) if ran.success() => continue,
+                Ok(ran) => ran.text(),
+                Err(err) => format!("{err:#}"),
+            };
+            say!("pidlab: lesson check could not remove the sandbox {name}: {failure}");
         }
     }
 }
