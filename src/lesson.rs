@@ -28,6 +28,9 @@ struct Lesson {
     /// The exercise's starter file: its name in the lesson's directory, and
     /// its text (so `lesson export` needs no repository).
     starter: Option<(&'static str, &'static str)>,
+    /// The reference solution, `solution/` + the starter's name (lesson
+    /// 09's transcripts run it).
+    solution: Option<&'static str>,
 }
 
 const LESSONS: &[Lesson] = &[
@@ -37,6 +40,7 @@ const LESSONS: &[Lesson] = &[
         text: include_str!("../lessons/00-doctor/README.md"),
         hints: &["Run `pidlab doctor` and read the line under each FAIL."],
         starter: None,
+        solution: None,
     },
     Lesson {
         number: 1,
@@ -46,6 +50,7 @@ const LESSONS: &[Lesson] = &[
             "`pidlab inspect one` lists every process of the sandbox; the first number is the host's PID.",
         ],
         starter: None,
+        solution: None,
     },
     Lesson {
         number: 2,
@@ -59,6 +64,7 @@ const LESSONS: &[Lesson] = &[
             "With --fork, $$ is 1, and in the host's /proc, /proc/1 is the host's init: lesson 01's trap.",
         ],
         starter: None,
+        solution: None,
     },
     Lesson {
         number: 3,
@@ -66,6 +72,7 @@ const LESSONS: &[Lesson] = &[
         text: include_str!("../lessons/03-nested-namespaces/README.md"),
         hints: &["rt_sigtimedwait moves the waited signals from `blocked` to `real_blocked` while it waits."],
         starter: None,
+        solution: None,
     },
     Lesson {
         number: 4,
@@ -77,6 +84,7 @@ const LESSONS: &[Lesson] = &[
             "pidlab run -d --name ex04 -- pidlab probe",
         ],
         starter: Some(("exercise.sh", include_str!("../lessons/04-pid1-signal-rules/exercise.sh"))),
+        solution: Some(include_str!("../lessons/04-pid1-signal-rules/solution/exercise.sh")),
     },
     Lesson {
         number: 5,
@@ -88,6 +96,7 @@ const LESSONS: &[Lesson] = &[
             "CMD [\"pidlab\", \"probe\", \"--on-term-save\", \"/data/state\"]",
         ],
         starter: Some(("Dockerfile", include_str!("../lessons/05-shell-vs-exec-form/Dockerfile"))),
+        solution: Some(include_str!("../lessons/05-shell-vs-exec-form/solution/Dockerfile")),
     },
     Lesson {
         number: 6,
@@ -95,6 +104,7 @@ const LESSONS: &[Lesson] = &[
         text: include_str!("../lessons/06-docker-stop/README.md"),
         hints: &["STOPSIGNAL only changes which signal stop sends; PID 1 must still have a handler for it."],
         starter: None,
+        solution: None,
     },
     Lesson {
         number: 7,
@@ -106,6 +116,7 @@ const LESSONS: &[Lesson] = &[
             "pidlab run -d --name ex07 --init -- pidlab probe --orphans 5 --orphan-life 0",
         ],
         starter: Some(("exercise.sh", include_str!("../lessons/07-orphans-and-zombies/exercise.sh"))),
+        solution: Some(include_str!("../lessons/07-orphans-and-zombies/solution/exercise.sh")),
     },
     Lesson {
         number: 8,
@@ -113,6 +124,7 @@ const LESSONS: &[Lesson] = &[
         text: include_str!("../lessons/08-init-and-drain/README.md"),
         hints: &["Lesson 05: `exec` in the string makes the shell replace itself with the command."],
         starter: None,
+        solution: None,
     },
     Lesson {
         number: 9,
@@ -124,6 +136,7 @@ const LESSONS: &[Lesson] = &[
             "exec \"$@\"",
         ],
         starter: Some(("entrypoint.sh", include_str!("../lessons/09-entrypoint-scripts/entrypoint.sh"))),
+        solution: Some(include_str!("../lessons/09-entrypoint-scripts/solution/entrypoint.sh")),
     },
     Lesson {
         number: 10,
@@ -131,6 +144,7 @@ const LESSONS: &[Lesson] = &[
         text: include_str!("../lessons/10-when-pid1-dies/README.md"),
         hints: &["The init exits when its child (sh) exits; then the kernel kills the sleep."],
         starter: None,
+        solution: None,
     },
     Lesson {
         number: 11,
@@ -138,6 +152,7 @@ const LESSONS: &[Lesson] = &[
         text: include_str!("../lessons/11-chroot-vs-pivot-root/README.md"),
         hints: &["In a user namespace you are root over the namespaces it owns, mount namespace included."],
         starter: None,
+        solution: None,
     },
     Lesson {
         number: 12,
@@ -145,6 +160,7 @@ const LESSONS: &[Lesson] = &[
         text: include_str!("../lessons/12-rootless/README.md"),
         hints: &["uid_map maps IDs inside to IDs outside; root's own map is the identity."],
         starter: None,
+        solution: None,
     },
 ];
 
@@ -240,10 +256,11 @@ pub fn run(args: LessonArgs) -> Result<i32> {
     }
 }
 
-/// Write each lesson (as `lesson show` prints it) and its starter file to
-/// `DIR/lessons/NN-slug/`, the paths the lessons' commands use, so that
-/// they work from DIR; and the facts they cite, `DIR/lessons/FACTS.md`. An existing file is left alone: it may hold an
-/// attendee's work.
+/// Write each lesson (as `lesson show` prints it), its starter file and its
+/// reference solution to `DIR/lessons/NN-slug/`, the paths the lessons'
+/// commands use, so that they work from DIR; and the facts they cite,
+/// `DIR/lessons/FACTS.md`. An existing lesson or starter file is left
+/// alone: it may hold an attendee's work.
 fn export(dir: &Path) -> Result<()> {
     let facts = dir.join("lessons/FACTS.md");
     for lesson in LESSONS {
@@ -257,6 +274,13 @@ fn export(dir: &Path) -> Result<()> {
                 println!("kept {} (already there)", path.display());
                 continue;
             }
+            std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        if let (Some((name, _)), Some(text)) = (lesson.starter, lesson.solution) {
+            let path = to.join("solution").join(name);
+            std::fs::create_dir_all(to.join("solution"))
+                .with_context(|| format!("create {}", to.display()))?;
             std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
             println!("wrote {}", path.display());
         }

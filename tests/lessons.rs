@@ -639,3 +639,27 @@ fn other_right_answers_pass() {
         assert_eq!(out.code(), 0, "lesson {number}, {text}: {out:?}");
     }
 }
+
+/// The lessons' commands that use the lessons' files work from a copy that
+/// `pidlab lesson export` wrote, without the repository.
+#[test]
+fn lessons_run_from_an_exported_copy() {
+    let dir = private_tmp();
+    let export = run(["lesson", "export", dir.path().to_str().unwrap()]);
+    assert_eq!(export.code(), 0, "{export:?}");
+    let mut ran = 0;
+    for slug in entries(Path::new(LESSONS)).into_iter().filter(|p| p.is_dir()) {
+        let text = std::fs::read_to_string(slug.join("README.md")).unwrap();
+        let steps: Vec<_> =
+            transcript(&text, false).into_iter().filter(|(c, _)| c.contains("lessons/")).collect();
+        if steps.is_empty() {
+            continue;
+        }
+        ran += steps.len();
+        let lab = Lab::new();
+        let name = slug.file_name().unwrap().to_string_lossy().into_owned();
+        run_steps(&name, steps, false, Path::new(bin()).parent().unwrap(), dir.path(), &lab);
+        lab.finish();
+    }
+    assert!(ran >= 2, "only {ran} commands use the lessons' files");
+}
