@@ -408,10 +408,14 @@ fn a_foreground_exercise_is_stopped_with_the_dash_d_hint_and_leaves_nothing() {
     let started = std::time::Instant::now();
     let running = Running::start(&mut cmd);
     let pid1 = pidfd_open(nix::unistd::Pid::from_raw(sandbox_pid1(tmp.path(), "ex04")));
+    let script = children(running.pid());
+    assert_eq!(script.len(), 1, "the check runs one script: {script:?}");
+    let script = pidfd_open(nix::unistd::Pid::from_raw(script[0]));
     let out = running.finish(Duration::from_secs(40));
     assert!(started.elapsed() < Duration::from_secs(25), "took {:?}", started.elapsed());
     assert_not_yet(&out, &["did not return within 10 s", "did you forget -d?"]);
     assert!(exits_within(&pid1, Duration::from_secs(5)), "the sandbox's PID 1 is still running");
+    assert!(exits_within(&script, Duration::from_secs(5)), "the script is still running");
     assert!(entries(tmp.path()).is_empty(), "left behind: {:?}", entries(tmp.path()));
 }
 
