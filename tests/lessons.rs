@@ -673,3 +673,37 @@ fn lessons_run_from_an_exported_copy() {
     }
     assert!(ran >= 2, "only {ran} commands use the lessons' files");
 }
+
+/// The exercises are part of lessons that work without root: their checks
+/// pass each solution and fail each starter as the `nobody` user too, and
+/// leave nothing behind.
+#[test]
+fn exercise_checks_work_as_an_ordinary_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let exercises = [
+        ("4", "04-pid1-signal-rules", "exercise.sh"),
+        ("5", "05-shell-vs-exec-form", "Dockerfile"),
+        ("7", "07-orphans-and-zombies", "exercise.sh"),
+        ("9", "09-entrypoint-scripts", "entrypoint.sh"),
+    ];
+    let files: Vec<String> = exercises
+        .iter()
+        .flat_map(|(_, slug, file)| {
+            [format!("lessons/{slug}/{file}"), format!("lessons/{slug}/solution/{file}")]
+        })
+        .collect();
+    let copy = ForNobody::new(&files.iter().map(String::as_str).collect::<Vec<_>>());
+    let tmp = private_tmp();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    for (number, slug, file) in exercises {
+        for (path, passes) in
+            [(format!("lessons/{slug}/{file}"), false), (format!("lessons/{slug}/solution/{file}"), true)]
+        {
+            let mut cmd = ForNobody::command(&copy.bin(), &["lesson", "check", number, &path]);
+            cmd.current_dir(copy.dir.path()).env("TMPDIR", tmp.path());
+            let out = run_within(cmd, Duration::from_secs(60));
+            assert_eq!(out.code(), if passes { 0 } else { 1 }, "as nobody, {path}: {out:?}");
+        }
+    }
+    assert!(entries(tmp.path()).is_empty(), "left behind: {:?}", entries(tmp.path()));
+}
