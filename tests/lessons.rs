@@ -395,6 +395,35 @@ fn sandbox_pid1(tmp: &Path, name: &str) -> i32 {
     pid
 }
 
+/// Processes a test must not leave behind even when it fails (a check that
+/// died of the signal would leave its script and sandbox): SIGKILLed by
+/// PID when dropped, if still there. The pidfd, not yet readable, proves
+/// the PID still names that process.
+struct KillOnDrop(Vec<(i32, std::os::fd::OwnedFd)>);
+
+impl KillOnDrop {
+    fn watch(&mut self, pid: i32) {
+        self.0.push((pid, pidfd_open(nix::unistd::Pid::from_raw(pid))));
+    }
+
+    fn gone_within(&self, index: usize, limit: Duration) -> bool {
+        exits_within(&self.0[index].1, limit)
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for (pid, pidfd) in &self.0 {
+            if !exits_within(pidfd, Duration::ZERO) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
 /// The classic mistake, `pidlab run` without -d: the check gives up after
 /// its bound, says why, and ends the sandbox the script started.
 #[test]
@@ -407,15 +436,16 @@ fn a_foreground_exercise_is_stopped_with_the_dash_d_hint_and_leaves_nothing() {
     cmd.env("TMPDIR", tmp.path());
     let started = std::time::Instant::now();
     let running = Running::start(&mut cmd);
-    let pid1 = pidfd_open(nix::unistd::Pid::from_raw(sandbox_pid1(tmp.path(), "ex04")));
+    let mut left = KillOnDrop(Vec::new());
+    left.watch(sandbox_pid1(tmp.path(), "ex04"));
     let script = children(running.pid());
     assert_eq!(script.len(), 1, "the check runs one script: {script:?}");
-    let script = pidfd_open(nix::unistd::Pid::from_raw(script[0]));
+    left.watch(script[0]);
     let out = running.finish(Duration::from_secs(40));
     assert!(started.elapsed() < Duration::from_secs(25), "took {:?}", started.elapsed());
     assert_not_yet(&out, &["did not return within 10 s", "did you forget -d?"]);
-    assert!(exits_within(&pid1, Duration::from_secs(5)), "the sandbox's PID 1 is still running");
-    assert!(exits_within(&script, Duration::from_secs(5)), "the script is still running");
+    assert!(left.gone_within(0, Duration::from_secs(5)), "the sandbox's PID 1 is still running");
+    assert!(left.gone_within(1, Duration::from_secs(5)), "the script is still running");
     assert!(entries(tmp.path()).is_empty(), "left behind: {:?}", entries(tmp.path()));
 }
 
@@ -431,19 +461,24 @@ fn an_interrupted_check_removes_everything_it_started() {
         let mut cmd = pidlab(["lesson", "check", "4", file.to_str().unwrap()]);
         cmd.env("TMPDIR", tmp.path());
         let running = Running::start(&mut cmd);
-        let pid1 = pidfd_open(nix::unistd::Pid::from_raw(sandbox_pid1(tmp.path(), "ex04")));
+        let mut left = KillOnDrop(Vec::new());
+        left.watch(sandbox_pid1(tmp.path(), "ex04"));
         let script = children(running.pid());
         assert_eq!(script.len(), 1, "the check runs one script: {script:?}");
-        let script = pidfd_open(nix::unistd::Pid::from_raw(script[0]));
+        left.watch(script[0]);
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.pid()), signal).unwrap();
         let out = running.finish(Duration::from_secs(20));
-        assert_eq!(out.code(), 128 + signal as i32, "{out:?}");
+        assert_eq!(
+            out.status.code(),
+            Some(128 + signal as i32),
+            "a clean exit, not death by {signal}: {out:?}"
+        );
         assert!(out.stderr.contains("interrupted"), "{out:?}");
         assert!(
-            exits_within(&pid1, Duration::from_secs(5)),
+            left.gone_within(0, Duration::from_secs(5)),
             "{signal}: the sandbox's PID 1 is still running"
         );
-        assert!(exits_within(&script, Duration::from_secs(5)), "{signal}: the script is still running");
+        assert!(left.gone_within(1, Duration::from_secs(5)), "{signal}: the script is still running");
         assert!(entries(tmp.path()).is_empty(), "{signal}: left behind: {:?}", entries(tmp.path()));
     }
 }
