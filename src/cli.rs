@@ -79,6 +79,9 @@ pub enum LessonCommand {
     },
     /// Check your exercise file (exit 0 when it passes).
     Check { number: u32, file: PathBuf },
+    /// Write every lesson, starter file and solution under DIR/lessons/, so
+    /// that the pidlab binary alone is enough (no repository needed).
+    Export { dir: PathBuf },
 }
 
 #[derive(Debug, Args)]

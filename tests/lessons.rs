@@ -13,13 +13,14 @@ use common::*;
 const LESSONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/lessons");
 
 /// `(command, expected output lines)` for each `$ ` line of each
-/// ```transcript block.
-fn transcript(text: &str) -> Vec<(String, Vec<String>)> {
+/// ```transcript block; ```transcript root blocks (what only root can
+/// see, e.g. `pidlab trace`) unless run as an ordinary user.
+fn transcript(text: &str, as_nobody: bool) -> Vec<(String, Vec<String>)> {
     let mut steps: Vec<(String, Vec<String>)> = Vec::new();
     let mut in_block = false;
     for line in text.lines() {
         if line.starts_with("```") {
-            in_block = line.trim() == "```transcript";
+            in_block = line.trim() == "```transcript" || (line.trim() == "```transcript root" && !as_nobody);
             continue;
         }
         if !in_block {
@@ -86,7 +87,7 @@ fn check_transcripts(slug: &str) {
 /// of pidlab and of the lesson's files.
 fn run_transcripts(slug: &str, as_nobody: bool) {
     let text = std::fs::read_to_string(lesson_dir(slug).join("README.md")).unwrap();
-    let steps = transcript(&text);
+    let steps = transcript(&text, as_nobody);
     assert!(!steps.is_empty(), "{slug} has no transcript");
     let lab = Lab::new();
     let files: Vec<String> = lesson_files(slug);
@@ -102,6 +103,24 @@ fn run_transcripts(slug: &str, as_nobody: bool) {
         Some(copy) => (copy.dir.path().to_path_buf(), copy.dir.path().to_path_buf()),
         None => (Path::new(bin()).parent().unwrap().to_path_buf(), PathBuf::from(env!("CARGO_MANIFEST_DIR"))),
     };
+    run_steps(slug, steps, as_nobody, &bin_dir, &cwd, &lab);
+    if as_nobody {
+        // Back to root's, for `lab.finish` (run as root) to accept it.
+        nix::unistd::chown(lab.state.path(), Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
+    }
+    lab.finish();
+}
+
+/// Run each `(command, expected output)` in bash from `cwd`, with the
+/// pidlab in `bin_dir` first on the PATH and the lab's state directory.
+fn run_steps(
+    slug: &str,
+    steps: Vec<(String, Vec<String>)>,
+    as_nobody: bool,
+    bin_dir: &Path,
+    cwd: &Path,
+    lab: &Lab,
+) {
     for (command, expected) in steps {
         let mut cmd = match as_nobody {
             true => ForNobody::command(Path::new("/bin/bash"), &["-c", &command]),
@@ -111,7 +130,7 @@ fn run_transcripts(slug: &str, as_nobody: bool) {
                 cmd
             }
         };
-        cmd.current_dir(&cwd)
+        cmd.current_dir(cwd)
             .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))
             .env("PIDLAB_STATE_DIR", lab.state.path());
         let out = run_within(cmd, Duration::from_secs(30));
@@ -130,8 +149,6 @@ fn run_transcripts(slug: &str, as_nobody: bool) {
             assert!(line_matches(want, got), "{slug}{who}: `{command}`:\n  lesson: {want}\n  kernel: {got}");
         }
     }
-    nix::unistd::chown(lab.state.path(), Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
-    lab.finish();
 }
 
 /// Every file of a lesson, relative to the repository.
@@ -297,6 +314,437 @@ fn every_lesson_is_listed_and_shown() {
         assert_eq!(shown.code(), 0, "{shown:?}");
         let readme = std::fs::read_to_string(Path::new(LESSONS).join(dir).join("README.md")).unwrap();
         assert!(shown.stdout.contains(readme.lines().nth(2).unwrap()), "show prints the lesson");
+        // The matchers are for the tests, not for attendees.
+        for line in shown.stdout.lines() {
+            let matcher =
+                line.contains("[..]") || line.contains("(a line like") || line.trim_start().starts_with("~ ");
+            assert!(!matcher, "lesson {dir} shows test-matcher syntax: {line}");
+        }
     }
     assert_eq!(run(["lesson", "show", "99"]).code(), 125);
+}
+
+/// `pidlab lesson check NUMBER FILE` of an answer written as `text` to a
+/// private directory, with a private TMPDIR that must be empty afterwards:
+/// a check leaves no directory and no sandbox behind.
+fn check_answer(number: &str, file_name: &str, text: &str) -> Outcome {
+    let dir = private_tmp();
+    let tmp = private_tmp();
+    let file = dir.path().join(file_name);
+    std::fs::write(&file, text).unwrap();
+    let mut cmd = pidlab(["lesson", "check", number, file.to_str().unwrap()]);
+    cmd.env("TMPDIR", tmp.path());
+    let out = run_within(cmd, Duration::from_secs(60));
+    assert!(entries(tmp.path()).is_empty(), "the check left {:?} behind", entries(tmp.path()));
+    assert!(!out.stdout.contains(" ?"), "a verdict says only what was observed, never `?`: {out:?}");
+    out
+}
+
+fn assert_not_yet(out: &Outcome, causes: &[&str]) {
+    assert_eq!(out.code(), 1, "{out:?}");
+    for cause in causes {
+        assert!(out.stdout.contains(cause), "the verdict should name {cause:?}:\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn lesson_05_wrong_answers_are_told_their_real_cause() {
+    let single =
+        check_answer("5", "Dockerfile", "CMD ['pidlab', 'probe', '--on-term-save', '/data/state']\n");
+    assert_not_yet(&single, &["exited by itself with code 127", "[pidlab,: not found", "not valid JSON"]);
+    let unclosed =
+        check_answer("5", "Dockerfile", "CMD [\"pidlab\", \"probe\", \"--on-term-save\", \"/data/state\"\n");
+    assert_not_yet(&unclosed, &["code 127", "not valid JSON", "closing ]"]);
+    let outside =
+        check_answer("5", "Dockerfile", "CMD [\"pidlab\", \"probe\", \"--on-term-save\", \"/tmp/state\"]\n");
+    assert_not_yet(&outside, &["received SIGTERM and saved its state to /tmp/state", "save to /data/state"]);
+}
+
+#[test]
+fn lesson_09_wrong_answers_are_told_their_real_cause() {
+    let star = check_answer("9", "entrypoint.sh", "#!/bin/sh\necho \"entrypoint: preparing\"\nexec \"$*\"\n");
+    assert_not_yet(
+        &star,
+        &["code 127", "exec: pidlab probe --on-term-save /data/state: not found", "\"$*\" joins"],
+    );
+    let crlf =
+        check_answer("9", "entrypoint.sh", "#!/bin/sh\r\necho \"entrypoint: preparing\"\r\nexec \"$@\"\r\n");
+    assert_not_yet(&crlf, &["\"state\\r\"", "Windows (CRLF) line endings"]);
+    assert!(!crlf.stdout.contains("stayed PID 1"), "the shell did exec: {crlf:?}");
+}
+
+#[test]
+fn lesson_07_without_orphans_does_not_pass() {
+    let out = check_answer("7", "exercise.sh", "pidlab run -d --name ex07 -- pidlab probe\n");
+    assert_not_yet(&out, &["made no orphans", "--orphans 5"]);
+}
+
+#[test]
+fn lesson_04_wrong_names_are_told_what_was_started() {
+    let out = check_answer("4", "exercise.sh", "pidlab run -d --name ex4 -- pidlab probe\n");
+    assert_not_yet(&out, &["no sandbox named ex04", "it started ex4"]);
+}
+
+/// The host PID of PID 1 of the first sandbox a running check recorded in
+/// its private state directory (under `tmp`).
+fn sandbox_pid1(tmp: &Path, name: &str) -> i32 {
+    let mut pid = 0;
+    wait_until(Duration::from_secs(20), "the check's sandbox appears", || {
+        let record = entries(tmp)
+            .into_iter()
+            .filter(|d| d.file_name().unwrap().to_string_lossy().starts_with("pidlab-check-"))
+            .find_map(|d| std::fs::read_to_string(d.join(name).join("sandbox.json")).ok());
+        let value: Option<serde_json::Value> = record.and_then(|r| serde_json::from_str(&r).ok());
+        pid = value.and_then(|v| v["pid1"]["pid"].as_i64()).unwrap_or(0) as i32;
+        pid > 0
+    });
+    pid
+}
+
+/// Processes a test must not leave behind even when it fails (a check that
+/// died of the signal would leave its script and sandbox): SIGKILLed by
+/// PID when dropped, if still there. The pidfd, not yet readable, proves
+/// the PID still names that process.
+struct KillOnDrop(Vec<(i32, std::os::fd::OwnedFd)>);
+
+impl KillOnDrop {
+    fn watch(&mut self, pid: i32) {
+        self.0.push((pid, pidfd_open(nix::unistd::Pid::from_raw(pid))));
+    }
+
+    fn gone_within(&self, index: usize, limit: Duration) -> bool {
+        exits_within(&self.0[index].1, limit)
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for (pid, pidfd) in &self.0 {
+            if !exits_within(pidfd, Duration::ZERO) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// The classic mistake, `pidlab run` without -d: the check gives up after
+/// its bound, says why, and ends the sandbox the script started.
+#[test]
+fn a_foreground_exercise_is_stopped_with_the_dash_d_hint_and_leaves_nothing() {
+    let dir = private_tmp();
+    let tmp = private_tmp();
+    let file = dir.path().join("exercise.sh");
+    std::fs::write(&file, "pidlab run --name ex04 -- pidlab probe\n").unwrap();
+    let mut cmd = pidlab(["lesson", "check", "4", file.to_str().unwrap()]);
+    cmd.env("TMPDIR", tmp.path());
+    let started = std::time::Instant::now();
+    let running = Running::start(&mut cmd);
+    let mut left = KillOnDrop(Vec::new());
+    left.watch(sandbox_pid1(tmp.path(), "ex04"));
+    let script = children(running.pid());
+    assert_eq!(script.len(), 1, "the check runs one script: {script:?}");
+    left.watch(script[0]);
+    let out = running.finish(Duration::from_secs(40));
+    assert!(started.elapsed() < Duration::from_secs(25), "took {:?}", started.elapsed());
+    assert_not_yet(&out, &["did not return within 10 s", "did you forget -d?"]);
+    assert!(left.gone_within(0, Duration::from_secs(5)), "the sandbox's PID 1 is still running");
+    assert!(left.gone_within(1, Duration::from_secs(5)), "the script is still running");
+    assert!(entries(tmp.path()).is_empty(), "left behind: {:?}", entries(tmp.path()));
+}
+
+/// Ctrl-C (or a TERM) to `lesson check` ends everything it started: the
+/// script, the sandbox, the temporary directories.
+#[test]
+fn an_interrupted_check_removes_everything_it_started() {
+    for signal in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGTERM] {
+        let dir = private_tmp();
+        let tmp = private_tmp();
+        let file = dir.path().join("exercise.sh");
+        std::fs::write(&file, "pidlab run --name ex04 -- pidlab probe\n").unwrap();
+        let mut cmd = pidlab(["lesson", "check", "4", file.to_str().unwrap()]);
+        cmd.env("TMPDIR", tmp.path());
+        let running = Running::start(&mut cmd);
+        let mut left = KillOnDrop(Vec::new());
+        left.watch(sandbox_pid1(tmp.path(), "ex04"));
+        let script = children(running.pid());
+        assert_eq!(script.len(), 1, "the check runs one script: {script:?}");
+        left.watch(script[0]);
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.pid()), signal).unwrap();
+        let out = running.finish(Duration::from_secs(20));
+        assert_eq!(
+            out.status.code(),
+            Some(128 + signal as i32),
+            "a clean exit, not death by {signal}: {out:?}"
+        );
+        assert!(out.stderr.contains("interrupted"), "{out:?}");
+        assert!(
+            left.gone_within(0, Duration::from_secs(5)),
+            "{signal}: the sandbox's PID 1 is still running"
+        );
+        assert!(left.gone_within(1, Duration::from_secs(5)), "{signal}: the script is still running");
+        assert!(entries(tmp.path()).is_empty(), "{signal}: left behind: {:?}", entries(tmp.path()));
+    }
+}
+
+#[test]
+fn a_missing_exercise_file_is_a_usage_error_naming_the_starter() {
+    let dir = private_tmp();
+    let mut cmd = pidlab(["lesson", "check", "4", "exercise.sh"]);
+    cmd.current_dir(dir.path());
+    let out = run_within(cmd, Duration::from_secs(20));
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("lessons/04-pid1-signal-rules/exercise.sh"), "{out:?}");
+    assert!(out.stdout.is_empty(), "no verdict for a file that is not there: {out:?}");
+    let directory = run(["lesson", "check", "5", dir.path().to_str().unwrap()]);
+    assert_eq!(directory.code(), 125, "{directory:?}");
+    assert!(directory.stderr.contains("is not a file"), "{directory:?}");
+    // Another lesson's file is a mix-up, not a wrong answer.
+    let other = run([
+        "lesson",
+        "check",
+        "5",
+        lesson_dir("04-pid1-signal-rules").join("exercise.sh").to_str().unwrap(),
+    ]);
+    assert_eq!(other.code(), 125, "{other:?}");
+    assert!(
+        other.stderr.contains("lesson 4's")
+            && other.stderr.contains("lessons/05-shell-vs-exec-form/Dockerfile"),
+        "{other:?}"
+    );
+}
+
+/// `lesson export DIR` writes every starter file, so the binary alone is
+/// enough: checked from that directory, without the repository, the
+/// starters fail as they should.
+#[test]
+fn exported_starters_are_checked_from_any_directory() {
+    let dir = private_tmp();
+    let export = run(["lesson", "export", dir.path().to_str().unwrap()]);
+    assert_eq!(export.code(), 0, "{export:?}");
+    for (slug, file) in [
+        ("04-pid1-signal-rules", "exercise.sh"),
+        ("05-shell-vs-exec-form", "Dockerfile"),
+        ("07-orphans-and-zombies", "exercise.sh"),
+        ("09-entrypoint-scripts", "entrypoint.sh"),
+    ] {
+        let exported = std::fs::read(dir.path().join("lessons").join(slug).join(file)).unwrap();
+        assert_eq!(exported, std::fs::read(lesson_dir(slug).join(file)).unwrap(), "{slug}/{file}");
+    }
+    let facts = std::fs::read_to_string(dir.path().join("lessons/FACTS.md")).unwrap();
+    assert!(facts.contains("## §1 "), "the facts the lessons cite are exported too");
+    let mut cmd = pidlab(["lesson", "check", "9", "lessons/09-entrypoint-scripts/entrypoint.sh"]);
+    cmd.current_dir(dir.path());
+    let out = run_within(cmd, Duration::from_secs(60));
+    assert_not_yet(&out, &["PID 1 is sh", "dropped"]);
+}
+
+/// The command in lesson 02's first hint reads the link it means (the
+/// unsharing shell's, through a /proc that shows it) and shows the errno
+/// the exercise asks for.
+#[test]
+fn lesson_02_hint_shows_the_errno() {
+    require("/usr/bin/unshare", "apt-get install util-linux");
+    let hint = run(["lesson", "hint", "2"]);
+    assert_eq!(hint.code(), 0, "{hint:?}");
+    let command = hint.stdout.split('`').rfind(|s| s.starts_with("unshare "));
+    let command = command.unwrap_or_else(|| panic!("no unshare command in the hint: {}", hint.stdout));
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", command]);
+    let out = run_within(cmd, Duration::from_secs(20));
+    assert!(out.stderr.contains("/ns/pid_for_children: No such file or directory"), "`{command}`: {out:?}");
+    assert!(!out.stderr.contains("/proc/1/"), "`{command}` reads the host's PID 1: {out:?}");
+}
+
+/// Lessons 01 and 02 say what an ordinary user gets from `unshare --pid`,
+/// and that `--user --map-root-user` does what pidlab does.
+#[test]
+fn lessons_01_and_02_say_what_an_ordinary_user_gets() {
+    require("/usr/bin/unshare", "apt-get install util-linux");
+    for slug in ["01-first-namespace", "02-unshare-vs-clone"] {
+        let text = std::fs::read_to_string(lesson_dir(slug).join("README.md")).unwrap();
+        assert!(text.contains("**Needs root**") || text.contains("**Needs root:**"), "{slug}");
+        assert!(
+            text.contains("`unshare: unshare failed: Operation not")
+                && text.contains("--user --map-root-user")
+        );
+    }
+    let as_nobody = |script: &str| {
+        run_within(ForNobody::command(Path::new("/bin/sh"), &["-c", script]), Duration::from_secs(20))
+    };
+    let refused = as_nobody("unshare --pid --fork sh -c 'echo $$'");
+    assert_ne!(refused.code(), 0, "{refused:?}");
+    assert_eq!(refused.stderr.trim(), "unshare: unshare failed: Operation not permitted", "{refused:?}");
+    let mapped = as_nobody("unshare --user --map-root-user --pid --fork sh -c 'echo $$'");
+    assert_eq!((mapped.code(), mapped.stdout.trim()), (0, "1"), "{mapped:?}");
+}
+
+/// Lesson 09 says a script that must stay PID 1 can pass SIGTERM on
+/// itself; that script passes the exercise's check.
+#[test]
+fn lesson_09_trap_forwarding_script_passes() {
+    let script = "#!/bin/sh\necho \"entrypoint: preparing\"\ntrap 'kill -TERM \"$child\"' TERM\n\"$@\" & child=$!\nwait \"$child\"\nwait \"$child\"\n";
+    let out = check_answer("9", "entrypoint.sh", script);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains("PID 1 was sh"), "{out:?}");
+}
+
+/// Every fact a lesson cites is in the repository: `lessons/FACTS.md`,
+/// and the section it names exists.
+#[test]
+fn every_cited_fact_is_in_the_repository() {
+    let facts = std::fs::read_to_string(Path::new(LESSONS).join("FACTS.md")).expect("lessons/FACTS.md");
+    let mut cited = 0;
+    for dir in entries(Path::new(LESSONS)).into_iter().filter(|p| p.is_dir()) {
+        let text = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        // Every document a lesson names in backquotes is in the repository.
+        for cited in text.split('`').skip(1).step_by(2).filter(|s| s.ends_with(".md")) {
+            let found = [Path::new(env!("CARGO_MANIFEST_DIR")), Path::new(LESSONS), &dir]
+                .iter()
+                .any(|base| base.join(cited).is_file());
+            assert!(found, "{dir:?} cites {cited}, which is not in the repository");
+        }
+        for (_, rest) in text.match_indices('§').map(|(i, _)| text.split_at(i + '§'.len_utf8())) {
+            let number: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            assert!(
+                facts.contains(&format!("\n## §{number} ")),
+                "{dir:?} cites §{number}, which FACTS.md lacks"
+            );
+            cited += 1;
+        }
+    }
+    assert!(cited >= 10, "only {cited} citations of FACTS.md");
+}
+
+/// The README's tour, run as printed: the probe's state lands on a volume
+/// the host can read, and `ps` names the init as the tour says.
+#[test]
+fn the_tour_shows_what_it_says() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let tour_line = |start: &str| -> String {
+        let line = readme.lines().map(str::trim).find(|l| l.starts_with(start));
+        let line = line.unwrap_or_else(|| panic!("the README's tour has no line starting {start:?}"));
+        line.split("   #").next().unwrap().trim().to_string()
+    };
+    let lab = Lab::new();
+    let dir = private_tmp();
+    let bash = |command: &str| {
+        let mut cmd = Command::new("bash");
+        cmd.args(["-c", command])
+            .current_dir(dir.path())
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    Path::new(bin()).parent().unwrap().display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            )
+            .env("PIDLAB_STATE_DIR", lab.state.path());
+        run_within(cmd, Duration::from_secs(30))
+    };
+    let save = bash(&tour_line("mkdir -p data; pidlab run -v"));
+    assert_eq!(save.code(), 0, "{save:?}");
+    let saved = bash(&tour_line("cat data/state"));
+    assert_eq!(saved.stdout.trim(), "saved on SIGTERM by pid 1", "{saved:?}");
+    let init = tour_line("pidlab run --init -- ps");
+    let ps = bash(&init);
+    let rows: Vec<Vec<&str>> = ps.stdout.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows, [["1", "pidlab:init"], ["2", "ps"]], "`{init}`: {ps:?}");
+    lab.finish();
+}
+
+/// The facilitator's answer key is run like a lesson (as root, from a
+/// directory of its own), so its answers are what the kernel does.
+#[test]
+fn the_facilitator_answer_key_holds() {
+    require("/usr/bin/unshare", "apt-get install util-linux");
+    require("/bin/busybox", "apt-get install busybox-static (.ci/run does)");
+    let text = std::fs::read_to_string(Path::new(LESSONS).join("FACILITATOR.md")).unwrap();
+    let steps = transcript(&text, false);
+    assert!(steps.len() >= 15, "the answer key shows its answers: {} commands", steps.len());
+    let lab = Lab::new();
+    let cwd = private_tmp();
+    run_steps("FACILITATOR.md", steps, false, Path::new(bin()).parent().unwrap(), cwd.path(), &lab);
+    lab.finish();
+}
+
+/// The other right answers the answer key names pass the checks.
+#[test]
+fn other_right_answers_pass() {
+    for (number, file, text) in [
+        ("4", "exercise.sh", "pidlab run -d --name ex04 -- pidlab probe --catch TERM\n"),
+        ("4", "exercise.sh", "pidlab run -d --name ex04 -- pidlab probe --ignore TERM\n"),
+        ("4", "exercise.sh", "pidlab run -d --name ex04 -- sleep 1000\n"),
+        ("5", "Dockerfile", "CMD exec pidlab probe --on-term-save /data/state\n"),
+        (
+            "7",
+            "exercise.sh",
+            "pidlab run -d --name ex07 --init=drain -- pidlab probe --orphans 5 --orphan-life 0\n",
+        ),
+        ("7", "exercise.sh", "pidlab run -d --name ex07 --cmd 'pidlab probe --orphans 5 --orphan-life 0'\n"),
+    ] {
+        let out = check_answer(number, file, text);
+        assert_eq!(out.code(), 0, "lesson {number}, {text}: {out:?}");
+    }
+}
+
+/// The lessons' commands that use the lessons' files work from a copy that
+/// `pidlab lesson export` wrote, without the repository.
+#[test]
+fn lessons_run_from_an_exported_copy() {
+    let dir = private_tmp();
+    let export = run(["lesson", "export", dir.path().to_str().unwrap()]);
+    assert_eq!(export.code(), 0, "{export:?}");
+    let mut ran = 0;
+    for slug in entries(Path::new(LESSONS)).into_iter().filter(|p| p.is_dir()) {
+        let text = std::fs::read_to_string(slug.join("README.md")).unwrap();
+        let steps: Vec<_> =
+            transcript(&text, false).into_iter().filter(|(c, _)| c.contains("lessons/")).collect();
+        if steps.is_empty() {
+            continue;
+        }
+        ran += steps.len();
+        let lab = Lab::new();
+        let name = slug.file_name().unwrap().to_string_lossy().into_owned();
+        run_steps(&name, steps, false, Path::new(bin()).parent().unwrap(), dir.path(), &lab);
+        lab.finish();
+    }
+    assert!(ran >= 2, "only {ran} commands use the lessons' files");
+}
+
+/// The exercises are part of lessons that work without root: their checks
+/// pass each solution and fail each starter as the `nobody` user too, and
+/// leave nothing behind.
+#[test]
+fn exercise_checks_work_as_an_ordinary_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let exercises = [
+        ("4", "04-pid1-signal-rules", "exercise.sh"),
+        ("5", "05-shell-vs-exec-form", "Dockerfile"),
+        ("7", "07-orphans-and-zombies", "exercise.sh"),
+        ("9", "09-entrypoint-scripts", "entrypoint.sh"),
+    ];
+    let files: Vec<String> = exercises
+        .iter()
+        .flat_map(|(_, slug, file)| {
+            [format!("lessons/{slug}/{file}"), format!("lessons/{slug}/solution/{file}")]
+        })
+        .collect();
+    let copy = ForNobody::new(&files.iter().map(String::as_str).collect::<Vec<_>>());
+    let tmp = private_tmp();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    for (number, slug, file) in exercises {
+        for (path, passes) in
+            [(format!("lessons/{slug}/{file}"), false), (format!("lessons/{slug}/solution/{file}"), true)]
+        {
+            let mut cmd = ForNobody::command(&copy.bin(), &["lesson", "check", number, &path]);
+            cmd.current_dir(copy.dir.path()).env("TMPDIR", tmp.path());
+            let out = run_within(cmd, Duration::from_secs(60));
+            assert_eq!(out.code(), if passes { 0 } else { 1 }, "as nobody, {path}: {out:?}");
+        }
+    }
+    assert!(entries(tmp.path()).is_empty(), "left behind: {:?}", entries(tmp.path()));
 }
