@@ -483,21 +483,25 @@ fn parse_nest(text: &str) -> Result<u32, String> {
     if n == 0 {
         return Err("a sandbox needs at least one PID namespace: use --nest 1 (the default) or more".into());
     }
-    if n > crate::pidns::MAX_NEST {
+    if n > crate::procfs::MAX_PID_NS_LEVEL {
         return Err(format!(
             "the kernel allows at most {} nested PID namespaces below the initial one \
              (MAX_PID_NS_LEVEL, pid_namespaces(7)); use --nest 1 to {}",
-            crate::pidns::MAX_NEST,
-            crate::pidns::MAX_NEST
+            crate::procfs::MAX_PID_NS_LEVEL,
+            crate::procfs::MAX_PID_NS_LEVEL
         ));
     }
     Ok(n)
 }
 
-/// `probe --orphans`: at most `probe::MAX_ORPHANS`, so that a slip of the
+/// The most orphans `probe --orphans` leaves: what the reaping benchmark
+/// uses, about a third of the kernel's default pid_max (32768).
+pub const MAX_ORPHANS: u32 = 10_000;
+
+/// `probe --orphans`: at most `MAX_ORPHANS`, so that a slip of the
 /// finger is not a fork bomb.
 fn parse_orphans(text: &str) -> Result<u32, String> {
-    let max = crate::probe::MAX_ORPHANS;
+    let max = MAX_ORPHANS;
     match text.parse::<u32>() {
         Ok(n) if n <= max => Ok(n),
         _ => Err(format!("give a whole number from 0 to {max}: a probe leaves at most {max} orphans")),

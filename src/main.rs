@@ -1,6 +1,6 @@
 //! pidlab: build Linux PID namespaces from scratch and make the life of PID 1
 //! visible. `main` only parses, runs, prints the error chain and maps it to an
-//! exit code; start reading at `sandbox.rs`.
+//! exit code; start reading at `runtime/mod.rs`, the setup recipe.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 // pidlab starts at C's `main` (in sys.rs), without Rust's runtime set-up.
@@ -22,34 +22,24 @@ macro_rules! say {
     }};
 }
 
-mod capabilities;
+// The ground floor: what every layer reads.
 mod cli;
-mod doctor;
 mod duration;
-mod environment;
-mod exec;
 mod exit_code;
-mod explain;
-mod init;
-mod launch;
-mod lesson;
-mod lifecycle;
 mod logfile;
-mod pidns;
-mod plan;
-mod probe;
-mod rootfs;
-mod sandbox;
-mod seccomp;
-mod shim;
+mod procfs;
+mod record;
 mod signals;
-mod state;
-mod step;
-mod supervisor;
 mod sys;
-mod trace;
-mod user;
-mod userns;
+
+// The layers, each a folder: how a sandbox is made, the programs that run
+// as PID 1, how a sandbox is seen, the verbs that act on it by name, and
+// the workshop around it. No folder imports one that imports it back.
+mod lifecycle;
+mod observe;
+mod pid1;
+mod runtime;
+mod workshop;
 
 use clap::Parser;
 
@@ -86,19 +76,19 @@ fn main() -> i32 {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run(args) => sandbox::run(*args),
-        Command::Probe(args) => probe::run(args),
-        Command::Init(args) => init::run(args),
+        Command::Run(args) => runtime::run(*args),
+        Command::Probe(args) => pid1::probe::run(args),
+        Command::Init(args) => pid1::init::run(args),
         Command::Ps(args) => lifecycle::ps(args),
         Command::Inspect(args) => lifecycle::inspect(args),
-        Command::Exec(args) => exec::run(args),
+        Command::Exec(args) => lifecycle::exec::run(args),
         Command::Stop(args) => lifecycle::stop(args),
         Command::Kill(args) => lifecycle::kill(args),
         Command::Logs(args) => lifecycle::logs(args),
         Command::Rm(args) => lifecycle::rm(args),
-        Command::Explain(args) => explain::run(args),
-        Command::Trace(args) => trace::run(args),
-        Command::Lesson(args) => lesson::run(args),
-        Command::Doctor(args) => doctor::run(args),
+        Command::Explain(args) => observe::explain::run(args),
+        Command::Trace(args) => observe::trace::run(args),
+        Command::Lesson(args) => workshop::lesson::run(args),
+        Command::Doctor(args) => workshop::doctor::run(args),
     }
 }

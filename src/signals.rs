@@ -56,7 +56,7 @@ pub fn parse_number(text: &str) -> Result<i32> {
 
 /// Every signal an init passes on, by number, real-time ones included:
 /// all but SIGKILL and SIGSTOP (which cannot be caught), SIGCHLD (the init's
-/// own business), SIGTTIN and SIGTTOU (see `init.rs`), and 32 and 33, which
+/// own business), SIGTTIN and SIGTTOU (see `pid1/init.rs`), and 32 and 33, which
 /// glibc keeps for its threads (its SIGRTMIN is 34).
 pub fn init_forwards() -> Vec<i32> {
     let own = [libc::SIGKILL, libc::SIGSTOP, libc::SIGCHLD, libc::SIGTTIN, libc::SIGTTOU, 32, 33];
@@ -75,7 +75,7 @@ pub fn name_of(signo: i32) -> String {
     match Signal::try_from(signo) {
         Ok(sig) => sig.as_str().to_string(),
         Err(_) if signo >= libc::SIGRTMIN() => format!("SIGRTMIN+{}", signo - libc::SIGRTMIN()),
-        Err(_) => format!("signal {signo}"),
+        Err(_) => format!("SIG{signo}"),
     }
 }
 
@@ -143,17 +143,10 @@ pub fn reset_to_defaults() -> nix::Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
 }
 
-/// Decode a signal mask as /proc/PID/status prints it (`SigCgt:
-/// 0000000000004002`: bit N-1 set means signal N) into names.
-pub fn names_in_mask(hex: &str) -> Vec<String> {
-    let Ok(mask) = u64::from_str_radix(hex.trim(), 16) else { return Vec::new() };
-    (1..=64)
-        .filter(|n| mask & (1u64 << (n - 1)) != 0)
-        .map(|n| match Signal::try_from(n) {
-            Ok(sig) => sig.as_str().to_string(),
-            Err(_) => format!("SIG{n}"),
-        })
-        .collect()
+/// The names of signals set in a mask as /proc/PID/status prints it
+/// (bit N-1 is signal N): `SIGINT`, `SIGRTMIN+3`, ...
+pub fn names_in(mask: u64) -> Vec<String> {
+    crate::procfs::signals_in(mask).into_iter().map(name_of).collect()
 }
 
 /// What a signal does to a process that left it at SIG_DFL (signal(7)).
@@ -228,9 +221,9 @@ mod tests {
 
     #[test]
     fn masks_decode_to_names() {
-        assert_eq!(names_in_mask("0000000000004002"), vec!["SIGINT", "SIGTERM"]);
-        assert_eq!(names_in_mask("0000000180000000"), vec!["SIG32", "SIG33"]);
-        assert!(names_in_mask("0").is_empty());
+        assert_eq!(names_in(0x4002), vec!["SIGINT", "SIGTERM"]);
+        assert_eq!(names_in(1 << 36), vec!["SIGRTMIN+3"]);
+        assert!(names_in(0).is_empty());
     }
 
     #[test]

@@ -311,7 +311,7 @@ pub fn set_default_raw(signo: i32) -> nix::Result<()> {
 
 /// Install `handler` for `sig` with SA_SIGINFO, so it learns the sender.
 /// The handler must be async-signal-safe (pidlab's only handler writes a few
-/// bytes to a pipe, see `probe.rs`).
+/// bytes to a pipe, see `pid1/probe.rs`).
 pub fn set_siginfo_handler(
     sig: Signal,
     handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),
@@ -415,7 +415,7 @@ pub fn make_read_only_recursive(path: &std::ffi::CStr) -> nix::Result<()> {
 /// will have) makes. Filters stack: each call adds one, none can be
 /// removed. The caller must hold CAP_SYS_ADMIN (pidlab does not set
 /// no_new_privs, as Docker does not: set-user-ID programs inside keep
-/// working, see `seccomp.rs`).
+/// working, see `runtime/seccomp.rs`).
 pub fn install_seccomp_filter(program: &[libc::sock_filter]) -> nix::Result<()> {
     let len = u16::try_from(program.len()).map_err(|_| Errno::E2BIG)?;
     let fprog = libc::sock_fprog { len, filter: program.as_ptr().cast_mut() };

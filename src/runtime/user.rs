@@ -173,7 +173,7 @@ pub fn switch(user: &User) -> nix::Result<()> {
 /// Read `/etc/NAME` of the root at `root` ("/" for the host's), resolved
 /// inside the root so a symbolic link in it cannot lead to a host file.
 pub fn read_root_file(root: &Path, name: &str) -> Option<String> {
-    crate::rootfs::read_in_root(root, Path::new("/etc").join(name).as_path())
+    crate::runtime::rootfs::read_in_root(root, Path::new("/etc").join(name).as_path())
 }
 
 #[cfg(test)]

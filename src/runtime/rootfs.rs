@@ -49,7 +49,7 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::{Mode, SFlag, mknod};
 use nix::unistd::{chdir, chroot, pivot_root};
 
-use crate::step::{Doing, StepError};
+use crate::runtime::step::{Doing, StepError};
 
 /// The host directories the default root is made of, read-only.
 const HOST_DIRS: [&str; 8] = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"];
@@ -179,7 +179,7 @@ impl RootPlan {
     /// Where the root will be built: pidlab's one shared mount point.
     pub fn create(self) -> Result<Root> {
         let exe = std::env::current_exe().context("find pidlab's own binary (/proc/self/exe)")?;
-        let dir = crate::state::mount_point()?;
+        let dir = crate::record::mount_point()?;
         Ok(Root { dir, layout: self.layout, volumes: self.volumes, workdir: self.workdir, exe })
     }
 }
@@ -349,7 +349,7 @@ fn open_in_root(root: &OwnedFd, target: &Path) -> nix::Result<OwnedFd> {
 /// The text of `target` (absolute, as the workload names it) inside the
 /// directory `root`, resolved as the workload will resolve it; `None` if
 /// there is no such file. pidlab reads the root's /etc/passwd and
-/// /etc/group this way (`user.rs`).
+/// /etc/group this way (`runtime/user.rs`).
 pub fn read_in_root(root: &Path, target: &Path) -> Option<String> {
     let root = open_dir(root).ok()?;
     let relative = target.strip_prefix("/").unwrap_or(target);

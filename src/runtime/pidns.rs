@@ -13,7 +13,6 @@
 //! kernel allows 32 levels below the initial namespace (MAX_PID_NS_LEVEL);
 //! one more fails with ENOSPC.
 
-use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -25,13 +24,13 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
-use crate::rootfs;
+use crate::runtime::rootfs;
+use crate::runtime::step::{Doing, Reporter, Step, StepError};
 use crate::signals;
-use crate::step::{Doing, Reporter, Step, StepError};
 use crate::sys;
 
 /// Nested PID namespaces the kernel allows below the initial one.
-pub const MAX_NEST: u32 = 32;
+pub const MAX_NEST: u32 = crate::procfs::MAX_PID_NS_LEVEL;
 
 /// Make this process's next child PID 1 of a new PID namespace.
 pub fn unshare_for_children() -> nix::Result<()> {
@@ -47,8 +46,8 @@ pub fn unshare_for_children() -> nix::Result<()> {
 pub fn join(name: &str) -> Result<OwnedFd> {
     use nix::sched::setns;
     use std::os::fd::AsFd;
-    let sandbox = crate::state::Sandbox::open(name)?;
-    let (_, _, pidfd) = crate::lifecycle::open_pid1(&sandbox, "join the PID namespace of")?;
+    let sandbox = crate::record::Sandbox::open(name)?;
+    let (_, _, pidfd) = crate::record::open_pid1(&sandbox, "join the PID namespace of")?;
     setns(pidfd.as_fd(), CloneFlags::CLONE_NEWPID)
         .with_context(|| format!("setns into {name}'s PID namespace through a pidfd of its PID 1"))?;
     Ok(pidfd)
@@ -71,24 +70,6 @@ pub fn exits_within(pidfd: &OwnedFd, limit: std::time::Duration) -> bool {
             result => return result.is_ok_and(|n| n > 0),
         }
     }
-}
-
-/// How deep the calling process already is: 0 in the initial namespace.
-/// Read from `NSpid`, which has one entry per level the caller is visible in.
-pub fn current_level() -> Result<u32> {
-    let nspid = nspid(Path::new("/proc/self/status"))?;
-    Ok(nspid.len().saturating_sub(1) as u32)
-}
-
-/// The `NSpid:` line of a /proc/PID/status file: this process's PID in each
-/// namespace from the procfs's own down to the process's.
-pub fn nspid(status: &Path) -> Result<Vec<i32>> {
-    let text = fs::read_to_string(status).with_context(|| format!("read {}", status.display()))?;
-    let line = text
-        .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))
-        .context("no NSpid line (kernel older than 4.1?)")?;
-    line.split_whitespace().map(|n| n.parse::<i32>().context("parse NSpid")).collect()
 }
 
 /// PID 1 must not outlive the `pidlab` that started it. PR_SET_PDEATHSIG

@@ -16,7 +16,7 @@ use nix::errno::Errno;
 use crate::exit_code;
 use crate::sys;
 
-/// The recipe, in kernel order. `sandbox.rs` runs them; this list names them
+/// The recipe, in kernel order. `runtime/mod.rs` runs them; this list names them
 /// for messages such as "step 7/13 mount /proc: EPERM".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {

@@ -45,6 +45,8 @@ use nix::unistd::{UnlinkatFlags, unlinkat};
 use serde_json::{Value, json};
 
 use crate::exit_code::{Exit, SETUP_FAILED};
+use crate::procfs;
+use crate::sys;
 
 /// Where the state directory is (not yet checked: see `StateDir::open`).
 pub fn base() -> PathBuf {
@@ -69,7 +71,7 @@ fn env_path(name: &str) -> Option<PathBuf> {
 }
 
 /// The one directory every sandbox's root is mounted on, each in its own
-/// mount namespace (see `rootfs.rs`). Its name starts with a dot, which no
+/// mount namespace (see `runtime/rootfs.rs`). Its name starts with a dot, which no
 /// sandbox name may, so it never clashes with a sandbox's directory.
 pub fn mount_point() -> Result<PathBuf> {
     let state = StateDir::open(true)?.context("the state directory vanished")?;
@@ -405,7 +407,7 @@ pub struct Process {
 
 impl Process {
     pub fn of(pid: i32) -> Option<Process> {
-        Some(Process { pid, start: start_time(pid)? })
+        Some(Process { pid, start: procfs::start_time(pid)? })
     }
 
     pub fn to_record(self) -> Value {
@@ -422,21 +424,9 @@ impl Process {
     /// Still the same process, and not a zombie.
     pub fn alive(self) -> bool {
         self.pid > 0
-            && start_time(self.pid) == Some(self.start)
-            && stat_field(self.pid, 0).is_some_and(|state| state != "Z" && state != "X")
+            && procfs::start_time(self.pid) == Some(self.start)
+            && procfs::Status::of(self.pid).is_some_and(|s| s.is_alive())
     }
-}
-
-/// Field `n` (0 = state) of /proc/PID/stat after the command name.
-fn stat_field(pid: i32, n: usize) -> Option<String> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = text.rsplit_once(") ")?;
-    rest.split_whitespace().nth(n).map(str::to_string)
-}
-
-/// The process's start time in clock ticks since boot (proc(5), stat field 22).
-pub fn start_time(pid: i32) -> Option<u64> {
-    stat_field(pid, 19)?.parse().ok()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -478,4 +468,42 @@ impl Status {
 
 pub fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Open a pidfd on the sandbox's PID 1, refusing a sandbox that is not
+/// running. Checking liveness *after* opening makes the pidfd trustworthy:
+/// if the (PID, start time) pair still matches, the pidfd is that process.
+/// It must also be PID 1 of a namespace of its own (its last NSpid is 1).
+/// This works whether or not the supervisor is still there.
+pub fn open_pid1(sandbox: &Sandbox, verb: &str) -> Result<(Value, Process, OwnedFd)> {
+    let status = sandbox.status();
+    if !status.is_running() {
+        let fix = match status {
+            Status::Exited { .. } => format!("start a new one, or `pidlab rm {}`", sandbox.name),
+            _ => format!("`pidlab rm {}` cleans it up", sandbox.name),
+        };
+        return Err(refuse(format!(
+            "cannot {verb} {}: it is {}, not running; {fix}",
+            sandbox.name,
+            status.describe()
+        )));
+    }
+    let record = sandbox.record().context("read sandbox.json")?;
+    let pid1 = Process::from_record(&record["pid1"]);
+    let pidfd = sys::pidfd_open(nix::unistd::Pid::from_raw(pid1.pid)).context("pidfd_open on PID 1")?;
+    if !pid1.alive() {
+        return Err(refuse(format!("cannot {verb} {}: PID 1 has just exited", sandbox.name)));
+    }
+    // A sandbox run with --pid container:NAME or --pid host is not PID 1
+    // of a namespace of its own; every other one is.
+    let own_namespace = record["pid_namespace"].as_str().is_none_or(|mode| mode == "new");
+    let nspid = procfs::Status::of(pid1.pid).map(|s| s.nspid).unwrap_or_default();
+    if own_namespace && (nspid.len() < 2 || nspid.last() != Some(&1)) {
+        return Err(refuse(format!(
+            "cannot {verb} {}: host PID {} is not PID 1 of a PID namespace (NSpid {nspid:?}), so the record is \
+             not one pidlab wrote; `pidlab rm {}` removes it",
+            sandbox.name, pid1.pid, sandbox.name
+        )));
+    }
+    Ok((record, pid1, pidfd))
 }

@@ -36,10 +36,10 @@ use nix::time::{ClockId, clock_gettime};
 use serde_json::{Value, json};
 
 use crate::cli::{Format, TraceArgs};
-use crate::lifecycle::{members, open_pid1};
-use crate::pidns;
+use crate::procfs::{self, members};
+use crate::record::open_pid1;
+use crate::record::{Process, Sandbox};
 use crate::signals;
-use crate::state::{Process, Sandbox};
 
 const EVENTS: [&str; 4] = [
     "signal/signal_generate",
@@ -223,7 +223,7 @@ impl Timeline {
             Timeline { start, members: HashMap::new(), namespaces: Vec::new(), events: Vec::new() };
         for pid in members(pid1) {
             timeline.learn(pid);
-            if let Some(ns) = pid_namespace(pid)
+            if let Some(ns) = procfs::pid_namespace(pid)
                 && !timeline.namespaces.contains(&ns)
             {
                 timeline.namespaces.push(ns);
@@ -235,16 +235,14 @@ impl Timeline {
     /// A process forked from outside into the sandbox (`pidlab exec`) is
     /// recognised by its PID namespace.
     fn learn_if_inside(&mut self, pid: i32) {
-        if pid_namespace(pid).is_some_and(|ns| self.namespaces.contains(&ns)) {
+        if procfs::pid_namespace(pid).is_some_and(|ns| self.namespaces.contains(&ns)) {
             self.learn(pid);
         }
     }
 
     fn learn(&mut self, pid: i32) {
-        let status = PathBuf::from(format!("/proc/{pid}/status"));
-        if let Ok(nspid) = pidns::nspid(&status) {
-            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string();
-            self.members.insert(pid, Member { nspid, comm });
+        if let Some(status) = procfs::Status::of(pid).filter(|s| !s.nspid.is_empty()) {
+            self.members.insert(pid, Member { nspid: status.nspid, comm: procfs::comm(pid) });
         }
     }
 
@@ -399,17 +397,9 @@ impl Timeline {
     }
 }
 
-/// The inode of /proc/PID/ns/pid: equal inodes, same PID namespace.
-fn pid_namespace(pid: i32) -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(format!("/proc/{pid}/ns/pid")).ok().map(|m| m.ino())
-}
-
 /// True if /proc says `pid` has `sig` at SIG_IGN.
 fn ignored_by(pid: i32, sig: i32) -> bool {
-    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
-    let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:")).unwrap_or("0");
-    signals::names_in_mask(mask).contains(&signal_name(sig))
+    procfs::Status::of(pid).is_some_and(|s| s.ignores(sig))
 }
 
 fn signal_name(sig: i32) -> String {
@@ -453,12 +443,7 @@ fn observe(args: &TraceArgs, sandbox: &Sandbox, pid1: i32, pidfd: &std::os::fd::
     // it has, PID 1 is still a copy of its parent, and a prediction would
     // describe pidlab, not the workload. Wait (at most 2 s) for the exec.
     let cmdline = |pid: i32| fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let parent = fs::read_to_string(format!("/proc/{pid1}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(") ").and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())
-        })
-        .unwrap_or(0);
+    let parent = procfs::Status::of(pid1).map_or(0, |s| s.ppid);
     let exec_deadline = Instant::now() + Duration::from_secs(2);
     while cmdline(pid1) == cmdline(parent) && Instant::now() < exec_deadline {
         std::thread::sleep(Duration::from_millis(2));
@@ -467,12 +452,7 @@ fn observe(args: &TraceArgs, sandbox: &Sandbox, pid1: i32, pidfd: &std::os::fd::
     // looks 10 ms apart (a shell blocks every signal for the moment it
     // forks; an init blocks them for good). At most 500 ms.
     let settle_deadline = Instant::now() + Duration::from_millis(500);
-    let look = || {
-        let status = fs::read_to_string(format!("/proc/{pid1}/status")).unwrap_or_default();
-        let field =
-            |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("").trim().to_string();
-        (field("State:").starts_with('S'), field("SigBlk:"))
-    };
+    let look = || procfs::Status::of(pid1).map_or((false, 0), |s| (s.state == 'S', s.blocked));
     while Instant::now() < settle_deadline {
         let (asleep, first) = look();
         std::thread::sleep(Duration::from_millis(10));
@@ -482,10 +462,9 @@ fn observe(args: &TraceArgs, sandbox: &Sandbox, pid1: i32, pidfd: &std::os::fd::
         }
     }
     let mut n = 0;
-    for row in crate::explain::predict_all(pid1, stop_signal, false) {
+    for row in crate::observe::explain::predict_all(pid1, stop_signal, false) {
         n += 1;
-        let pids: Vec<String> =
-            row["nspid"].as_array().map(|a| a.iter().map(|p| p.to_string()).collect()).unwrap_or_default();
+
         say(
             n,
             "predicted",
@@ -493,16 +472,13 @@ fn observe(args: &TraceArgs, sandbox: &Sandbox, pid1: i32, pidfd: &std::os::fd::
                 "{} to {} {}: {} ({})",
                 stop_signal.as_str(),
                 row["comm"].as_str().unwrap_or("?"),
-                pids.join("/"),
+                procfs::pids_text_of(&row["nspid"]),
                 row["outcome"].as_str().unwrap_or(""),
                 row["why"].as_str().unwrap_or("")
             ),
         );
     }
-    let mut alive: HashMap<i32, String> = members(pid1)
-        .into_iter()
-        .map(|p| (p, fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default().trim().to_string()))
-        .collect();
+    let mut alive: HashMap<i32, String> = members(pid1).into_iter().map(|p| (p, procfs::comm(p))).collect();
     let mut pending_seen: HashMap<i32, String> = HashMap::new();
     let started = Instant::now();
     loop {
@@ -511,9 +487,7 @@ fn observe(args: &TraceArgs, sandbox: &Sandbox, pid1: i32, pidfd: &std::os::fd::
         let exited = poll(&mut fds, PollTimeout::from(50u8)).unwrap_or(0) > 0;
         let t = started.elapsed().as_secs_f64();
         for pid in members(pid1) {
-            alive.entry(pid).or_insert_with(|| {
-                fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
-            });
+            alive.entry(pid).or_insert_with(|| procfs::comm(pid));
         }
         let gone: Vec<i32> =
             alive.keys().copied().filter(|p| !Path::new(&format!("/proc/{p}")).exists()).collect();
@@ -526,13 +500,8 @@ fn observe(args: &TraceArgs, sandbox: &Sandbox, pid1: i32, pidfd: &std::os::fd::
             );
         }
         for (&pid, comm) in &alive {
-            let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
-            let field = |name: &str| {
-                status.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("0").trim().to_string()
-            };
-            let mut pending = signals::names_in_mask(&field("SigPnd:"));
-            pending.extend(signals::names_in_mask(&field("ShdPnd:")));
-            let pending = pending.join(" ");
+            let Some(status) = procfs::Status::of(pid) else { continue };
+            let pending = signals::names_in(status.pending).join(" ");
             if !pending.is_empty() && pending_seen.get(&pid) != Some(&pending) {
                 n += 1;
                 say(
@@ -599,9 +568,8 @@ fn show(n: usize, event: &Value, format: Format) {
         return;
     }
     let who = |w: &Value| {
-        let pids: Vec<String> =
-            w["nspid"].as_array().map(|a| a.iter().map(|n| n.to_string()).collect()).unwrap_or_default();
-        let place = if w["inside"] == true { pids.join("/") } else { format!("{} (host)", pids.join("/")) };
+        let pids = procfs::pids_text_of(&w["nspid"]);
+        let place = if w["inside"] == true { pids } else { format!("{pids} (host)") };
         format!("{} {}", w["comm"].as_str().unwrap_or("?"), place)
     };
     let t = event["t"].as_f64().unwrap_or(0.0);

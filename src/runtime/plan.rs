@@ -10,19 +10,19 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::RunArgs;
 use crate::duration::StopTimeout;
-use crate::environment::Environment;
 use crate::exit_code;
-use crate::launch::{
+use crate::record::{self, Process};
+use crate::runtime::environment::Environment;
+use crate::runtime::launch::{
     DEFAULT_SHELL, Dockerfile, Form, Image, Launch, Overrides, Pid1, parse_form, parse_shell,
 };
-use crate::pidns::{self, MAX_NEST};
-use crate::rootfs::{PIDLAB_DIR, SystemPaths, Volume};
-use crate::seccomp;
+use crate::runtime::pidns::MAX_NEST;
+use crate::runtime::rootfs::{PIDLAB_DIR, SystemPaths, Volume};
+use crate::runtime::seccomp;
+use crate::runtime::step::Step;
+use crate::runtime::supervisor::Stop;
+use crate::runtime::user::{self, User};
 use crate::signals;
-use crate::state::{self, Process};
-use crate::step::Step;
-use crate::supervisor::Stop;
-use crate::user::{self, User};
 
 /// Docker's default PATH; pidlab adds the directory where it appears inside.
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -53,7 +53,7 @@ pub struct Plan {
     pub volumes: Vec<Volume>,
     pub stop: Stop,
     /// The capabilities the workload keeps (step 11).
-    pub capabilities: crate::capabilities::Capabilities,
+    pub capabilities: crate::runtime::capabilities::Capabilities,
     /// `--security-opt seccomp=...`, and the filter it gives (step 10).
     pub seccomp_mode: seccomp::Mode,
     pub seccomp: Option<seccomp::Program>,
@@ -136,7 +136,7 @@ impl Plan {
         // costs a read of /proc/self/status (about 0.05 ms, at every start),
         // so only when --nest asks for more than one level: one level fails
         // only 32 deep, where the kernel's ENOSPC, translated, says the same.
-        let level = if args.nest > 1 { pidns::current_level()? } else { 0 };
+        let level = if args.nest > 1 { crate::procfs::current_level()? } else { 0 };
         if level + args.nest > MAX_NEST {
             bail!(
                 "--nest {}: this process is already {level} PID namespace(s) deep, and the kernel allows \
@@ -196,7 +196,7 @@ impl Plan {
                 "the working directory {workdir:?} is invalid, it needs to be an absolute path (as docker run -w)"
             );
         }
-        let capabilities = crate::capabilities::plan(&args.cap_add, &args.cap_drop)?;
+        let capabilities = crate::runtime::capabilities::plan(&args.cap_add, &args.cap_drop)?;
         let (seccomp_mode, system_paths) = security_options(&args.security_opt)?;
         Ok(Plan {
             argv: to_cstrings(&launch.argv)?,
@@ -230,7 +230,7 @@ impl Plan {
             "name": name,
             "pid1": process(pid1.as_raw()),
             "supervisor": process(nix::unistd::getpid().as_raw()),
-            "created": state::now(),
+            "created": record::now(),
             "detached": self.detached,
             "argv": self.launch.argv,
             "pid1_role": format!("{:?}", self.launch.pid1).to_lowercase(),
@@ -424,7 +424,7 @@ fn to_cstrings(words: &[String]) -> Result<Vec<CString>> {
 }
 
 /// Exit code and message for a failure the child reported.
-pub fn classify(report: &crate::step::Report, launch: &Launch) -> exit_code::Exit {
+pub fn classify(report: &crate::runtime::step::Report, launch: &Launch) -> exit_code::Exit {
     let code = match (report.step, report.errno, &launch.pid1) {
         // A missing shell or init is the setup's fault, not the workload's.
         (Step::Exec, _, Pid1::Shell | Pid1::Init) => exit_code::SETUP_FAILED,

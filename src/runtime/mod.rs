@@ -25,7 +25,21 @@
 //! ```
 //!
 //! Steps 3 to 13 run in the child; a failure there travels back to the
-//! parent through a pipe (`step.rs`) so the user reads which step failed.
+//! parent through a pipe (`runtime/step.rs`) so the user reads which step failed.
+
+// The steps, one file each, in the order the recipe below uses them.
+pub mod capabilities;
+pub mod environment;
+pub mod launch;
+pub mod pidns;
+pub mod plan;
+pub mod rootfs;
+pub mod seccomp;
+pub mod shim;
+pub mod step;
+pub mod supervisor;
+pub mod user;
+pub mod userns;
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -36,18 +50,14 @@ use nix::fcntl::OFlag;
 use nix::unistd::{execve, getpid, pipe2};
 
 use crate::cli::RunArgs;
-use crate::pidns;
-use crate::plan::{PidNamespace, Plan, describe_program};
-use crate::rootfs::{self, Root, RootPlan};
-use crate::seccomp;
-use crate::shim;
+use crate::observe::trace;
+use crate::record::{self, Sandbox};
 use crate::signals;
-use crate::state::{self, Sandbox};
-use crate::step::{Doing, Reporter, Step, StepError};
-use crate::supervisor::{self, Terminal};
 use crate::sys::{self, Spawn};
-use crate::trace;
-use crate::userns;
+use plan::{PidNamespace, Plan, describe_program};
+use rootfs::{Root, RootPlan};
+use step::{Doing, Reporter, Step, StepError};
+use supervisor::Terminal;
 
 pub fn run(args: RunArgs) -> Result<i32> {
     let plan = Plan::new(&args)?;
@@ -57,7 +67,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     }
     let root = RootPlan::new(args.rootfs.as_deref(), plan.volumes.clone(), Path::new(&plan.workdir))?;
     if args.detach {
-        let name = args.name.clone().unwrap_or_else(state::generate_name);
+        let name = args.name.clone().unwrap_or_else(record::generate_name);
         return shim::detach(&plan, root, &name, args.rm);
     }
     // A named foreground sandbox is registered while it runs, so that
@@ -65,7 +75,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     // leaves no state behind when it ends. An unnamed one could not be
     // addressed anyway, and skips the state files (about 0.5 ms).
     // `--trace` follows the sandbox by name, so it needs one too.
-    let name = args.name.clone().or_else(|| args.trace.then(state::generate_name));
+    let name = args.name.clone().or_else(|| args.trace.then(record::generate_name));
     let sandbox = name.as_deref().map(Sandbox::claim).transpose()?;
     let result = root.create().and_then(|root| start(&plan, &root, sandbox.as_ref(), None));
     if let Some(sandbox) = sandbox {
@@ -116,7 +126,7 @@ pub fn start(
     let joined = match &plan.pid_namespace {
         PidNamespace::New => {
             if let Err(errno) = pidns::unshare_for_children() {
-                let hint = crate::step::hint(Step::PidNamespace, errno).unwrap_or("see unshare(2)");
+                let hint = crate::runtime::step::hint(Step::PidNamespace, errno).unwrap_or("see unshare(2)");
                 bail!("{}: unshare(CLONE_NEWPID): {errno} — {hint}", Step::PidNamespace);
             }
             None

@@ -21,10 +21,10 @@ use nix::unistd::{ForkResult, Pid, pipe2};
 
 use crate::exit_code;
 use crate::logfile;
-use crate::plan::Plan;
-use crate::rootfs::RootPlan;
-use crate::sandbox::start;
-use crate::state::{self, Sandbox};
+use crate::record::{self, Sandbox};
+use crate::runtime::plan::Plan;
+use crate::runtime::rootfs::RootPlan;
+use crate::runtime::start;
 use crate::sys;
 
 /// `run -d`: fork a shim that supervises the sandbox, return once PID 1 runs.
@@ -35,7 +35,7 @@ use crate::sys;
 /// its word: "ok" once the workload was exec'd, or the setup error (a name
 /// already taken among them).
 pub fn detach(plan: &Plan, root: RootPlan, name: &str, remove_when_done: bool) -> Result<i32> {
-    state::check_name(name)?;
+    record::check_name(name)?;
     let (ready_rx, ready_tx) = pipe2(OFlag::O_CLOEXEC).context("create the ready pipe")?;
     match sys::fork().context("fork the shim")? {
         ForkResult::Child => {

@@ -264,7 +264,7 @@ impl Init {
             self.send(-1, signo, format_args!("{name} to every process"), say);
             return;
         }
-        for pid in descendants(getpid().as_raw()) {
+        for pid in crate::procfs::descendants(getpid().as_raw()) {
             self.send(pid, signo, format_args!("{name} to pid {pid}"), say);
         }
     }
@@ -343,24 +343,6 @@ impl Init {
             }
         }
     }
-}
-
-/// Every descendant of `pid`, from the kernel's lists of children.
-fn descendants(pid: i32) -> Vec<i32> {
-    let mut found = Vec::new();
-    let mut next = vec![pid];
-    while let Some(parent) = next.pop() {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else { continue };
-        for task in tasks.flatten() {
-            let path = task.path().join("children");
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            for child in text.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
-                found.push(child);
-                next.push(child);
-            }
-        }
-    }
-    found
 }
 
 /// In the child: a process group of its own (so `--group` can signal it

@@ -20,7 +20,7 @@ use nix::errno::Errno;
 use nix::sched::{CloneFlags, unshare};
 use nix::unistd::{getgid, getuid};
 
-use crate::step::Step;
+use crate::runtime::step::Step;
 
 /// Enter a new user namespace and map the caller to root inside it.
 /// Must be called while the process is still single-threaded.

@@ -28,14 +28,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, getpid, getppid, pipe2};
 
 use crate::cli::ProbeArgs;
-use crate::pidns;
 use crate::signals;
 use crate::sys;
-
-/// The most orphans `--orphans` leaves: each is a process, and the kernel's
-/// default pid_max is 32768 for the whole machine. Enough for the reaping
-/// benchmark (10,000 orphans, BENCHMARKS.md).
-pub const MAX_ORPHANS: u32 = 10_000;
 
 /// The write end of the self-pipe, for the signal handler.
 static PIPE: AtomicI32 = AtomicI32::new(-1);
@@ -203,7 +197,7 @@ fn await_reaped(before: u64, limit: Duration) -> Result<()> {
 
 /// "pid=1 ppid=0 nspid=1 pid1=/bin/sh": who am I, and who is PID 1 here.
 fn whereabouts() -> String {
-    let nspid = pidns::nspid(Path::new("/proc/self/status"))
+    let nspid = crate::procfs::nspid(Path::new("/proc/self/status"))
         .map(|v| v.iter().map(i32::to_string).collect::<Vec<_>>().join(","))
         .unwrap_or_else(|_| "?".into());
     let pid1 = std::fs::read("/proc/1/cmdline")

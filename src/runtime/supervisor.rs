@@ -37,10 +37,10 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{Pid, getpgrp, isatty, setpgid, tcgetpgrp, tcsetpgrp};
 
 use crate::duration::{Seconds, StopTimeout};
-use crate::plan::{Plan, classify};
+use crate::record::Sandbox;
+use crate::runtime::plan::{Plan, classify};
+use crate::runtime::step::Report;
 use crate::signals;
-use crate::state::Sandbox;
-use crate::step::Report;
 use crate::sys;
 
 /// How the sandbox is stopped: `docker stop`'s signal and grace period, and
@@ -224,8 +224,8 @@ impl Drop for Watcher {
 
 /// `--explain`: what `sig`, about to be sent to PID 1, will do.
 fn explain_before(pid1: Pid, sig: Signal) {
-    let rows = crate::explain::predict_all(pid1.as_raw(), sig, false);
-    for line in crate::explain::render(&rows, sig, false).lines() {
+    let rows = crate::observe::explain::predict_all(pid1.as_raw(), sig, false);
+    for line in crate::observe::explain::render(&rows, sig, false).lines() {
         say!("pidlab: {line}");
     }
 }

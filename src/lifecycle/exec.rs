@@ -21,7 +21,7 @@
 //! or `exec` is a way out: pidlab starts with every capability. So the
 //! child gets PID 1's seccomp filter and capability sets, and the
 //! environment the run gave PID 1, all from the sandbox's record
-//! (`plan.rs`, `Plan::record`), never from /proc of a process the workload
+//! (`runtime/plan.rs`, `Plan::record`), never from /proc of a process the workload
 //! controls (PID 1 may have re-exec'd itself with `PATH=/tmp/evil:...`);
 //! no descriptor of the caller's but 0, 1 and 2; and, until it execs, it is
 //! not dumpable, so the workload cannot ptrace it or open its /proc files
@@ -41,17 +41,18 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, chroot, fchdir};
 use serde_json::Value;
 
-use crate::capabilities::Capabilities;
 use crate::cli::ExecArgs;
-use crate::environment::Environment;
 use crate::exit_code::{self, Exit, SETUP_FAILED};
-use crate::lifecycle::open_pid1;
-use crate::pidns;
-use crate::seccomp;
+use crate::procfs;
+use crate::record::Sandbox;
+use crate::record::open_pid1;
+use crate::runtime::capabilities::Capabilities;
+use crate::runtime::environment::Environment;
+use crate::runtime::pidns;
+use crate::runtime::seccomp;
+use crate::runtime::user::User;
 use crate::signals;
-use crate::state::Sandbox;
 use crate::sys;
-use crate::user::User;
 
 pub fn run(args: ExecArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
@@ -182,8 +183,8 @@ impl Limits {
     fn with_options(mut self, args: &ExecArgs, target: i32, rootless: bool) -> Result<Limits> {
         if let Some(spec) = &args.user {
             let root = std::path::PathBuf::from(format!("/proc/{target}/root"));
-            let passwd = crate::user::read_root_file(&root, "passwd");
-            let group = crate::user::read_root_file(&root, "group");
+            let passwd = crate::runtime::user::read_root_file(&root, "passwd");
+            let group = crate::runtime::user::read_root_file(&root, "group");
             let user = User::resolve(spec, passwd.as_deref(), group.as_deref())?;
             if rootless && !user.is_plain_root() {
                 return Err(refuse(format!(
@@ -213,7 +214,7 @@ impl Limits {
 }
 
 /// The child, inside the namespaces: the sandbox's root, directory,
-/// descriptors, filter and capabilities, in the order `sandbox.rs` uses
+/// descriptors, filter and capabilities, in the order `runtime/mod.rs` uses
 /// for PID 1 (the filter needs CAP_SYS_ADMIN, so it comes before the drop).
 fn inside(
     limits: &Limits,
@@ -248,7 +249,7 @@ fn inside(
     if let Err(err) = limits.capabilities.apply(&limits.user) {
         fail(&err.detail, err.errno, SETUP_FAILED);
     }
-    let found = match crate::sandbox::find_program(program, &limits.path) {
+    let found = match crate::runtime::find_program(program, &limits.path) {
         Ok(found) => found,
         Err(err) => fail(&format!("{program} not found in the sandbox"), err, exit_code::NOT_FOUND),
     };
@@ -270,7 +271,7 @@ fn detach_stdio() -> nix::Result<()> {
 /// `pidlab:nest-K` has one child that is PID 1 of the next level (the
 /// last entry of its NSpid is 1). Returns its host PID and a pidfd.
 fn descend(mut pid: i32, steps: u32) -> Result<(i32, OwnedFd)> {
-    let depth = |pid: i32| pidns::nspid(std::path::Path::new(&format!("/proc/{pid}/status")));
+    let depth = |pid: i32| procfs::nspid(std::path::Path::new(&format!("/proc/{pid}/status")));
     for _ in 0..steps {
         let own = depth(pid)?.len();
         let children =

@@ -40,7 +40,7 @@ const LESSONS: &[Lesson] = &[
     Lesson {
         number: 0,
         slug: "00-doctor",
-        text: include_str!("../lessons/00-doctor/README.md"),
+        text: include_str!("../../../lessons/00-doctor/README.md"),
         hints: &["Run `pidlab doctor` and read the line under each FAIL."],
         starter: None,
         solution: None,
@@ -48,7 +48,7 @@ const LESSONS: &[Lesson] = &[
     Lesson {
         number: 1,
         slug: "01-first-namespace",
-        text: include_str!("../lessons/01-first-namespace/README.md"),
+        text: include_str!("../../../lessons/01-first-namespace/README.md"),
         hints: &[
             "`pidlab inspect one` lists every process of the sandbox; the first number is the host's PID.",
         ],
@@ -58,7 +58,7 @@ const LESSONS: &[Lesson] = &[
     Lesson {
         number: 2,
         slug: "02-unshare-vs-clone",
-        text: include_str!("../lessons/02-unshare-vs-clone/README.md"),
+        text: include_str!("../../../lessons/02-unshare-vs-clone/README.md"),
         hints: &[
             "Only the process that called unshare can look, and only before it forks. Without --fork, `sh` is \
              that process (it keeps its host PID, so the host's /proc is the right one for it), and a shell \
@@ -72,7 +72,7 @@ const LESSONS: &[Lesson] = &[
     Lesson {
         number: 3,
         slug: "03-nested-namespaces",
-        text: include_str!("../lessons/03-nested-namespaces/README.md"),
+        text: include_str!("../../../lessons/03-nested-namespaces/README.md"),
         hints: &["rt_sigtimedwait moves the waited signals from `blocked` to `real_blocked` while it waits."],
         starter: None,
         solution: None,
@@ -80,31 +80,31 @@ const LESSONS: &[Lesson] = &[
     Lesson {
         number: 4,
         slug: "04-pid1-signal-rules",
-        text: include_str!("../lessons/04-pid1-signal-rules/README.md"),
+        text: include_str!("../../../lessons/04-pid1-signal-rules/README.md"),
         hints: &[
             "What does --on-term-save do when SIGTERM arrives? Would PID 1 even receive SIGTERM without a handler?",
             "A PID 1 with no SIGTERM handler never receives SIGTERM from the host: the kernel drops it.",
             "pidlab run -d --name ex04 -- pidlab probe",
         ],
-        starter: Some(("exercise.sh", include_str!("../lessons/04-pid1-signal-rules/exercise.sh"))),
-        solution: Some(include_str!("../lessons/04-pid1-signal-rules/solution/exercise.sh")),
+        starter: Some(("exercise.sh", include_str!("../../../lessons/04-pid1-signal-rules/exercise.sh"))),
+        solution: Some(include_str!("../../../lessons/04-pid1-signal-rules/solution/exercise.sh")),
     },
     Lesson {
         number: 5,
         slug: "05-shell-vs-exec-form",
-        text: include_str!("../lessons/05-shell-vs-exec-form/README.md"),
+        text: include_str!("../../../lessons/05-shell-vs-exec-form/README.md"),
         hints: &[
             "Who is PID 1 with the shell form on Debian? Try `pidlab run --dry-run -f Dockerfile`.",
             "dash stays PID 1 and has no SIGTERM handler. Make the probe itself PID 1.",
             "CMD [\"pidlab\", \"probe\", \"--on-term-save\", \"/data/state\"]",
         ],
-        starter: Some(("Dockerfile", include_str!("../lessons/05-shell-vs-exec-form/Dockerfile"))),
-        solution: Some(include_str!("../lessons/05-shell-vs-exec-form/solution/Dockerfile")),
+        starter: Some(("Dockerfile", include_str!("../../../lessons/05-shell-vs-exec-form/Dockerfile"))),
+        solution: Some(include_str!("../../../lessons/05-shell-vs-exec-form/solution/Dockerfile")),
     },
     Lesson {
         number: 6,
         slug: "06-docker-stop",
-        text: include_str!("../lessons/06-docker-stop/README.md"),
+        text: include_str!("../../../lessons/06-docker-stop/README.md"),
         hints: &["STOPSIGNAL only changes which signal stop sends; PID 1 must still have a handler for it."],
         starter: None,
         solution: None,
@@ -112,19 +112,19 @@ const LESSONS: &[Lesson] = &[
     Lesson {
         number: 7,
         slug: "07-orphans-and-zombies",
-        text: include_str!("../lessons/07-orphans-and-zombies/README.md"),
+        text: include_str!("../../../lessons/07-orphans-and-zombies/README.md"),
         hints: &[
             "The probe never waits for children it did not start. Who could?",
             "An init reaps every orphan: which `pidlab run` flag puts one in front?",
             "pidlab run -d --name ex07 --init -- pidlab probe --orphans 5 --orphan-life 0",
         ],
-        starter: Some(("exercise.sh", include_str!("../lessons/07-orphans-and-zombies/exercise.sh"))),
-        solution: Some(include_str!("../lessons/07-orphans-and-zombies/solution/exercise.sh")),
+        starter: Some(("exercise.sh", include_str!("../../../lessons/07-orphans-and-zombies/exercise.sh"))),
+        solution: Some(include_str!("../../../lessons/07-orphans-and-zombies/solution/exercise.sh")),
     },
     Lesson {
         number: 8,
         slug: "08-init-and-drain",
-        text: include_str!("../lessons/08-init-and-drain/README.md"),
+        text: include_str!("../../../lessons/08-init-and-drain/README.md"),
         hints: &["Lesson 05: `exec` in the string makes the shell replace itself with the command."],
         starter: None,
         solution: None,
@@ -132,19 +132,22 @@ const LESSONS: &[Lesson] = &[
     Lesson {
         number: 9,
         slug: "09-entrypoint-scripts",
-        text: include_str!("../lessons/09-entrypoint-scripts/README.md"),
+        text: include_str!("../../../lessons/09-entrypoint-scripts/README.md"),
         hints: &[
             "Which process runs the command on the script's last line, and who is PID 1 then?",
             "`exec` replaces the shell with the command.",
             "exec \"$@\"",
         ],
-        starter: Some(("entrypoint.sh", include_str!("../lessons/09-entrypoint-scripts/entrypoint.sh"))),
-        solution: Some(include_str!("../lessons/09-entrypoint-scripts/solution/entrypoint.sh")),
+        starter: Some((
+            "entrypoint.sh",
+            include_str!("../../../lessons/09-entrypoint-scripts/entrypoint.sh"),
+        )),
+        solution: Some(include_str!("../../../lessons/09-entrypoint-scripts/solution/entrypoint.sh")),
     },
     Lesson {
         number: 10,
         slug: "10-when-pid1-dies",
-        text: include_str!("../lessons/10-when-pid1-dies/README.md"),
+        text: include_str!("../../../lessons/10-when-pid1-dies/README.md"),
         hints: &["The init exits when its child (sh) exits; then the kernel kills the sleep."],
         starter: None,
         solution: None,
@@ -152,7 +155,7 @@ const LESSONS: &[Lesson] = &[
     Lesson {
         number: 11,
         slug: "11-chroot-vs-pivot-root",
-        text: include_str!("../lessons/11-chroot-vs-pivot-root/README.md"),
+        text: include_str!("../../../lessons/11-chroot-vs-pivot-root/README.md"),
         hints: &["In a user namespace you are root over the namespaces it owns, mount namespace included."],
         starter: None,
         solution: None,
@@ -160,7 +163,7 @@ const LESSONS: &[Lesson] = &[
     Lesson {
         number: 12,
         slug: "12-rootless",
-        text: include_str!("../lessons/12-rootless/README.md"),
+        text: include_str!("../../../lessons/12-rootless/README.md"),
         hints: &["uid_map maps IDs inside to IDs outside; root's own map is the identity."],
         starter: None,
         solution: None,
@@ -175,7 +178,7 @@ fn other_lesson(number: u32, file: &Path) -> Option<&'static Lesson> {
 }
 
 /// The facts the lessons cite, with their sources.
-const FACTS: &str = include_str!("../lessons/FACTS.md");
+const FACTS: &str = include_str!("../../../lessons/FACTS.md");
 
 fn find(number: u32) -> Result<&'static Lesson> {
     LESSONS.iter().find(|l| l.number == number).ok_or_else(|| {

@@ -13,13 +13,13 @@
 //! execve, root gets the bounding set as its permitted and effective sets,
 //! so the workload starts with exactly the kept set. A workload run as
 //! another user (`-u`) starts with none, as under Docker: the kernel
-//! empties them when the uid leaves 0 (`user.rs`).
+//! empties them when the uid leaves 0 (`runtime/user.rs`).
 
 use anyhow::{Result, bail};
 use caps::{CapSet, Capability, CapsHashSet};
 
-use crate::step::StepError;
-use crate::user::User;
+use crate::runtime::step::StepError;
+use crate::runtime::user::User;
 
 /// Docker's default capabilities (moby `oci/caps/defaults.go`).
 pub const DOCKER_DEFAULT: [Capability; 14] = [
@@ -124,7 +124,7 @@ impl Capabilities {
         // whatever the sandbox keeps. From uid 0 to another, the kernel
         // empties the permitted and effective sets itself.
         if !user.is_plain_root() {
-            crate::user::switch(user).map_err(|e| {
+            crate::runtime::user::switch(user).map_err(|e| {
                 StepError::new(
                     e,
                     format!("switch to uid {} gid {} groups {:?}", user.uid, user.gid, user.groups),
@@ -143,15 +143,6 @@ impl Capabilities {
         caps::set(None, CapSet::Effective, &kept).map_err(errno)?;
         caps::set(None, CapSet::Permitted, &kept).map_err(errno)
     }
-}
-
-/// Decode a capability mask as /proc/PID/status prints it (`CapEff:`).
-pub fn names_in_mask(hex: &str) -> Vec<String> {
-    let Ok(mask) = u64::from_str_radix(hex.trim(), 16) else { return Vec::new() };
-    let mut names: Vec<String> =
-        caps::all().into_iter().filter(|c| mask & c.bitmask() != 0).map(|c| c.to_string()).collect();
-    names.sort();
-    names
 }
 
 #[cfg(test)]
@@ -173,11 +164,5 @@ mod tests {
         assert_eq!(all.keep, caps::all());
         assert!(all.bounding_drop.is_empty());
         assert!(plan(&["SYS_MAGIC".into()], &[]).unwrap_err().to_string().contains("SYS_MAGIC"));
-    }
-
-    #[test]
-    fn masks_decode() {
-        // Docker's default set, as /proc shows it.
-        assert_eq!(names_in_mask("00000000a80425fb").len(), 14);
     }
 }

@@ -11,28 +11,22 @@
 //! process may change its dispositions before the signal arrives.
 //! `pidlab trace` shows what the kernel actually did.
 
-use std::fs;
-
 use anyhow::Result;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::cli::{ExplainArgs, Format};
-use crate::lifecycle::{members, open_pid1};
+use crate::procfs::{self, Status, members};
+use crate::record::Sandbox;
+use crate::record::open_pid1;
 use crate::signals;
-use crate::state::Sandbox;
 
 /// What the kernel will do with `sig` sent from the host to a process.
 /// `waiting`: the mask of signals it waits for with rt_sigtimedwait.
-pub fn predict(status: &str, sig: Signal, is_init: bool, waiting: u64) -> (&'static str, String) {
-    let field = |name: &str| {
-        let mask = status.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap_or("0");
-        let mut mask = u64::from_str_radix(mask.trim(), 16).unwrap_or(0);
-        if name == "SigBlk" {
-            mask |= waiting;
-        }
-        mask & (1u64 << (sig as i32 - 1)) != 0
-    };
+pub fn predict(status: &Status, sig: Signal, waiting: u64) -> (&'static str, String) {
+    let signo = sig as i32;
+    let is_init = status.is_namespace_init();
+    let blocked = status.blocks(signo) || procfs::signals_in(waiting).contains(&signo);
     let name = sig.as_str();
     if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
         let what = if sig == Signal::SIGKILL { "kills it" } else { "stops it" };
@@ -47,7 +41,7 @@ pub fn predict(status: &str, sig: Signal, is_init: bool, waiting: u64) -> (&'sta
             ("delivered", format!("{name} cannot be caught, blocked or ignored: it {what}"))
         };
     }
-    if field("SigBlk") {
+    if blocked {
         return (
             "queued",
             format!(
@@ -55,10 +49,10 @@ pub fn predict(status: &str, sig: Signal, is_init: bool, waiting: u64) -> (&'sta
             ),
         );
     }
-    if field("SigIgn") {
+    if status.ignores(signo) {
         return ("ignored", format!("{name} is set to SIG_IGN: the kernel drops it"));
     }
-    if field("SigCgt") {
+    if status.catches(signo) {
         return ("handled", format!("it has a handler for {name}: the handler runs"));
     }
     if is_init {
@@ -104,16 +98,10 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
 pub fn predict_all(pid1: i32, sig: Signal, to_all: bool) -> Vec<Value> {
     let mut rows: Vec<Value> = Vec::new();
     for pid in members(pid1) {
-        let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
-        let nspid: Vec<i64> = status
-            .lines()
-            .find_map(|l| l.strip_prefix("NSpid:"))
-            .map(|v| v.split_whitespace().filter_map(|n| n.parse().ok()).collect())
-            .unwrap_or_default();
-        let comm = status.lines().find_map(|l| l.strip_prefix("Name:")).unwrap_or("?").trim().to_string();
-        let is_init = nspid.len() > 1 && nspid.last() == Some(&1);
+        let Some(status) = Status::of(pid) else { continue };
         let sent_here = to_all || pid == pid1;
-        let (outcome, why) = predict(&status, sig, is_init, signals::waited_for(pid));
+        let (outcome, why) = predict(&status, sig, signals::waited_for(pid));
+        let (nspid, comm) = (status.nspid, status.name);
         let (outcome, why) = if sent_here {
             (outcome.to_string(), why)
         } else {
@@ -136,11 +124,9 @@ pub fn render(rows: &[Value], sig: Signal, to_all: bool) -> String {
         if to_all { "every process" } else { "PID 1" }
     );
     for row in rows {
-        let pids: Vec<String> =
-            row["nspid"].as_array().map(|a| a.iter().map(|n| n.to_string()).collect()).unwrap_or_default();
         out.push_str(&format!(
             "  {:<12} {:<8} {:<9} {}\n",
-            pids.join("/"),
+            procfs::pids_text_of(&row["nspid"]),
             row["comm"].as_str().unwrap_or("?"),
             row["outcome"].as_str().unwrap_or(""),
             row["why"].as_str().unwrap_or("")

@@ -1,6 +1,6 @@
 //! The verbs that act on a sandbox from outside, by name: `ps`, `inspect`,
 //! `stop`, `kill`, `logs`, `rm`. They find the sandbox in the state
-//! directory (`state.rs`) and act on its PID 1 through a pidfd, which keeps
+//! directory (`record.rs`) and act on its PID 1 through a pidfd, which keeps
 //! pointing at the same process even if its PID number is recycled.
 //!
 //! `stop` is `docker stop`: the stop signal to PID 1, a grace period, then
@@ -8,9 +8,10 @@
 //! (dropped unless PID 1 has a handler), SIGKILL always gets through, and
 //! when PID 1 dies the kernel kills every other process of the namespace.
 
+pub mod exec;
+
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -22,52 +23,14 @@ use crate::cli::{Format, InspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopAr
 use crate::duration::Seconds;
 use crate::exit_code::{Exit, SETUP_FAILED};
 use crate::logfile;
-use crate::pidns;
+use crate::procfs;
+use crate::record::{self, Process, Sandbox, Status, open_pid1};
 use crate::signals;
-use crate::state::{self, Process, Sandbox, Status};
 use crate::sys;
 
 /// A refusal with exit code 125 and nothing changed.
 fn refuse(message: String) -> anyhow::Error {
     Exit { code: SETUP_FAILED, message }.into()
-}
-
-/// Open a pidfd on the sandbox's PID 1, refusing a sandbox that is not
-/// running. Checking liveness *after* opening makes the pidfd trustworthy:
-/// if the (PID, start time) pair still matches, the pidfd is that process.
-/// It must also be PID 1 of a namespace of its own (its last NSpid is 1).
-/// This works whether or not the supervisor is still there.
-pub fn open_pid1(sandbox: &Sandbox, verb: &str) -> Result<(Value, Process, OwnedFd)> {
-    let status = sandbox.status();
-    if !status.is_running() {
-        let fix = match status {
-            Status::Exited { .. } => format!("start a new one, or `pidlab rm {}`", sandbox.name),
-            _ => format!("`pidlab rm {}` cleans it up", sandbox.name),
-        };
-        return Err(refuse(format!(
-            "cannot {verb} {}: it is {}, not running; {fix}",
-            sandbox.name,
-            status.describe()
-        )));
-    }
-    let record = sandbox.record().context("read sandbox.json")?;
-    let pid1 = Process::from_record(&record["pid1"]);
-    let pidfd = sys::pidfd_open(nix::unistd::Pid::from_raw(pid1.pid)).context("pidfd_open on PID 1")?;
-    if !pid1.alive() {
-        return Err(refuse(format!("cannot {verb} {}: PID 1 has just exited", sandbox.name)));
-    }
-    // A sandbox run with --pid container:NAME or --pid host is not PID 1
-    // of a namespace of its own; every other one is.
-    let own_namespace = record["pid_namespace"].as_str().is_none_or(|mode| mode == "new");
-    let nspid = pidns::nspid(Path::new(&format!("/proc/{}/status", pid1.pid))).unwrap_or_default();
-    if own_namespace && (nspid.len() < 2 || nspid.last() != Some(&1)) {
-        return Err(refuse(format!(
-            "cannot {verb} {}: host PID {} is not PID 1 of a PID namespace (NSpid {nspid:?}), so the record is \
-             not one pidlab wrote; `pidlab rm {}` removes it",
-            sandbox.name, pid1.pid, sandbox.name
-        )));
-    }
-    Ok((record, pid1, pidfd))
 }
 
 /// Wait until `fd` is readable (a pidfd: the process exited), at most `limit`
@@ -262,7 +225,7 @@ pub fn ps(args: PsArgs) -> Result<i32> {
         }
         let record = sandbox.record().unwrap_or(Value::Null);
         let pid1 = Process::from_record(&record["pid1"]);
-        let age = state::now() - record["created"].as_f64().unwrap_or(state::now());
+        let age = record::now() - record["created"].as_f64().unwrap_or(record::now());
         rows.push(json!({
             "name": sandbox.name,
             "state": status.describe(),
@@ -316,7 +279,7 @@ fn cmdline(pid: i32) -> Value {
 pub fn inspect(args: InspectArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
     let (_, pid1, _) = open_pid1(&sandbox, "inspect")?;
-    let processes: Vec<Value> = members(pid1.pid).into_iter().filter_map(describe_process).collect();
+    let processes: Vec<Value> = procfs::members(pid1.pid).into_iter().filter_map(describe_process).collect();
     if args.format == Format::Json {
         println!(
             "{}",
@@ -328,10 +291,7 @@ pub fn inspect(args: InspectArgs) -> Result<i32> {
     for p in &processes {
         println!(
             "  {:<14} {} {:<5} {}",
-            p["nspid"]
-                .as_array()
-                .map(|a| a.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/"))
-                .unwrap_or_default(),
+            procfs::pids_text_of(&p["nspid"]),
             p["state"].as_str().unwrap_or("?"),
             p["comm"].as_str().unwrap_or("?"),
             p["cmdline"].as_str().unwrap_or("")
@@ -348,76 +308,25 @@ pub fn inspect(args: InspectArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Every host PID inside the sandbox: PID 1 and its descendants, plus
-/// processes that entered its PID namespace with setns (`pidlab exec`),
-/// whose parents live outside, and their descendants.
-pub fn members(pid1: i32) -> Vec<i32> {
-    let ns = std::fs::metadata(format!("/proc/{pid1}/ns/pid")).ok();
-    let same_ns = |pid: i32| {
-        let other = std::fs::metadata(format!("/proc/{pid}/ns/pid")).ok();
-        matches!((&ns, other), (Some(a), Some(b)) if std::os::unix::fs::MetadataExt::ino(a) == std::os::unix::fs::MetadataExt::ino(&b))
-    };
-    let mut roots = vec![pid1];
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            if let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>()
-                && pid != pid1
-                && same_ns(pid)
-            {
-                roots.push(pid);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    while let Some(pid) = roots.pop() {
-        if out.contains(&pid) {
-            continue;
-        }
-        out.push(pid);
-        roots.extend(children(pid));
-    }
-    out.sort_by_key(|pid| nspid_inner(*pid));
-    out
-}
-
-fn nspid_inner(pid: i32) -> Vec<i32> {
-    pidns::nspid(Path::new(&format!("/proc/{pid}/status"))).unwrap_or_default()
-}
-
-fn children(pid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for task in tasks.flatten() {
-            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-                out.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
-            }
-        }
-    }
-    out
-}
-
 /// One process as `inspect` shows it, from the host's /proc/PID/status.
 fn describe_process(pid: i32) -> Option<Value> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).map(|v| v.trim().to_string())
-    };
-    let nspid: Vec<i64> = field("NSpid")?.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    let status = procfs::Status::of(pid)?;
     Some(json!({
         "host_pid": pid,
-        "nspid": nspid,
-        "state": field("State").unwrap_or_default().chars().next().map(String::from),
-        "comm": field("Name"),
+        "nspid": status.nspid,
+        "state": status.state.to_string(),
+        "comm": status.name,
         "cmdline": cmdline(pid),
-        "caught": signals::names_in_mask(&field("SigCgt").unwrap_or_default()),
-        "ignored": signals::names_in_mask(&field("SigIgn").unwrap_or_default()),
+        "caught": signals::names_in(status.caught),
+        "ignored": signals::names_in(status.ignored),
+        "capabilities": procfs::capabilities_in(status.cap_effective),
+        "seccomp": match status.seccomp {
+            0 => "none".to_string(),
+            1 => "strict".to_string(),
+            _ => format!("filter ({} installed)", status.seccomp_filters),
+        },
         // Signals a process waits for in sigwait are hidden from SigBlk
         // while it waits; they are blocked all the same.
-        "capabilities": crate::capabilities::names_in_mask(&field("CapEff").unwrap_or_default()),
-        "blocked": signals::names_in_mask(&format!(
-            "{:x}",
-            u64::from_str_radix(field("SigBlk").unwrap_or_default().trim(), 16).unwrap_or(0)
-                | signals::waited_for(pid)
-        )),
+        "blocked": signals::names_in(status.blocked | signals::waited_for(pid)),
     }))
 }

@@ -388,7 +388,7 @@ mod tests {
     const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
 
     fn docker_default() -> CapsHashSet {
-        crate::capabilities::DOCKER_DEFAULT.iter().copied().collect()
+        crate::runtime::capabilities::DOCKER_DEFAULT.iter().copied().collect()
     }
 
     #[test]

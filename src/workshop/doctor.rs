@@ -36,7 +36,7 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
         // The hidden half of the tracefs check, in its own process: it
         // may unshare a mount namespace to mount tracefs privately.
         // Creating an instance also removes those of tracers that are gone.
-        let _instance = crate::trace::Instance::create()?;
+        let _instance = crate::observe::trace::Instance::create()?;
         return Ok(0);
     }
     let exe = std::env::current_exe()?;

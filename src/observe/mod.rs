@@ -1,0 +1,6 @@
+//! How a running sandbox is seen from outside: `explain` predicts from
+//! /proc what a signal would do to each process, `trace` records what the
+//! kernel did with each signal (tracefs).
+
+pub mod explain;
+pub mod trace;
