@@ -248,3 +248,32 @@ fn a_volume_never_creates_its_mount_point_in_an_earlier_volume_or_in_dir() {
     assert_eq!(out.code(), 125, "{out:?}");
     assert!(!root.join("bin/newdir").exists(), "pidlab created bin/newdir in --rootfs DIR");
 }
+
+/// `inspect` shows which processes run under the filter (the kernel's
+/// `Seccomp:` line): the workload, not the outer nest levels.
+#[test]
+fn inspect_shows_the_seccomp_filter() {
+    let lab = Lab::new();
+    lab.start(&["run", "-d", "--name", "filtered", "--nest", "2", "--", "pidlab", "probe"]);
+    let out = lab.ok(&["inspect", "filtered", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let modes: Vec<&str> =
+        v["processes"].as_array().unwrap().iter().map(|p| p["seccomp"].as_str().unwrap()).collect();
+    assert_eq!(modes, ["none", "filter (1 installed)"], "{out}");
+    lab.finish();
+    let lab = Lab::new();
+    lab.start(&[
+        "run",
+        "-d",
+        "--name",
+        "open",
+        "--security-opt",
+        "seccomp=unconfined",
+        "--",
+        "pidlab",
+        "probe",
+    ]);
+    let out = lab.ok(&["inspect", "open"]);
+    assert!(!out.contains("seccomp"), "{out}");
+    lab.finish();
+}

@@ -304,6 +304,10 @@ pub fn inspect(args: InspectArgs) -> Result<i32> {
                 println!("      {label:<8} {}", names.join(" "));
             }
         }
+        // The system-call filter (Seccomp: in /proc), shown where there is one.
+        if let Some(filter) = p["seccomp"].as_str().filter(|s| *s != "none") {
+            println!("      seccomp  {filter}");
+        }
     }
     Ok(0)
 }
