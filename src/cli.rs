@@ -326,6 +326,12 @@ pub struct RunArgs {
     #[arg(short = 'd', long)]
     pub detach: bool,
 
+    /// Keep stdin open for the workload, as docker run -i (without it, the
+    /// workload reads /dev/null). On a terminal, the workload then gets the
+    /// terminal itself, and Ctrl-C goes to it, not through pidlab.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
     /// With -d: the most the log file may hold (like docker's --log-opt max-size),
     /// 4k to 1g (k, m, g: KiB, MiB, GiB). When full it becomes log.1, replacing the
     /// one before, and a new log begins: a sandbox keeps at most twice SIZE of its

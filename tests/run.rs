@@ -39,7 +39,8 @@ fn the_hosts_processes_cannot_be_seen() {
 #[test]
 fn nest_3_gives_four_nspid_entries_and_ancestors_are_out_of_reach() {
     let script = "echo ready; read pids; for p in $pids; do kill -0 $p 2>&1 || true; done; echo done";
-    let mut sandbox = Running::start(&mut pidlab(["run", "--nest", "3", "--", "/bin/dash", "-c", script]));
+    let mut sandbox =
+        Running::start(&mut pidlab(["run", "-i", "--nest", "3", "--", "/bin/dash", "-c", script]));
     sandbox.expect_line("ready", T);
     let chain = chain_until(sandbox.pid(), "dash", T);
     assert_eq!(chain.len(), 3, "pidlab -> nest-1 -> nest-2 -> dash: {chain:?}");
@@ -217,8 +218,10 @@ fn pid1_leads_a_process_group_of_its_own() {
 fn a_terminal_is_lent_to_the_sandbox_and_taken_back() {
     // script(1) runs its command on a new pseudo-terminal, in the
     // terminal's foreground process group, as an interactive shell would.
+    // With -i the workload gets the terminal (without it, pidlab keeps it:
+    // terminal.rs).
     require("/usr/bin/script", "apt-get install bsdutils");
-    let command = format!("{} run -- cat /proc/1/stat; cat /proc/self/stat", bin());
+    let command = format!("{} run -i -- cat /proc/1/stat; cat /proc/self/stat", bin());
     let mut cmd = std::process::Command::new("/usr/bin/script");
     cmd.args(["-qec", &command, "/dev/null"]);
     let out = run_within(cmd, T);

@@ -109,7 +109,7 @@ pub fn start(
         None => None,
     };
     let pidlab = sys::pidfd_open(getpid()).context("pidfd_open on pidlab itself")?;
-    let terminal = Terminal::before_start();
+    let terminal = Terminal::before_start(plan.interactive);
     // Block the signals we forward before PID 1 is born, so none that
     // arrives while it starts is lost; PID 1 unblocks them (step 11).
     signals::proxied().thread_block().context("block forwarded signals")?;
@@ -206,6 +206,13 @@ fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
             .doing(|| "close_range".into())
     });
     reporter.run(Step::ParentDeath, || terminal.join().doing(|| "setpgid".into()));
+    if !plan.interactive {
+        // No -i: stdin is /dev/null, as docker run gives it.
+        reporter.run(Step::ParentDeath, || {
+            let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty());
+            null.and_then(nix::unistd::dup2_stdin).doing(|| "stdin from /dev/null".into())
+        });
+    }
     reporter.run(Step::ParentDeath, || pidns::die_with_parent(&pidlab));
     drop(pidlab);
     if let Some(go) = go {

@@ -45,6 +45,8 @@ pub struct Plan {
     pub rootless: bool,
     /// `-d`: a shim supervises it and its state stays until `pidlab rm`.
     pub detached: bool,
+    /// `-i`: the workload reads our stdin (else /dev/null).
+    pub interactive: bool,
     /// `--trace`: follow the sandbox's signals with `pidlab trace`.
     pub trace: bool,
     /// `--explain`: predict each signal's fate before sending it.
@@ -210,6 +212,7 @@ impl Plan {
             pid_namespace: PidNamespace::parse(args.pid.as_deref(), args.nest, rootless)?,
             rootless,
             detached: args.detach,
+            interactive: args.interactive,
             trace: args.trace,
             explain: args.explain,
             pivot_root: args.pivot_root,

@@ -104,6 +104,7 @@ pub fn supervise(
     let mut phase = Phase::Running;
     let mut report = Some(std::fs::File::from(report));
     let mut reported = Vec::new();
+    let mut escape = Escape::default();
     loop {
         let deadline = next_deadline(&phase, &plan.stop, began);
         let timeout = sys::timeout_until(deadline);
@@ -152,6 +153,7 @@ pub fn supervise(
                 }
                 // ESRCH: PID 1 is exiting right now; nothing to do.
                 let _ = sys::pidfd_send_signal(pidfd.as_fd(), sig);
+                escape.after(sig, child, sandbox.map(|s| s.name.as_str()), pidfd.as_fd());
             }
             continue;
         }
@@ -222,6 +224,50 @@ impl Drop for Watcher {
     }
 }
 
+/// The way out of a foreground run whose PID 1 drops what we forward
+/// (a workload without a SIGINT handler ignores Ctrl-C: that is the PID 1
+/// rule, and the lesson). Each dropped signal is said on the spot; the
+/// third within 2 s SIGKILLs PID 1, which nothing in the namespace can
+/// refuse.
+#[derive(Default)]
+struct Escape {
+    dropped: Vec<Instant>,
+}
+
+impl Escape {
+    const WINDOW: Duration = Duration::from_secs(2);
+
+    fn after(&mut self, sig: Signal, pid1: Pid, name: Option<&str>, pidfd: std::os::fd::BorrowedFd<'_>) {
+        let Some(status) = crate::procfs::Status::of(pid1.as_raw()) else { return };
+        let (outcome, _) = crate::observe::explain::predict(&status, sig, signals::waited_for(pid1.as_raw()));
+        if outcome != "dropped" {
+            self.dropped.clear();
+            return;
+        }
+        let now = Instant::now();
+        self.dropped.retain(|at| now.duration_since(*at) < Self::WINDOW);
+        self.dropped.push(now);
+        match self.dropped.len() {
+            1 => {
+                let elsewhere = match name {
+                    Some(name) => format!(", or `pidlab kill {name}` from another terminal"),
+                    None => format!(", or `kill -9 {}` from another terminal", nix::unistd::getpid()),
+                };
+                say!(
+                    "pidlab: {sig} to PID 1 was dropped: it has no handler for it, and the kernel drops such \
+                     a signal to a namespace's PID 1. Press Ctrl-C twice more within 2 s to SIGKILL it{elsewhere}"
+                );
+            }
+            2 => say!("pidlab: {sig} dropped again; once more within 2 s sends SIGKILL"),
+            _ => {
+                say!("pidlab: sending SIGKILL to PID 1 (host PID {pid1}): three dropped signals within 2 s");
+                let _ = sys::pidfd_send_signal(pidfd, Signal::SIGKILL);
+                self.dropped.clear();
+            }
+        }
+    }
+}
+
 /// `--explain`: what `sig`, about to be sent to PID 1, will do.
 fn explain_before(pid1: Pid, sig: Signal) {
     let rows = crate::observe::explain::predict_all(pid1.as_raw(), sig, false);
@@ -276,13 +322,15 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// Before PID 1 is born: decide whether it takes the terminal. Only if
-    /// stdin is a terminal whose foreground process group is ours.
-    pub fn before_start() -> Terminal {
+    /// Before PID 1 is born: decide whether it takes the terminal. Only
+    /// with `-i` (`lend`), and if stdin is a terminal whose foreground
+    /// process group is ours. Without `-i` the terminal stays with pidlab,
+    /// as with `docker run`: Ctrl-C reaches pidlab, which forwards it.
+    pub fn before_start(lend: bool) -> Terminal {
         let stdin = std::io::stdin();
         let ours = getpgrp();
         let in_foreground = isatty(stdin.as_fd()).unwrap_or(false) && tcgetpgrp(stdin.as_fd()) == Ok(ours);
-        if !in_foreground {
+        if !lend || !in_foreground {
             return Terminal { ours: None };
         }
         // A background process group calling tcsetpgrp gets SIGTTOU unless

@@ -1,0 +1,97 @@
+//! Standard input and the terminal, as `docker run` has them: no stdin
+//! without `-i`; and a way out of a foreground run whose PID 1 drops
+//! Ctrl-C, taught on the spot.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+const T: Duration = Duration::from_secs(20);
+
+/// Send SIGINT to `pid` and wait until it has taken it: two standard
+/// signals sent before the first is taken merge into one (signal(7)), as
+/// two Ctrl-C typed faster than pidlab reads them would.
+fn interrupt(pid: i32) {
+    kill(Pid::from_raw(pid), Signal::SIGINT).unwrap();
+    wait_until(T, "pidlab to take its SIGINT", || {
+        let pending = |field: &str| u64::from_str_radix(&status_field(pid, field), 16).unwrap_or(0);
+        (pending("SigPnd") | pending("ShdPnd")) & (1 << (libc::SIGINT - 1)) == 0
+    });
+}
+
+/// `docker run` gives the workload no stdin unless `-i` keeps it open.
+#[test]
+fn stdin_reaches_the_workload_only_with_i() {
+    for (flags, want) in [(&[][..], "done"), (&["-i"][..], "hello\ndone")] {
+        let mut sandbox = Running::start(&mut pidlab(
+            [&["run"][..], flags, &["--", "sh", "-c", "cat; echo done"]].concat(),
+        ));
+        sandbox.write_stdin("hello\n");
+        drop(sandbox.stdin.take());
+        let out = sandbox.finish(T);
+        assert_eq!((out.code(), out.stdout.trim()), (0, want), "{flags:?}: {out:?}");
+    }
+}
+
+/// A foreground run whose PID 1 has no SIGINT handler: Ctrl-C (here the
+/// signal, as the terminal would send it to pidlab's process group) is
+/// forwarded, dropped by the kernel, and pidlab says so and how to get
+/// out; the third within 2 s SIGKILLs PID 1.
+#[test]
+fn three_ctrl_c_end_a_pid_1_that_drops_them() {
+    let mut sandbox = Running::start(&mut pidlab(["run", "--", "pidlab", "probe"]));
+    sandbox.expect_line("probe: ready", T);
+    interrupt(sandbox.pid());
+    // The probe is still there after the first: its PID 1 dropped it.
+    let out = {
+        let pidfd = pidfd_open(Pid::from_raw(sandbox.pid()));
+        assert!(!exits_within(&pidfd, Duration::from_millis(300)), "one Ctrl-C ended the run");
+        interrupt(sandbox.pid());
+        kill(Pid::from_raw(sandbox.pid()), Signal::SIGINT).unwrap();
+        sandbox.finish(T)
+    };
+    assert_eq!(out.code(), 137, "{out:?}");
+    assert!(out.stderr.contains("SIGINT to PID 1 was dropped"), "no word of why: {out:?}");
+    assert!(out.stderr.contains("twice more within 2 s"), "no way out shown: {out:?}");
+    assert!(out.stderr.contains("sending SIGKILL"), "{out:?}");
+}
+
+/// A PID 1 that handles SIGINT gets every one, and the run goes on.
+#[test]
+fn ctrl_c_is_not_counted_when_pid_1_handles_it() {
+    let mut sandbox = Running::start(&mut pidlab(["run", "--", "pidlab", "probe", "--catch", "INT"]));
+    sandbox.expect_line("probe: ready", T);
+    for _ in 1..=3 {
+        interrupt(sandbox.pid());
+        sandbox.expect_line("caught SIGINT", T);
+    }
+    kill(Pid::from_raw(sandbox.pid()), Signal::SIGKILL).unwrap();
+    let out = sandbox.finish(T);
+    assert!(!out.stderr.contains("SIGINT to PID 1 was dropped"), "{out:?}");
+}
+
+/// The same through a real terminal: script(1) runs pidlab on a
+/// pseudo-terminal, and the Ctrl-C bytes typed into it become SIGINT from
+/// the terminal driver, sent to the foreground process group, pidlab's.
+#[test]
+fn ctrl_c_typed_on_a_terminal_reaches_pidlab_and_the_third_gets_out() {
+    require("/usr/bin/script", "apt-get install bsdutils");
+    let command = format!("{} run -- pidlab probe", bin());
+    let mut cmd = std::process::Command::new("/usr/bin/script");
+    cmd.args(["-qec", &command, "/dev/null"]);
+    let mut session = Running::start(&mut cmd);
+    session.expect_line("probe: ready", T);
+    // Each press after pidlab has said what it did with the one before
+    // (its stderr is the same terminal).
+    session.write_stdin("\x03");
+    session.expect_line("was dropped", T);
+    session.write_stdin("\x03");
+    session.expect_line("dropped again", T);
+    session.write_stdin("\x03");
+    let out = session.finish(T);
+    assert!(out.stdout.contains("sending SIGKILL"), "{out:?}");
+}
