@@ -332,6 +332,12 @@ pub struct RunArgs {
     #[arg(short = 'i', long)]
     pub interactive: bool,
 
+    /// Give the workload a terminal of its own, as docker run -t: a pseudo-terminal
+    /// from the sandbox's /dev/pts (with -i, your keys go to it: -it for a shell
+    /// where Ctrl-C, Ctrl-Z and fg work inside).
+    #[arg(short = 't', long)]
+    pub tty: bool,
+
     /// With -d: the most the log file may hold (like docker's --log-opt max-size),
     /// 4k to 1g (k, m, g: KiB, MiB, GiB). When full it becomes log.1, replacing the
     /// one before, and a new log begins: a sandbox keeps at most twice SIZE of its

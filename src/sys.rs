@@ -483,3 +483,60 @@ pub fn set_parent_death_signal(signo: i32) -> nix::Result<()> {
     // SAFETY: prctl with integer arguments only.
     Errno::result(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signo as libc::c_ulong, 0, 0, 0) }).map(drop)
 }
+
+/// Send one descriptor over a Unix socket (SCM_RIGHTS): the receiver gets
+/// its own descriptor for the same open file, as runc's console socket
+/// hands the container's terminal to its caller.
+pub fn send_fd(socket: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> nix::Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
+    let fds = [fd.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(b"t")];
+    sendmsg::<UnixAddr>(socket.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .map(drop)
+}
+
+/// Receive one descriptor sent with `send_fd`; `None` if the sender closed
+/// the socket without sending (it failed; its report says why).
+pub fn receive_fd(socket: BorrowedFd<'_>) -> nix::Result<Option<OwnedFd>> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr, recvmsg};
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg =
+        recvmsg::<UnixAddr>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg
+            && let Some(fd) = fds.first()
+        {
+            // SAFETY: the kernel just installed this descriptor in our
+            // table for us (SCM_RIGHTS); nothing else owns it.
+            return Ok(Some(unsafe { OwnedFd::from_raw_fd(*fd) }));
+        }
+    }
+    Ok(None)
+}
+
+/// ioctl(TIOCSCTTY): make the terminal `fd` the caller's controlling
+/// terminal (the caller must lead a session that has none).
+pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal it
+    // from another session); the descriptor is valid for the call.
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) }).map(drop)
+}
+
+/// The window size of terminal `fd` (TIOCGWINSZ).
+pub fn window_size(fd: BorrowedFd<'_>) -> nix::Result<libc::winsize> {
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one winsize into `size`, which lives for
+    // the call.
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) })?;
+    Ok(size)
+}
+
+/// Set the window size of terminal `fd` (TIOCSWINSZ); the kernel sends
+/// SIGWINCH to its foreground process group.
+pub fn set_window_size(fd: BorrowedFd<'_>, size: &libc::winsize) -> nix::Result<()> {
+    // SAFETY: TIOCSWINSZ reads one winsize from `size`, alive for the call.
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, size as *const libc::winsize) })
+        .map(drop)
+}

@@ -31,6 +31,6 @@ fn doctor_names_the_failing_step_and_the_fix() {
     assert_eq!(out.code(), 1, "{out:?}");
     assert!(out.stdout.contains("ok    PID and mount namespaces"), "root in a user namespace: {out:?}");
     assert!(out.stdout.contains("FAIL  rootless"), "{out:?}");
-    assert!(out.stdout.contains("step 1/13 create user namespace"), "names the step: {out:?}");
+    assert!(out.stdout.contains("step 1/14 create user namespace"), "names the step: {out:?}");
     assert!(out.stdout.contains("sysctl -w user.max_user_namespaces="), "gives the fix: {out:?}");
 }

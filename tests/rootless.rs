@@ -48,7 +48,7 @@ fn forbidden_user_namespaces_are_explained() {
     cmd.args(["--user", "--map-root-user", "/bin/sh", "-c", &script]);
     let out = run_within(cmd, Duration::from_secs(20));
     assert_eq!(out.code(), 125, "{out:?}");
-    assert!(out.stderr.contains("step 1/13 create user namespace"), "names the step: {}", out.stderr);
+    assert!(out.stderr.contains("step 1/14 create user namespace"), "names the step: {}", out.stderr);
     assert!(out.stderr.contains("user.max_user_namespaces is 0"), "names the sysctl: {}", out.stderr);
     assert!(out.stderr.contains("sysctl -w user.max_user_namespaces="), "gives the fix: {}", out.stderr);
 }

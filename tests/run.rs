@@ -320,7 +320,7 @@ fn nest_32_works_and_the_kernels_enospc_is_translated() {
         "true",
     ]);
     assert_eq!(out.code(), 125, "{out:?}");
-    assert!(out.stderr.contains("step 9/13 nest PID namespaces"), "{out:?}");
+    assert!(out.stderr.contains("step 9/14 nest PID namespaces"), "{out:?}");
     assert!(out.stderr.contains("ENOSPC") && out.stderr.contains("at most 32"), "{out:?}");
 }
 

@@ -95,3 +95,82 @@ fn ctrl_c_typed_on_a_terminal_reaches_pidlab_and_the_third_gets_out() {
     let out = session.finish(T);
     assert!(out.stdout.contains("sending SIGKILL"), "{out:?}");
 }
+
+/// The sandbox's PID 1 among the descendants of `pid`: the process whose
+/// NSpid is `HOST 1`.
+fn sandbox_pid1(pid: i32) -> i32 {
+    let mut found = None;
+    wait_until(T, "the sandbox's PID 1", || {
+        let mut next = vec![pid];
+        while let Some(p) = next.pop() {
+            let kids = children(p);
+            for kid in &kids {
+                let nspid = std::fs::read_to_string(format!("/proc/{kid}/status")).unwrap_or_default();
+                let nspid = nspid.lines().find_map(|l| l.strip_prefix("NSpid:")).unwrap_or("").to_string();
+                let levels: Vec<&str> = nspid.split_whitespace().collect();
+                if levels.len() == 2 && levels[1] == "1" {
+                    found = Some(*kid);
+                }
+            }
+            next.extend(kids);
+        }
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// `docker run -it IMAGE sh`: a shell on a terminal of the sandbox's own,
+/// where Ctrl-C interrupts the foreground job and leaves the shell, and
+/// Ctrl-Z stops it and `fg` brings it back. Driven through script(1).
+#[test]
+fn run_it_gives_a_shell_where_ctrl_c_ctrl_z_and_fg_work() {
+    require("/usr/bin/script", "apt-get install bsdutils");
+    let command = format!("{} run -it -- sh", bin());
+    let mut cmd = std::process::Command::new("/usr/bin/script");
+    cmd.args(["-qec", &command, "/dev/null"]);
+    let mut session = Running::start(&mut cmd);
+    // Computed answers, so that the terminal's echo of the typed line
+    // (which holds the expression, not its value) never matches.
+    session.write_stdin("echo pid=$((0+$$)) tty=$(tty)\n");
+    session.expect_line("pid=1 tty=/dev/pts/0", T);
+    let pid1 = sandbox_pid1(session.pid());
+    let sleeping = || children(pid1).into_iter().find(|c| comm(*c) == "sleep");
+    session.write_stdin("sleep 30\n");
+    wait_until(T, "sleep to start", || sleeping().is_some());
+    session.write_stdin("\x03");
+    wait_until(T, "Ctrl-C to end sleep", || sleeping().is_none());
+    session.write_stdin("echo $((6*7))x\n");
+    session.expect_line("42x", T);
+    session.write_stdin("sleep 30\n");
+    wait_until(T, "sleep to start", || sleeping().is_some());
+    let sleep = sleeping().unwrap();
+    session.write_stdin("\x1a");
+    wait_until(T, "Ctrl-Z to stop sleep", || status_field(sleep, "State").starts_with('T'));
+    session.write_stdin("fg\n");
+    wait_until(T, "fg to continue sleep", || !status_field(sleep, "State").starts_with('T'));
+    session.write_stdin("\x03");
+    wait_until(T, "Ctrl-C to end sleep", || sleeping().is_none());
+    session.write_stdin("echo $((7*7))y; exit\n");
+    session.expect_line("49y", T);
+    let out = session.finish(T);
+    assert_eq!(out.code(), 0, "{out:?}");
+}
+
+/// With -it, Ctrl-C is the sandbox terminal's: it goes to PID 1 inside,
+/// where the kernel drops it when PID 1 has no handler; the way out holds.
+#[test]
+fn with_it_three_ctrl_c_still_end_a_pid_1_that_drops_them() {
+    require("/usr/bin/script", "apt-get install bsdutils");
+    let command = format!("{} run -it -- pidlab probe", bin());
+    let mut cmd = std::process::Command::new("/usr/bin/script");
+    cmd.args(["-qec", &command, "/dev/null"]);
+    let mut session = Running::start(&mut cmd);
+    session.expect_line("probe: ready", T);
+    session.write_stdin("\x03");
+    session.expect_line("was dropped", T);
+    session.write_stdin("\x03");
+    session.expect_line("dropped again", T);
+    session.write_stdin("\x03");
+    session.expect_line("sending SIGKILL", T);
+    let _ = session.finish(T);
+}

@@ -7,7 +7,7 @@
 //! each a list of names or ALL), so a workload cannot, for one, mount or
 //! unshare.
 //!
-//! Step 11 drops every other capability from the *bounding* set — the
+//! Step 12 drops every other capability from the *bounding* set — the
 //! ceiling that no later execve can exceed — and from the permitted and
 //! effective sets; the inheritable and ambient sets are left empty. At
 //! execve, root gets the bounding set as its permitted and effective sets,
@@ -111,7 +111,7 @@ impl Capabilities {
         plan(&[names.join(",")], &["ALL".to_string()])
     }
 
-    /// Keep only `keep`, as `user` (step 11, and `pidlab exec`).
+    /// Keep only `keep`, as `user` (step 12, and `pidlab exec`).
     pub fn apply(&self, user: &User) -> Result<(), StepError> {
         let errno = |e: caps::errors::CapsError| {
             StepError::new(nix::errno::Errno::EPERM, format!("capabilities: {e}"))

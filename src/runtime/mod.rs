@@ -15,20 +15,22 @@
 //!                              │    (Docker's read-only, hidden paths)
 //!                              │  8 chroot or pivot_root
 //!                              │  9 nest more PID namespaces (--nest)
-//!                              │ 10 install the seccomp filter
-//!                              │ 11 drop capabilities (Docker's set)
-//!                              │ 12 reset signal dispositions and mask
-//!                              │ 13 execve the workload: it *is* PID 1
+//!                              │ 10 its own terminal (-t)
+//!                              │ 11 install the seccomp filter
+//!                              │ 12 drop capabilities (Docker's set)
+//!                              │ 13 reset signal dispositions and mask
+//!                              │ 14 execve the workload: it *is* PID 1
 //!     supervise: forward       │
 //!     signals, stop, wait      │
 //!     on a pidfd               │
 //! ```
 //!
-//! Steps 3 to 13 run in the child; a failure there travels back to the
+//! Steps 3 to 14 run in the child; a failure there travels back to the
 //! parent through a pipe (`runtime/step.rs`) so the user reads which step failed.
 
 // The steps, one file each, in the order the recipe below uses them.
 pub mod capabilities;
+pub mod console;
 pub mod environment;
 pub mod launch;
 pub mod pidns;
@@ -109,10 +111,28 @@ pub fn start(
         None => None,
     };
     let pidlab = sys::pidfd_open(getpid()).context("pidfd_open on pidlab itself")?;
-    let terminal = Terminal::before_start(plan.interactive);
+    let terminal = Terminal::before_start(plan.interactive && !plan.tty, plan.tty);
+    // -t: the workload sends us its terminal's master end over this.
+    let console = match plan.tty {
+        true => Some(
+            nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::SeqPacket,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+            .context("create the console socket")?,
+        ),
+        false => None,
+    };
     // Block the signals we forward before PID 1 is born, so none that
-    // arrives while it starts is lost; PID 1 unblocks them (step 11).
-    signals::proxied().thread_block().context("block forwarded signals")?;
+    // arrives while it starts is lost; PID 1 unblocks them (step 13).
+    let mut blocked = signals::proxied();
+    if plan.tty {
+        // A change of our terminal's size, to pass on (`console.rs`).
+        blocked.add(nix::sys::signal::Signal::SIGWINCH);
+    }
+    blocked.thread_block().context("block forwarded signals")?;
 
     // PID 1 dies with us even after a credential change, which clears its
     // PR_SET_PDEATHSIG: a watcher, made while our children are still born
@@ -142,6 +162,7 @@ pub fn start(
         report: report_tx.as_raw_fd(),
         pidlab: pidlab.as_raw_fd(),
         go: go.as_ref().map(|(rx, _)| rx.as_raw_fd()),
+        console: console.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
     };
     let (child, pidfd) = sys::spawn(how, &mut || pid1(plan, root, &terminal, fds))
         .map_err(|errno| anyhow::anyhow!("{}: clone: {errno}", Step::PidNamespace))?;
@@ -160,7 +181,17 @@ pub fn start(
         }
         nix::unistd::write(&go_tx, b"g").context("start the sandbox")?;
     }
-    let result = supervisor::supervise(child, pidfd, report_rx, terminal, plan, sandbox, started);
+    // -t: the terminal's master, once the workload has made it (or
+    // nothing, if PID 1 failed first: its report says why).
+    let relay = match console {
+        Some((ours, theirs)) => {
+            drop(theirs);
+            receive_master(&ours, &pidfd)?.map(|master| console::Relay::new(master, plan.interactive))
+        }
+        None => None,
+    };
+    let pid1 = supervisor::Pid1 { pid: child, pidfd, report: report_rx };
+    let result = supervisor::supervise(pid1, terminal, plan, sandbox, started, relay);
     drop(watcher);
     if let Some(tracer) = tracer {
         tracer.finish();
@@ -187,9 +218,31 @@ struct Pid1Fds {
     report: RawFd,
     pidlab: RawFd,
     go: Option<RawFd>,
+    console: Option<RawFd>,
 }
 
-/// Steps 3 to 13, as PID 1 of the new namespace. Never returns: it ends in
+/// Wait for the master end of the workload's terminal, or for PID 1's
+/// exit (a failed step closes nothing we could see: outer nest levels
+/// still hold the socket).
+fn receive_master(socket: &OwnedFd, pid1: &OwnedFd) -> Result<Option<OwnedFd>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    loop {
+        let mut fds =
+            [PollFd::new(socket.as_fd(), PollFlags::POLLIN), PollFd::new(pid1.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(errno).context("poll for the terminal"),
+            Ok(_) => {}
+        }
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            return sys::receive_fd(socket.as_fd()).context("receive the terminal");
+        }
+        return Ok(None);
+    }
+}
+
+/// Steps 3 to 14, as PID 1 of the new namespace. Never returns: it ends in
 /// `execve` or in `_exit` after reporting the step that failed.
 fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
     // SAFETY: see `Pid1Fds`: each number is open in this process and has no
@@ -198,9 +251,10 @@ fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
     let reporter = Reporter::new(own(fds.report));
     let pidlab = own(fds.pidlab);
     let go = fds.go.map(own);
+    let console = fds.console.map(own);
     // Nothing of pidlab's, or of whoever started it, leaks into the sandbox:
     // only stdin, stdout, stderr and the descriptors above stay open.
-    let keep = [Some(fds.report), Some(fds.pidlab), fds.go];
+    let keep = [Some(fds.report), Some(fds.pidlab), fds.go, fds.console];
     reporter.run(Step::ParentDeath, || {
         sys::close_fds_except(&keep.iter().flatten().copied().collect::<Vec<_>>())
             .doing(|| "close_range".into())
@@ -230,6 +284,10 @@ fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
     reporter.run(Step::MountProc, || rootfs::mount_proc(&proc, plan.system_paths, &dev_null));
     reporter.run(Step::SwitchRoot, || root.switch(plan.pivot_root));
     let reporter = pidns::nest(plan.nest, plan.system_paths, reporter);
+    if let Some(console) = console {
+        // In the innermost level, where the workload runs.
+        reporter.run(Step::Terminal, || console::attach(console));
+    }
     // After every mount of pidlab's own, and while PID 1 still holds
     // CAP_SYS_ADMIN, which installing a filter requires (without it, only
     // a process that set no_new_privs may, which Docker does not set).
@@ -243,7 +301,7 @@ fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
     reporter.fail(Step::Exec, &err)
 }
 
-/// Step 13: become the workload. On success this never returns, and the
+/// Step 14: become the workload. On success this never returns, and the
 /// close-on-exec report pipe tells the parent all went well.
 fn exec(plan: &Plan) -> StepError {
     let program = match find_program(&plan.launch.argv[0], &plan.path) {

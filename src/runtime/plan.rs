@@ -47,6 +47,8 @@ pub struct Plan {
     pub detached: bool,
     /// `-i`: the workload reads our stdin (else /dev/null).
     pub interactive: bool,
+    /// `-t`: the workload gets a pseudo-terminal of the sandbox's own.
+    pub tty: bool,
     /// `--trace`: follow the sandbox's signals with `pidlab trace`.
     pub trace: bool,
     /// `--explain`: predict each signal's fate before sending it.
@@ -54,9 +56,9 @@ pub struct Plan {
     pub pivot_root: bool,
     pub volumes: Vec<Volume>,
     pub stop: Stop,
-    /// The capabilities the workload keeps (step 11).
+    /// The capabilities the workload keeps (step 12).
     pub capabilities: crate::runtime::capabilities::Capabilities,
-    /// `--security-opt seccomp=...`, and the filter it gives (step 10).
+    /// `--security-opt seccomp=...`, and the filter it gives (step 11).
     pub seccomp_mode: seccomp::Mode,
     pub seccomp: Option<seccomp::Program>,
     /// `--security-opt systempaths=...`: Docker's read-only and hidden /proc paths.
@@ -213,6 +215,7 @@ impl Plan {
             rootless,
             detached: args.detach,
             interactive: args.interactive,
+            tty: args.tty,
             trace: args.trace,
             explain: args.explain,
             pivot_root: args.pivot_root,

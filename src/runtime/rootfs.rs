@@ -550,7 +550,8 @@ fn add_entry(root: &Path, entry: &Entry) -> Result<(), StepError> {
 }
 
 /// A minimal /dev, on a tmpfs of its own (not `nodev`, unlike the root):
-/// the usual device nodes, /dev/shm, and the /proc/self/fd links shells use.
+/// the usual device nodes, /dev/shm, /dev/pts, and the /proc/self/fd links
+/// shells use.
 fn add_dev(root: &Path) -> Result<(), StepError> {
     let dev = root.join("dev");
     mkdir(&dev)?;
@@ -565,7 +566,16 @@ fn add_dev(root: &Path) -> Result<(), StepError> {
     });
     nix::sys::stat::umask(umask);
     made?;
+    // A devpts of the sandbox's own (a new instance: the host's terminals
+    // are not in it), for `-t` and for programs that make terminals
+    // (script, tmux, ssh); /dev/ptmx opens its multiplexer.
+    let pts = dev.join("pts");
+    mkdir(&pts)?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    mount(Some("devpts"), &pts, Some("devpts"), flags, Some("newinstance,ptmxmode=0666,mode=0620"))
+        .doing(|| format!("mount a devpts on {}", pts.display()))?;
     for (name, target) in [
+        ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
         ("stdout", "/proc/self/fd/1"),

@@ -335,7 +335,7 @@ fn assemble(ops: &[Op]) -> Program {
     program
 }
 
-/// Install the program (step 10, before capabilities are dropped).
+/// Install the program (step 11, before capabilities are dropped).
 pub fn install(program: Option<&Program>) -> nix::Result<()> {
     match program {
         Some(program) => crate::sys::install_seccomp_filter(program),

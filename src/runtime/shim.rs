@@ -69,7 +69,7 @@ fn shim(plan: &Plan, root: RootPlan, name: &str, ready: OwnedFd, remove_when_don
     let _ = nix::sys::prctl::set_name(c"pidlab:shim");
     // The client may be gone (killed) when we tell it the sandbox runs: a
     // write to a pipe nobody reads must fail with EPIPE, not kill us with
-    // SIGPIPE. PID 1 starts from default dispositions (step 11).
+    // SIGPIPE. PID 1 starts from default dispositions (step 13).
     let _ = sys::set_disposition(Signal::SIGPIPE, SigHandler::SigIgn);
     let mut ready = Some(ready);
     let sandbox = match Sandbox::claim(name) {

@@ -17,7 +17,7 @@ use crate::exit_code;
 use crate::sys;
 
 /// The recipe, in kernel order. `runtime/mod.rs` runs them; this list names them
-/// for messages such as "step 7/13 mount /proc: EPERM".
+/// for messages such as "step 7/14 mount /proc: EPERM".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     UserNamespace = 1,
@@ -29,13 +29,14 @@ pub enum Step {
     MountProc,
     SwitchRoot,
     Nest,
+    Terminal,
     Seccomp,
     DropCapabilities,
     ResetSignals,
     Exec,
 }
 
-const ALL: [Step; 13] = [
+const ALL: [Step; 14] = [
     Step::UserNamespace,
     Step::PidNamespace,
     Step::ParentDeath,
@@ -45,6 +46,7 @@ const ALL: [Step; 13] = [
     Step::MountProc,
     Step::SwitchRoot,
     Step::Nest,
+    Step::Terminal,
     Step::Seccomp,
     Step::DropCapabilities,
     Step::ResetSignals,
@@ -63,6 +65,7 @@ impl Step {
             Step::MountProc => "mount /proc",
             Step::SwitchRoot => "switch root",
             Step::Nest => "nest PID namespaces",
+            Step::Terminal => "give the workload its terminal",
             Step::Seccomp => "install the seccomp filter",
             Step::DropCapabilities => "drop capabilities, switch user",
             Step::ResetSignals => "reset signal dispositions",
@@ -228,7 +231,7 @@ mod tests {
         assert_eq!(report.step, Step::MountProc);
         assert_eq!(report.errno, Errno::EPERM);
         let text = report.to_string();
-        assert!(text.starts_with("step 7/13 mount /proc: mount proc on /x/proc: EPERM"), "{text}");
+        assert!(text.starts_with("step 7/14 mount /proc: mount proc on /x/proc: EPERM"), "{text}");
         assert!(text.contains("fully visible"), "a known errno carries its hint: {text}");
     }
 

@@ -38,6 +38,7 @@ use nix::unistd::{Pid, getpgrp, isatty, setpgid, tcgetpgrp, tcsetpgrp};
 
 use crate::duration::{Seconds, StopTimeout};
 use crate::record::Sandbox;
+use crate::runtime::console::Relay;
 use crate::runtime::plan::{Plan, classify};
 use crate::runtime::step::Report;
 use crate::signals;
@@ -75,6 +76,14 @@ impl fmt::Display for Stop {
     }
 }
 
+/// PID 1 as its parent holds it: its PID, a pidfd, and the read end of the
+/// report pipe (`step.rs`).
+pub struct Pid1 {
+    pub pid: Pid,
+    pub pidfd: OwnedFd,
+    pub report: OwnedFd,
+}
+
 /// Where the stop sequence is.
 enum Phase {
     Running,
@@ -91,15 +100,20 @@ enum Phase {
 /// for that moment (the shim, to tell `run -d` the sandbox started);
 /// otherwise the report is read once PID 1 has exited.
 pub fn supervise(
-    child: Pid,
-    pidfd: OwnedFd,
-    report: OwnedFd,
+    pid1: Pid1,
     terminal: Terminal,
     plan: &Plan,
     sandbox: Option<&Sandbox>,
     mut started: Option<&mut dyn FnMut()>,
+    mut relay: Option<Relay>,
 ) -> Result<i32> {
-    let signals = SignalFd::with_flags(&signals::proxied(), SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    let Pid1 { pid: child, pidfd, report } = pid1;
+    let mut watched = signals::proxied();
+    if relay.is_some() {
+        watched.add(Signal::SIGWINCH);
+    }
+    let signals = SignalFd::with_flags(&watched, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    let stdin = std::io::stdin();
     let began = Instant::now();
     let mut phase = Phase::Running;
     let mut report = Some(std::fs::File::from(report));
@@ -115,6 +129,15 @@ pub fn supervise(
         if let Some(pipe) = report.as_ref().filter(|_| started.is_some()) {
             fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
         }
+        // -t: the terminal's master, and our stdin with -i.
+        let first_console = fds.len();
+        if let Some(master) = relay.as_ref().and_then(|r| r.master.as_ref()) {
+            fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
+        }
+        let stdin_at = fds.len();
+        if relay.as_ref().is_some_and(Relay::reads_input) {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
         match poll(&mut fds, timeout) {
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(errno).context("poll"),
@@ -122,8 +145,26 @@ pub fn supervise(
         }
         let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
         let signalled = fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
-        let report_ready = fds.get(2).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let report_ready =
+            (first_console > 2) && fds.get(2).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let from_sandbox = first_console < stdin_at
+            && fds.get(first_console).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let from_us = fds.get(stdin_at).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
         drop(fds);
+        if let Some(relay) = relay.as_mut() {
+            if from_sandbox {
+                relay.copy_output();
+            }
+            if from_us {
+                // Ctrl-C typed for a PID 1 in the terminal's foreground:
+                // the sandbox's line discipline sends it SIGINT; if the
+                // kernel drops it there, the way out still holds.
+                let typed = relay.copy_input();
+                if typed.contains(&0x03) && relay.foreground() == Some(child.as_raw()) {
+                    escape.after(Signal::SIGINT, child, sandbox.map(|s| s.name.as_str()), None);
+                }
+            }
+        }
         if report_ready && let Some(pipe) = report.as_mut() {
             let mut chunk = [0u8; 4096];
             match std::io::Read::read(pipe, &mut chunk) {
@@ -148,12 +189,18 @@ pub fn supervise(
             if let Ok(Some(info)) = signals.read_signal()
                 && let Ok(sig) = Signal::try_from(info.ssi_signo as i32)
             {
+                if sig == Signal::SIGWINCH {
+                    if let Some(relay) = &relay {
+                        relay.copy_window_size();
+                    }
+                    continue;
+                }
                 if plan.explain {
                     explain_before(child, sig);
                 }
                 // ESRCH: PID 1 is exiting right now; nothing to do.
                 let _ = sys::pidfd_send_signal(pidfd.as_fd(), sig);
-                escape.after(sig, child, sandbox.map(|s| s.name.as_str()), pidfd.as_fd());
+                escape.after(sig, child, sandbox.map(|s| s.name.as_str()), Some(pidfd.as_fd()));
             }
             continue;
         }
@@ -166,6 +213,9 @@ pub fn supervise(
     }
 
     let status = waitpid(child, None).context("waitpid on PID 1")?;
+    if let Some(mut relay) = relay {
+        relay.drain();
+    }
     drop(terminal);
     let code = match status {
         WaitStatus::Exited(_, code) => code,
@@ -237,7 +287,15 @@ struct Escape {
 impl Escape {
     const WINDOW: Duration = Duration::from_secs(2);
 
-    fn after(&mut self, sig: Signal, pid1: Pid, name: Option<&str>, pidfd: std::os::fd::BorrowedFd<'_>) {
+    /// After `sig` went to PID 1 (forwarded by us, or sent inside by its
+    /// terminal). `pidfd`: PID 1's, to SIGKILL it through (else by PID).
+    fn after(
+        &mut self,
+        sig: Signal,
+        pid1: Pid,
+        name: Option<&str>,
+        pidfd: Option<std::os::fd::BorrowedFd<'_>>,
+    ) {
         let Some(status) = crate::procfs::Status::of(pid1.as_raw()) else { return };
         let (outcome, _) = crate::observe::explain::predict(&status, sig, signals::waited_for(pid1.as_raw()));
         if outcome != "dropped" {
@@ -261,7 +319,10 @@ impl Escape {
             2 => say!("pidlab: {sig} dropped again; once more within 2 s sends SIGKILL"),
             _ => {
                 say!("pidlab: sending SIGKILL to PID 1 (host PID {pid1}): three dropped signals within 2 s");
-                let _ = sys::pidfd_send_signal(pidfd, Signal::SIGKILL);
+                match pidfd {
+                    Some(pidfd) => drop(sys::pidfd_send_signal(pidfd, Signal::SIGKILL)),
+                    None => drop(nix::sys::signal::kill(pid1, Signal::SIGKILL)),
+                }
                 self.dropped.clear();
             }
         }
@@ -319,6 +380,8 @@ fn describe(status: WaitStatus) -> String {
 /// runs and taken back when it ends.
 pub struct Terminal {
     ours: Option<Pid>,
+    /// `-t`: PID 1 leads a session of its own, whose terminal it gets.
+    own_session: bool,
 }
 
 impl Terminal {
@@ -326,20 +389,20 @@ impl Terminal {
     /// with `-i` (`lend`), and if stdin is a terminal whose foreground
     /// process group is ours. Without `-i` the terminal stays with pidlab,
     /// as with `docker run`: Ctrl-C reaches pidlab, which forwards it.
-    pub fn before_start(lend: bool) -> Terminal {
+    pub fn before_start(lend: bool, own_terminal: bool) -> Terminal {
         let stdin = std::io::stdin();
         let ours = getpgrp();
         let in_foreground = isatty(stdin.as_fd()).unwrap_or(false) && tcgetpgrp(stdin.as_fd()) == Ok(ours);
         if !lend || !in_foreground {
-            return Terminal { ours: None };
+            return Terminal { ours: None, own_session: own_terminal };
         }
         // A background process group calling tcsetpgrp gets SIGTTOU unless
-        // it blocks it: PID 1 inherits this mask (until step 11), and we
+        // it blocks it: PID 1 inherits this mask (until step 13), and we
         // keep it blocked for the whole run, to take the terminal back.
         let mut ttou = SigSet::empty();
         ttou.add(Signal::SIGTTOU);
         let _ = ttou.thread_block();
-        Terminal { ours: Some(ours) }
+        Terminal { ours: Some(ours), own_session: own_terminal }
     }
 
     /// In PID 1, before the workload: a process group of its own, as a
@@ -348,6 +411,11 @@ impl Terminal {
     /// happen before the exec, and when PID 1 is spawned borrowing our
     /// memory (`sys::Spawn::Borrow`) we sleep until then.
     pub fn join(&self) -> nix::Result<()> {
+        if self.own_session {
+            // setsid(2) makes PID 1 lead a new session and group; it
+            // would fail in a process that already leads a group.
+            return nix::unistd::setsid().map(drop);
+        }
         setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
         if self.ours.is_some() {
             // Best effort, as before: a terminal that went away is no reason
