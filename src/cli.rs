@@ -156,6 +156,12 @@ pub struct ExecArgs {
     /// Detach: start the command and return at once; its output is discarded.
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Keep stdin open for the command, as docker exec -i (else /dev/null).
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give the command a terminal of the sandbox's own, as docker exec -t.
+    #[arg(short = 't', long)]
+    pub tty: bool,
     /// The command to run inside.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,

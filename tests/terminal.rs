@@ -174,3 +174,22 @@ fn with_it_three_ctrl_c_still_end_a_pid_1_that_drops_them() {
     session.expect_line("sending SIGKILL", T);
     let _ = session.finish(T);
 }
+
+/// `docker exec -i` and `-t`: no stdin without -i, a terminal of the
+/// sandbox's own with -t (its devpts, not the host's).
+#[test]
+fn exec_takes_i_and_t() {
+    let lab = Lab::new();
+    lab.start(&["run", "-d", "--name", "term", "--", "pidlab", "probe"]);
+    for (flags, want) in [(&[][..], ""), (&["-i"][..], "typed")] {
+        let mut cmd = lab.cmd(&[&["exec"][..], flags, &["term", "cat"]].concat());
+        let mut running = Running::start(&mut cmd);
+        running.write_stdin("typed\n");
+        drop(running.stdin.take());
+        let out = running.finish(T);
+        assert_eq!((out.code(), out.stdout.trim()), (0, want), "{flags:?}: {out:?}");
+    }
+    let out = lab.ok(&["exec", "-t", "term", "tty"]);
+    assert!(out.trim().starts_with("/dev/pts/"), "{out}");
+    lab.finish();
+}

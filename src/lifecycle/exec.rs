@@ -31,7 +31,7 @@
 //! is where `exec` lands by default (`--level K` for another).
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use anyhow::{Context, Result};
 use nix::fcntl::{OFlag, open};
@@ -47,6 +47,7 @@ use crate::procfs;
 use crate::record::Sandbox;
 use crate::record::open_pid1;
 use crate::runtime::capabilities::Capabilities;
+use crate::runtime::console;
 use crate::runtime::environment::Environment;
 use crate::runtime::pidns;
 use crate::runtime::seccomp;
@@ -104,17 +105,61 @@ pub fn run(args: ExecArgs) -> Result<i32> {
     }
     setns(pidfd.as_fd(), kinds).context("setns into the sandbox's namespaces through a pidfd of PID 1")?;
 
+    // -t: the command sends us its terminal's master end over this.
+    let console = match args.tty && !args.detach {
+        true => Some(
+            nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::SeqPacket,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+            .context("create the console socket")?,
+        ),
+        false => None,
+    };
+    let io = Io {
+        detach: args.detach,
+        interactive: args.interactive,
+        console: console.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
+    };
     match sys::fork().map_err(|errno| fork_error(errno, &args.name))? {
-        ForkResult::Child => inside(&limits, &root, &args.command[0], &argv, &env, args.detach),
+        ForkResult::Child => inside(&limits, &root, &args.command[0], &argv, &env, io),
         // `docker exec -d`: leave it running. When we exit, the kernel
         // hands it to the sandbox's PID 1, which must reap it.
         ForkResult::Parent { .. } if args.detach => Ok(0),
-        ForkResult::Parent { child } => Ok(match waitpid(child, None).context("wait for the command")? {
-            WaitStatus::Exited(_, code) => code,
-            WaitStatus::Signaled(_, sig, _) => signals::exit_code_for(sig),
-            _ => exit_code::SETUP_FAILED,
-        }),
+        ForkResult::Parent { child } => {
+            if let Some((ours, theirs)) = console {
+                drop(theirs);
+                let pidfd = sys::pidfd_open(child).context("pidfd_open on the command")?;
+                if let Some(master) = console::receive_master(&ours, &pidfd)? {
+                    console::relay_until_exit(&mut console::Relay::new(master, args.interactive), &pidfd);
+                }
+            }
+            wait_for(child)
+        }
     }
+}
+
+/// The command's exit code, as `docker exec` reports it.
+fn wait_for(child: nix::unistd::Pid) -> Result<i32> {
+    Ok(match waitpid(child, None).context("wait for the command")? {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => signals::exit_code_for(sig),
+        _ => exit_code::SETUP_FAILED,
+    })
+}
+
+/// Where the command's stdin, stdout and stderr go.
+#[derive(Clone, Copy)]
+struct Io {
+    /// `-d`: nowhere (/dev/null).
+    detach: bool,
+    /// `-i`: stdin is ours; else /dev/null.
+    interactive: bool,
+    /// `-t`: our end of the console socket's other end, kept open across
+    /// the fork (`console::attach`).
+    console: Option<std::os::fd::RawFd>,
 }
 
 /// What a process started by `exec` is given: PID 1's limits, as the run
@@ -216,14 +261,7 @@ impl Limits {
 /// The child, inside the namespaces: the sandbox's root, directory,
 /// descriptors, filter and capabilities, in the order `runtime/mod.rs` uses
 /// for PID 1 (the filter needs CAP_SYS_ADMIN, so it comes before the drop).
-fn inside(
-    limits: &Limits,
-    root: &OwnedFd,
-    program: &str,
-    argv: &[CString],
-    env: &[CString],
-    detach: bool,
-) -> ! {
+fn inside(limits: &Limits, root: &OwnedFd, program: &str, argv: &[CString], env: &[CString], io: Io) -> ! {
     let fail = |what: &str, err: nix::errno::Errno, code: i32| -> ! {
         say!("pidlab exec: {what}: {err}");
         sys::exit_now(code)
@@ -234,11 +272,28 @@ fn inside(
     if let Err(err) = nix::unistd::chdir(limits.workdir.as_str()) {
         fail(&format!("chdir {}", limits.workdir), err, SETUP_FAILED);
     }
-    if let Err(err) = sys::close_fds_except(&[]) {
+    let keep: Vec<i32> = io.console.into_iter().collect();
+    if let Err(err) = sys::close_fds_except(&keep) {
         fail("close inherited descriptors", err, SETUP_FAILED);
     }
-    if detach && let Err(err) = detach_stdio() {
+    if io.detach
+        && let Err(err) = detach_stdio()
+    {
         fail("connect stdin, stdout and stderr to /dev/null", err, SETUP_FAILED);
+    }
+    if let Some(socket) = io.console {
+        // The number was kept open above, and nothing else here owns it.
+        let socket = sys::take_inherited_fd(socket)
+            .unwrap_or_else(|err| fail("the console socket", err, SETUP_FAILED));
+        if let Err(err) = console::attach(socket) {
+            fail(&err.detail, err.errno, SETUP_FAILED);
+        }
+    } else if !io.interactive && !io.detach {
+        // docker exec without -i: no stdin.
+        let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, Mode::empty());
+        if let Err(err) = null.and_then(nix::unistd::dup2_stdin) {
+            fail("stdin from /dev/null", err, SETUP_FAILED);
+        }
     }
     if let Err(err) = signals::reset_to_defaults() {
         fail("reset signals", err, SETUP_FAILED);

@@ -22,6 +22,8 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 
+use anyhow::{Context, Result};
+
 use nix::fcntl::OFlag;
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
@@ -164,4 +166,59 @@ impl Relay {
     pub fn foreground(&self) -> Option<i32> {
         self.master.as_ref().and_then(|m| nix::unistd::tcgetpgrp(m.as_fd()).ok()).map(|p| p.as_raw())
     }
+}
+
+/// Wait for the master end of the workload's terminal, or for the exit
+/// of `pid1` (PID 1, or the process `exec` started) (a failed step closes nothing we could see: outer nest levels
+/// still hold the socket).
+pub fn receive_master(socket: &OwnedFd, pid1: &OwnedFd) -> Result<Option<OwnedFd>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    loop {
+        let mut fds =
+            [PollFd::new(socket.as_fd(), PollFlags::POLLIN), PollFd::new(pid1.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(errno).context("poll for the terminal"),
+            Ok(_) => {}
+        }
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            return sys::receive_fd(socket.as_fd()).context("receive the terminal");
+        }
+        return Ok(None);
+    }
+}
+
+/// `exec -t`: relay until the process behind `pidfd` exits, then drain.
+pub fn relay_until_exit(relay: &mut Relay, pidfd: &OwnedFd) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let stdin = std::io::stdin();
+    loop {
+        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(master) = relay.master.as_ref() {
+            fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
+        }
+        let reads_input = relay.reads_input();
+        if reads_input {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+            Ok(_) => {}
+        }
+        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let (exited, output, input) =
+            (ready(0), relay.master.is_some() && ready(1), reads_input && ready(fds.len() - 1));
+        drop(fds);
+        if exited {
+            break;
+        }
+        if output {
+            relay.copy_output();
+        }
+        if input {
+            relay.copy_input();
+        }
+    }
+    relay.drain();
 }

@@ -186,7 +186,8 @@ pub fn start(
     let relay = match console {
         Some((ours, theirs)) => {
             drop(theirs);
-            receive_master(&ours, &pidfd)?.map(|master| console::Relay::new(master, plan.interactive))
+            console::receive_master(&ours, &pidfd)?
+                .map(|master| console::Relay::new(master, plan.interactive))
         }
         None => None,
     };
@@ -219,27 +220,6 @@ struct Pid1Fds {
     pidlab: RawFd,
     go: Option<RawFd>,
     console: Option<RawFd>,
-}
-
-/// Wait for the master end of the workload's terminal, or for PID 1's
-/// exit (a failed step closes nothing we could see: outer nest levels
-/// still hold the socket).
-fn receive_master(socket: &OwnedFd, pid1: &OwnedFd) -> Result<Option<OwnedFd>> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
-    loop {
-        let mut fds =
-            [PollFd::new(socket.as_fd(), PollFlags::POLLIN), PollFd::new(pid1.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(errno) => return Err(errno).context("poll for the terminal"),
-            Ok(_) => {}
-        }
-        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
-            return sys::receive_fd(socket.as_fd()).context("receive the terminal");
-        }
-        return Ok(None);
-    }
 }
 
 /// Steps 3 to 14, as PID 1 of the new namespace. Never returns: it ends in
