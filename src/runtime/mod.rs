@@ -33,6 +33,7 @@ pub mod capabilities;
 pub mod console;
 pub mod environment;
 pub mod launch;
+pub mod message;
 pub mod pidns;
 pub mod plan;
 pub mod rootfs;
@@ -56,6 +57,7 @@ use crate::observe::trace;
 use crate::record::{self, Sandbox};
 use crate::signals;
 use crate::sys::{self, Spawn};
+use message::Message;
 use plan::{PidNamespace, Plan, describe_program};
 use rootfs::{Root, RootPlan};
 use step::{Doing, Reporter, Step, StepError};
@@ -179,7 +181,7 @@ pub fn start(
         if let Some(tracer) = &tracer {
             tracer.wait_ready()?;
         }
-        nix::unistd::write(&go_tx, b"g").context("start the sandbox")?;
+        Message::Go.send(&go_tx).context("start the sandbox")?;
     }
     // -t: the terminal's master, once the workload has made it (or
     // nothing, if PID 1 failed first: its report says why).

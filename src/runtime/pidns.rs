@@ -92,15 +92,14 @@ pub fn die_with_parent(pidlab: &OwnedFd) -> Result<(), StepError> {
     Ok(())
 }
 
-/// Wait for one byte from the parent on `go`. End-of-file instead means
+/// Wait for pidlab's `Message::Go` on `go`. End-of-file instead means
 /// the parent is gone.
 pub fn wait_for_go(go: OwnedFd) -> Result<(), StepError> {
-    let mut byte = [0u8; 1];
-    let n = nix::unistd::read(&go, &mut byte).doing(|| "wait for pidlab's go-ahead".to_string())?;
-    if n == 0 {
-        return Err(StepError::new(Errno::ESRCH, "pidlab exited before the sandbox started"));
+    use crate::runtime::message::Message;
+    match Message::receive(&go).doing(|| "wait for pidlab's go-ahead".to_string())? {
+        Some(Message::Go) => Ok(()),
+        _ => Err(StepError::new(Errno::ESRCH, "pidlab exited before the sandbox started")),
     }
-    Ok(())
 }
 
 /// Add PID namespaces until the caller is at `levels` below where the

@@ -22,6 +22,7 @@ use nix::unistd::{ForkResult, Pid, pipe2};
 use crate::exit_code;
 use crate::logfile;
 use crate::record::{self, Sandbox};
+use crate::runtime::message::Message;
 use crate::runtime::plan::Plan;
 use crate::runtime::rootfs::RootPlan;
 use crate::runtime::start;
@@ -32,8 +33,8 @@ use crate::sys;
 /// The shim (`pidlab:shim`) starts a session of its own (setsid(2)), so it
 /// outlives the terminal, claims the name, writes the workload's output to
 /// the log, waits on PID 1 and records how it ended. We wait on a pipe for
-/// its word: "ok" once the workload was exec'd, or the setup error (a name
-/// already taken among them).
+/// its word (`message.rs`): `Started` once the workload was exec'd, or
+/// `NotStarted` with the setup error (a name already taken among them).
 pub fn detach(plan: &Plan, root: RootPlan, name: &str, remove_when_done: bool) -> Result<i32> {
     record::check_name(name)?;
     let (ready_rx, ready_tx) = pipe2(OFlag::O_CLOEXEC).context("create the ready pipe")?;
@@ -45,20 +46,18 @@ pub fn detach(plan: &Plan, root: RootPlan, name: &str, remove_when_done: bool) -
         }
         ForkResult::Parent { .. } => {
             drop(ready_tx);
-            let mut word = String::new();
-            std::io::Read::read_to_string(&mut std::fs::File::from(ready_rx), &mut word)
-                .context("read the shim's word")?;
-            if word == "ok" {
-                println!("{name}");
-                return Ok(0);
+            match Message::receive(&ready_rx).context("read the shim's word")? {
+                Some(Message::Started) => {
+                    println!("{name}");
+                    Ok(0)
+                }
+                Some(Message::NotStarted { code, message }) => Err(exit_code::Exit { code, message }.into()),
+                _ => Err(exit_code::Exit {
+                    code: exit_code::SETUP_FAILED,
+                    message: "the shim died before PID 1 started".into(),
+                }
+                .into()),
             }
-            let (code, message) =
-                word.split_once('\t').unwrap_or(("125", "the shim died before PID 1 started"));
-            Err(exit_code::Exit {
-                code: code.parse().unwrap_or(exit_code::SETUP_FAILED),
-                message: message.into(),
-            }
-            .into())
         }
     }
 }
@@ -80,7 +79,7 @@ fn shim(plan: &Plan, root: RootPlan, name: &str, ready: OwnedFd, remove_when_don
     let result = redirect_output(&sandbox, plan, &mut logger).and_then(|()| root.create()).and_then(|root| {
         let mut tell_ready = || {
             if let Some(pipe) = ready.take() {
-                let _ = nix::unistd::write(&pipe, b"ok");
+                let _ = Message::Started.send(&pipe);
             }
         };
         start(plan, &root, Some(&sandbox), Some(&mut tell_ready))
@@ -106,7 +105,7 @@ fn report_failure(ready: &mut Option<OwnedFd>, err: &anyhow::Error) -> i32 {
     let code = exit_code::of_error(err);
     match ready.take() {
         Some(pipe) => {
-            let _ = nix::unistd::write(&pipe, format!("{code}\t{err:#}").as_bytes());
+            let _ = Message::NotStarted { code, message: format!("{err:#}") }.send(&pipe);
         }
         None => say!("pidlab: {err:#}"),
     }

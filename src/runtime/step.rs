@@ -14,6 +14,7 @@ use std::os::fd::OwnedFd;
 use nix::errno::Errno;
 
 use crate::exit_code;
+use crate::runtime::message::Message;
 use crate::sys;
 
 /// The recipe, in kernel order. `runtime/mod.rs` runs them; this list names them
@@ -73,7 +74,7 @@ impl Step {
         }
     }
 
-    fn from_number(n: u32) -> Option<Step> {
+    pub fn from_number(n: u32) -> Option<Step> {
         ALL.iter().copied().find(|s| *s as u32 == n)
     }
 }
@@ -139,8 +140,8 @@ impl Reporter {
     }
 
     pub fn fail(&self, step: Step, err: &StepError) -> ! {
-        let line = format!("{}\t{}\t{}\n", step as u32, err.errno as i32, err.detail);
-        let _ = nix::unistd::write(&self.pipe, line.as_bytes());
+        let message = Message::StepFailed { step, errno: err.errno, detail: err.detail.clone() };
+        let _ = message.send(&self.pipe);
         let code = match (step, err.errno) {
             (Step::Exec, Errno::ENOENT) => exit_code::NOT_FOUND,
             (Step::Exec, _) => exit_code::NOT_EXECUTABLE,
@@ -161,14 +162,13 @@ pub struct Report {
 }
 
 impl Report {
-    /// Decode what the child wrote. Empty text means every step succeeded.
-    pub fn parse(text: &str) -> Option<Report> {
-        let line = text.lines().next()?;
-        let mut fields = line.splitn(3, '\t');
-        let step = Step::from_number(fields.next()?.parse().ok()?)?;
-        let errno = Errno::from_raw(fields.next()?.parse().ok()?);
-        let detail = fields.next().unwrap_or("").to_string();
-        Some(Report { step, errno, detail })
+    /// Decode what the child wrote. Nothing at all means every step
+    /// succeeded.
+    pub fn parse(bytes: &[u8]) -> Option<Report> {
+        match Message::decode(bytes)? {
+            Message::StepFailed { step, errno, detail } => Some(Report { step, errno, detail }),
+            _ => None,
+        }
     }
 }
 
@@ -222,12 +222,16 @@ mod tests {
     #[test]
     fn a_report_survives_the_pipe() {
         let (rx, tx) = nix::unistd::pipe().unwrap();
-        let line = format!("{}\t{}\tmount proc on /x/proc\n", Step::MountProc as u32, Errno::EPERM as i32);
-        nix::unistd::write(&tx, line.as_bytes()).unwrap();
+        let failed = Message::StepFailed {
+            step: Step::MountProc,
+            errno: Errno::EPERM,
+            detail: "mount proc on /x/proc".into(),
+        };
+        failed.send(&tx).unwrap();
         drop(tx);
-        let mut text = String::new();
-        std::fs::File::from(rx).read_to_string(&mut text).unwrap();
-        let report = Report::parse(&text).unwrap();
+        let mut bytes = Vec::new();
+        std::fs::File::from(rx).read_to_end(&mut bytes).unwrap();
+        let report = Report::parse(&bytes).unwrap();
         assert_eq!(report.step, Step::MountProc);
         assert_eq!(report.errno, Errno::EPERM);
         let text = report.to_string();
@@ -237,6 +241,6 @@ mod tests {
 
     #[test]
     fn nothing_written_means_success() {
-        assert!(Report::parse("").is_none());
+        assert!(Report::parse(b"").is_none());
     }
 }

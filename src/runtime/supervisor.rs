@@ -236,7 +236,7 @@ pub fn supervise(
     if let Some(mut pipe) = report {
         let _ = std::io::Read::read_to_end(&mut pipe, &mut reported);
     }
-    if let Some(report) = Report::parse(&String::from_utf8_lossy(&reported)) {
+    if let Some(report) = Report::parse(&reported) {
         return Err(classify(&report, &plan.launch).into());
     }
     Ok(code)
