@@ -374,6 +374,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Build the sandbox one step at a time: each step's system calls as C writes
+    /// them and why, then what /proc shows it changed. Waits for Enter between
+    /// steps; --step=auto:SECS moves on by itself, --step=log does not wait.
+    #[arg(long, value_name = "enter|auto:SECS|log", num_args = 0..=1, require_equals = true,
+          default_missing_value = "enter")]
+    pub step: Option<String>,
+
     /// The command, replacing CMD (like `docker run IMAGE ARG...`).
     #[arg(trailing_var_arg = true, value_name = "ARG")]
     pub args: Vec<String>,

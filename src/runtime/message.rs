@@ -8,8 +8,9 @@
 //! exec'd, and that is the news (bubblewrap and runc do the same).
 //!
 //! ```text
-//!  pidlab run ── Go ─────────────► PID 1          go pipe (named runs)
+//!  pidlab run ── Go ─────────────► PID 1          go pipe (named runs, --step)
 //!  pidlab run ◄── StepFailed ────── PID 1          report pipe (EOF: exec'd)
+//!  pidlab run ◄── StepBegin/Done ── PID 1          report pipe (--step)
 //!  pidlab run -d ◄── Started ────── pidlab:shim    ready pipe
 //!  pidlab run -d ◄── NotStarted ─── pidlab:shim    ready pipe
 //! ```
@@ -28,6 +29,10 @@ pub enum Message {
     Go,
     /// PID 1 → pidlab: `step` failed with `errno` while doing `detail`.
     StepFailed { step: Step, errno: Errno, detail: String },
+    /// PID 1 → pidlab (`--step`): about to run `step`; it waits for `Go`.
+    StepBegin { step: Step },
+    /// PID 1 → pidlab (`--step`): `step` is done.
+    StepDone { step: Step },
     /// The shim → `pidlab run -d`: PID 1 has exec'd the workload.
     Started,
     /// The shim → `pidlab run -d`: the sandbox did not start; exit `code`.
@@ -43,6 +48,8 @@ impl Message {
                 format!("step\t{}\t{}\t{}", *step as u32, *errno as i32, one_line(detail))
             }
             Message::Started => "started".to_string(),
+            Message::StepBegin { step } => format!("begin\t{}", *step as u32),
+            Message::StepDone { step } => format!("done\t{}", *step as u32),
             Message::NotStarted { code, message } => format!("failed\t{code}\t{}", one_line(message)),
         };
         format!("{line}\n").into_bytes()
@@ -56,6 +63,8 @@ impl Message {
         match fields.next()? {
             "go" => Some(Message::Go),
             "started" => Some(Message::Started),
+            "begin" => Some(Message::StepBegin { step: Step::from_number(fields.next()?.parse().ok()?)? }),
+            "done" => Some(Message::StepDone { step: Step::from_number(fields.next()?.parse().ok()?)? }),
             "step" => {
                 let step = Step::from_number(fields.next()?.parse().ok()?)?;
                 let errno = Errno::from_raw(fields.next()?.parse().ok()?);
@@ -105,6 +114,8 @@ mod tests {
         for message in [
             Message::Go,
             Message::Started,
+            Message::StepBegin { step: Step::Seccomp },
+            Message::StepDone { step: Step::Exec },
             Message::StepFailed {
                 step: Step::MountProc,
                 errno: Errno::EPERM,

@@ -43,6 +43,7 @@ pub mod step;
 pub mod supervisor;
 pub mod user;
 pub mod userns;
+pub mod walkthrough;
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -108,10 +109,12 @@ pub fn start(
     // record is written and its tracer is on: `pidlab ps`, `exec` and
     // `stop` find it as soon as the workload runs, and the tracer misses
     // nothing.
-    let go = match sandbox {
-        Some(_) => Some(pipe2(OFlag::O_CLOEXEC).context("create the go pipe")?),
-        None => None,
+    // With --step, PID 1 waits on the same pipe before every step.
+    let go = match sandbox.is_some() || plan.step.is_some() {
+        true => Some(pipe2(OFlag::O_CLOEXEC).context("create the go pipe")?),
+        false => None,
     };
+    let mut walk = plan.step.map(walkthrough::Walkthrough::new).transpose()?;
     let pidlab = sys::pidfd_open(getpid()).context("pidfd_open on pidlab itself")?;
     let terminal = Terminal::before_start(plan.interactive && !plan.tty, plan.tty);
     // -t: the workload sends us its terminal's master end over this.
@@ -141,20 +144,31 @@ pub fn start(
     // in our own PID namespace.
     let watcher = supervisor::Watcher::start()?;
     if plan.rootless {
-        userns::enter()?; // 1: a user namespace, in which we are root
+        // 1: a user namespace, in which we are root
+        match walk.as_mut() {
+            Some(walk) => walk.in_pidlab(Step::UserNamespace, plan, userns::enter)?,
+            None => userns::enter()?,
+        }
     }
     // 2: our next child is PID 1 of a new namespace (or, with --pid, one
     // more process of an existing one).
-    let joined = match &plan.pid_namespace {
-        PidNamespace::New => {
-            if let Err(errno) = pidns::unshare_for_children() {
-                let hint = crate::runtime::step::hint(Step::PidNamespace, errno).unwrap_or("see unshare(2)");
-                bail!("{}: unshare(CLONE_NEWPID): {errno} — {hint}", Step::PidNamespace);
+    let make_namespace = || -> Result<_> {
+        Ok(match &plan.pid_namespace {
+            PidNamespace::New => {
+                if let Err(errno) = pidns::unshare_for_children() {
+                    let hint =
+                        crate::runtime::step::hint(Step::PidNamespace, errno).unwrap_or("see unshare(2)");
+                    bail!("{}: unshare(CLONE_NEWPID): {errno} — {hint}", Step::PidNamespace);
+                }
+                None
             }
-            None
-        }
-        PidNamespace::Container(name) => Some((name, pidns::join(name)?)),
-        PidNamespace::Host => None,
+            PidNamespace::Container(name) => Some((name, pidns::join(name)?)),
+            PidNamespace::Host => None,
+        })
+    };
+    let joined = match walk.as_mut() {
+        Some(walk) => walk.in_pidlab(Step::PidNamespace, plan, make_namespace)?,
+        None => make_namespace()?,
     };
     // PID 1 borrows our memory and we sleep until it execs, unless
     // something must happen in between: the go-ahead, or, with --nest, an
@@ -176,12 +190,27 @@ pub fn start(
     if let Some(sandbox) = sandbox {
         sandbox.write("sandbox.json", &plan.record(&sandbox.name, child))?;
     }
+    let mut reported = Vec::new();
     if let Some((go_rx, go_tx)) = go {
         drop(go_rx);
         if let Some(tracer) = &tracer {
             tracer.wait_ready()?;
         }
-        Message::Go.send(&go_tx).context("start the sandbox")?;
+        match walk.as_mut() {
+            None => Message::Go.send(&go_tx).context("start the sandbox")?,
+            Some(walk) => match walk.follow(plan, child.as_raw(), &report_rx, &go_tx) {
+                Ok(failure) => reported = failure,
+                Err(err) => {
+                    // Ctrl-C at a pause: PID 1 (and with it its namespace) goes.
+                    let _ = sys::pidfd_send_signal(
+                        std::os::fd::AsFd::as_fd(&pidfd),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                    let _ = nix::sys::wait::waitpid(child, None);
+                    return Err(err);
+                }
+            },
+        }
     }
     // -t: the terminal's master, once the workload has made it (or
     // nothing, if PID 1 failed first: its report says why).
@@ -193,7 +222,7 @@ pub fn start(
         }
         None => None,
     };
-    let pid1 = supervisor::Pid1 { pid: child, pidfd, report: report_rx };
+    let pid1 = supervisor::Pid1 { pid: child, pidfd, report: report_rx, reported };
     let result = supervisor::supervise(pid1, terminal, plan, sandbox, started, relay);
     drop(watcher);
     if let Some(tracer) = tracer {
@@ -230,9 +259,15 @@ fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
     // SAFETY: see `Pid1Fds`: each number is open in this process and has no
     // other owner here (our parent's `OwnedFd`s refer to its own table).
     let own = |fd: RawFd| unsafe { OwnedFd::from_raw_fd(fd) };
-    let reporter = Reporter::new(own(fds.report));
     let pidlab = own(fds.pidlab);
     let go = fds.go.map(own);
+    // --step: PID 1 announces each step and waits for the go-ahead on the
+    // go pipe (`walkthrough.rs`); otherwise it waits there once, below.
+    let (pause, go) = match plan.step {
+        Some(_) => (go, None),
+        None => (None, go),
+    };
+    let reporter = Reporter::new(own(fds.report), pause);
     let console = fds.console.map(own);
     // Nothing of pidlab's, or of whoever started it, leaks into the sandbox:
     // only stdin, stdout, stderr and the descriptors above stay open.
@@ -279,6 +314,7 @@ fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
     reporter.run(Step::DropCapabilities, || plan.capabilities.apply(&plan.user));
     reporter
         .run(Step::ResetSignals, || signals::reset_to_defaults().doing(|| "sigaction/sigprocmask".into()));
+    reporter.announce(Step::Exec);
     let err = exec(plan);
     reporter.fail(Step::Exec, &err)
 }

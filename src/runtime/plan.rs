@@ -49,6 +49,8 @@ pub struct Plan {
     pub interactive: bool,
     /// `-t`: the workload gets a pseudo-terminal of the sandbox's own.
     pub tty: bool,
+    /// `--step`: show the recipe one step at a time (`walkthrough.rs`).
+    pub step: Option<crate::runtime::walkthrough::Pace>,
     /// `--trace`: follow the sandbox's signals with `pidlab trace`.
     pub trace: bool,
     /// `--explain`: predict each signal's fate before sending it.
@@ -216,6 +218,15 @@ impl Plan {
             detached: args.detach,
             interactive: args.interactive,
             tty: args.tty,
+            step: match &args.step {
+                Some(_) if args.detach => {
+                    bail!(
+                        "--step shows the setup in this terminal; it does not combine with -d (run it in the foreground)"
+                    )
+                }
+                Some(pace) => Some(crate::runtime::walkthrough::Pace::parse(pace)?),
+                None => None,
+            },
             trace: args.trace,
             explain: args.explain,
             pivot_root: args.pivot_root,

@@ -121,11 +121,31 @@ impl<T> Doing<T> for std::io::Result<T> {
 /// The child's end of the report pipe.
 pub struct Reporter {
     pipe: OwnedFd,
+    /// `--step`: pidlab's go pipe, read before each step (`walkthrough.rs`).
+    pause: Option<OwnedFd>,
+    /// `--step`: the step announced last (a step may make several calls).
+    current: std::cell::Cell<Option<Step>>,
 }
 
 impl Reporter {
-    pub fn new(pipe: OwnedFd) -> Reporter {
-        Reporter { pipe }
+    pub fn new(pipe: OwnedFd, pause: Option<OwnedFd>) -> Reporter {
+        Reporter { pipe, pause, current: std::cell::Cell::new(None) }
+    }
+
+    /// `--step`: say which step comes, and wait for pidlab's go-ahead. A
+    /// pidlab gone (end of file) ends this process.
+    pub fn announce(&self, step: Step) {
+        let Some(pause) = &self.pause else { return };
+        if self.current.get() == Some(step) {
+            return;
+        }
+        if let Some(done) = self.current.replace(Some(step)) {
+            let _ = Message::StepDone { step: done }.send(&self.pipe);
+        }
+        let _ = Message::StepBegin { step }.send(&self.pipe);
+        if Message::receive(pause).ok().flatten() != Some(Message::Go) {
+            sys::exit_now(exit_code::SETUP_FAILED);
+        }
     }
 
     /// Run one step; on failure report it and end this process. Steps run in
@@ -133,6 +153,7 @@ impl Reporter {
     /// parent's code (`sys::spawn`: the child has a stack of its own, and
     /// nothing to return to).
     pub fn run<T>(&self, step: Step, f: impl FnOnce() -> Result<T, StepError>) -> T {
+        self.announce(step);
         match f() {
             Ok(value) => value,
             Err(err) => self.fail(step, &err),

@@ -82,6 +82,8 @@ pub struct Pid1 {
     pub pid: Pid,
     pub pidfd: OwnedFd,
     pub report: OwnedFd,
+    /// What was already read from the report pipe (`--step`).
+    pub reported: Vec<u8>,
 }
 
 /// Where the stop sequence is.
@@ -107,7 +109,7 @@ pub fn supervise(
     mut started: Option<&mut dyn FnMut()>,
     mut relay: Option<Relay>,
 ) -> Result<i32> {
-    let Pid1 { pid: child, pidfd, report } = pid1;
+    let Pid1 { pid: child, pidfd, report, reported } = pid1;
     let mut watched = signals::proxied();
     if relay.is_some() {
         watched.add(Signal::SIGWINCH);
@@ -117,7 +119,7 @@ pub fn supervise(
     let began = Instant::now();
     let mut phase = Phase::Running;
     let mut report = Some(std::fs::File::from(report));
-    let mut reported = Vec::new();
+    let mut reported = reported;
     let mut escape = Escape::default();
     loop {
         let deadline = next_deadline(&phase, &plan.stop, began);
