@@ -277,3 +277,25 @@ fn inspect_shows_the_seccomp_filter() {
     assert!(!out.contains("seccomp"), "{out}");
     lab.finish();
 }
+
+/// README Safety: the workload cannot type into a terminal it shares
+/// (ioctl TIOCSTI). With `-i` on a terminal the workload's controlling
+/// terminal is the user's own (here script(1)'s), and what it typed would
+/// run in the user's shell once pidlab exits.
+#[test]
+fn the_workload_cannot_type_into_the_users_terminal() {
+    require("/usr/bin/script", "apt-get install bsdutils");
+    require("/usr/bin/perl", "apt-get install perl-base");
+    let inject = r#"my $c = "x"; ioctl(STDIN, 0x5412, $c) ? print "typed\n" : print "refused: $!\n""#;
+    let run_it = |security: &str| {
+        let command = format!("{} run -i {security} -- perl -e '{inject}'", bin());
+        let mut cmd = std::process::Command::new("/usr/bin/script");
+        cmd.args(["-qec", &command, "/dev/null"]);
+        run_within(cmd, Duration::from_secs(20))
+    };
+    let confined = run_it("");
+    assert!(confined.stdout.contains("refused: Operation not permitted"), "{confined:?}");
+    // The test can tell: without the filter the same ioctl types.
+    let open = run_it("--security-opt seccomp=unconfined");
+    assert!(open.stdout.contains("typed"), "{open:?}");
+}

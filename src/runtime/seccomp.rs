@@ -31,7 +31,11 @@
 //!   the clock, I/O ports, NUMA policy, the tty hangup, the kernel log;
 //! - always, whatever the capabilities: the keyrings, kexec, swap,
 //!   userfaultfd, io_uring (refused since Docker 25), page migration,
-//!   obsolete calls, and personality flags other than Linux's own.
+//!   obsolete calls, and personality flags other than Linux's own;
+//! - one that Docker does not refuse, because its containers never share a
+//!   terminal with the host: ioctl TIOCSTI (and TIOCLINUX), which types
+//!   into a terminal. With `-i`, or under `pidlab exec`, the workload's
+//!   terminal may be the host user's own.
 //!
 //! A list of refusals has one weakness an allow-list lacks: a dangerous
 //! call added by a future kernel is allowed until it is named here.
@@ -194,6 +198,7 @@ const NR: u32 = 0;
 const ARCH: u32 = 4;
 const ARG0_LOW: u32 = 16;
 const ARG0_HIGH: u32 = 20;
+const ARG1_LOW: u32 = 24;
 
 /// Where a jump goes: the next instruction plus `n`, or a named place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +209,7 @@ enum To {
     NoSys,
     Clone,
     Personality,
+    Ioctl,
 }
 
 /// An instruction before jumps are resolved, or a named place.
@@ -255,12 +261,23 @@ fn build(refused: &[u32], guard_namespaces: bool) -> Program {
         ops.push(jeq(libc::SYS_clone3 as u32, To::NoSys, To::Skip(0)));
     }
     ops.push(jeq(libc::SYS_personality as u32, To::Personality, To::Skip(0)));
+    ops.push(jeq(libc::SYS_ioctl as u32, To::Ioctl, To::Skip(0)));
     search(refused, &mut ops);
     if guard_namespaces {
         ops.push(Op::Here(To::Clone));
         ops.push(Op::Load(ARG0_LOW));
         ops.push(Op::Jump { test: BPF_JSET, k: NAMESPACE_FLAGS, yes: To::Refuse, no: To::Allow });
     }
+    // ioctl(fd, TIOCSTI) pushes characters into a terminal's input as if
+    // typed, and TIOCLINUX can paste into a virtual console: with `-i`,
+    // `exec`, or a terminal passed in, the workload's terminal may be the
+    // host user's, and what it typed would run in the host's shell after
+    // pidlab exits (the bubblewrap escape, CVE-2017-5226; flatpak refuses
+    // TIOCSTI the same way). The kernel reads the request as 32 bits.
+    ops.push(Op::Here(To::Ioctl));
+    ops.push(Op::Load(ARG1_LOW));
+    ops.push(jeq(libc::TIOCSTI as u32, To::Refuse, To::Skip(0)));
+    ops.push(jeq(libc::TIOCLINUX as u32, To::Refuse, To::Allow));
     ops.push(Op::Here(To::Personality));
     ops.push(Op::Load(ARG0_HIGH));
     ops.push(jeq(0, To::Skip(0), To::Refuse));
@@ -355,6 +372,7 @@ mod tests {
             ARCH => arch,
             ARG0_LOW => arg0 as u32,
             ARG0_HIGH => (arg0 >> 32) as u32,
+            ARG1_LOW => arg0 as u32,
             other => panic!("load at {other}"),
         };
         let (mut pc, mut a) = (0usize, 0u32);
@@ -401,7 +419,8 @@ mod tests {
             }
         }
         for nr in 0..600u32 {
-            let special = [libc::SYS_clone, libc::SYS_clone3, libc::SYS_personality].map(|n| n as u32);
+            let special =
+                [libc::SYS_clone, libc::SYS_clone3, libc::SYS_personality, libc::SYS_ioctl].map(|n| n as u32);
             if special.contains(&nr) {
                 continue;
             }
@@ -432,6 +451,12 @@ mod tests {
             assert_eq!(personality(u64::from(allowed)), libc::SECCOMP_RET_ALLOW, "{allowed:#x}");
         }
         assert_eq!(personality(0x0040000), EPERM, "ADDR_NO_RANDOMIZE");
+        // (The interpreter feeds its one argument value to ARG1_LOW too.)
+        let ioctl = |request: u64| run(&program, AUDIT_ARCH_X86_64, libc::SYS_ioctl as u32, request);
+        assert_eq!(ioctl(libc::TIOCSTI), EPERM);
+        assert_eq!(ioctl(libc::TIOCLINUX), EPERM);
+        assert_eq!(ioctl(libc::TIOCGWINSZ), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(ioctl(libc::TCGETS), libc::SECCOMP_RET_ALLOW);
         assert_eq!(personality(0x1_0000_0000), EPERM, "a high bit");
     }
 
