@@ -353,6 +353,17 @@ impl Sandbox {
         self.write("exit.json", &json!({ "code": code, "how": how, "exited": now() }))
     }
 
+    /// How PID 1 ended, as its supervisor recorded it (`record_exit`).
+    pub fn ended(&self) -> Option<Ended> {
+        let exit = self.read("exit.json")?;
+        let how = exit["how"].as_str().unwrap_or("");
+        Some(Ended {
+            code: exit["code"].as_i64().unwrap_or(-1) as i32,
+            signal: how.strip_prefix("killed by ").map(str::to_string),
+            at: exit["exited"].as_f64(),
+        })
+    }
+
     pub fn remove(&self) -> Result<()> {
         fs::remove_dir_all(&self.dir).with_context(|| format!("remove {}", self.dir.display()))
     }
@@ -429,6 +440,15 @@ impl Process {
     }
 }
 
+/// How PID 1 ended: its exit code (128+N after signal N), the signal that
+/// killed it if one did, and when (seconds since the epoch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ended {
+    pub code: i32,
+    pub signal: Option<String>,
+    pub at: Option<f64>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Starting,
@@ -458,6 +478,20 @@ impl Status {
             Status::Orphaned => "running (supervisor gone)".into(),
             Status::Ending => "exiting".into(),
             Status::Dead => "dead (its supervisor is gone)".into(),
+        }
+    }
+
+    /// One word for the state, as JSON's `state` and `ps --filter status=`
+    /// name it (`cli::STATES`); the exit code is a field of its own.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Starting => "starting",
+            Status::Running => "running",
+            Status::Stopping => "stopping",
+            Status::Orphaned => "orphaned",
+            Status::Ending => "exiting",
+            Status::Exited { .. } => "exited",
+            Status::Dead => "dead",
         }
     }
 
