@@ -53,6 +53,10 @@ pub enum Command {
     /// Wait until sandboxes exit; print each one's exit code, and exit with the last.
     #[command(after_help = WAIT_EXAMPLES)]
     Wait(WaitArgs),
+    /// Stop detached sandboxes (if they run) and start them again, with the command line
+    /// that first started them.
+    #[command(after_help = RESTART_EXAMPLES)]
+    Restart(RestartArgs),
     /// Print a detached sandbox's output (what its capped log still holds).
     #[command(after_help = LOGS_EXAMPLES)]
     Logs(LogsArgs),
@@ -105,6 +109,9 @@ const KILL_EXAMPLES: &str = "Examples:
 const WAIT_EXAMPLES: &str = "Examples:
   pidlab wait web                               # prints 143 after `pidlab stop web`, exits 143
   pidlab wait web db";
+const RESTART_EXAMPLES: &str = "Examples:
+  pidlab restart web                            # stop (SIGTERM, grace, SIGKILL), then run it again
+  pidlab restart -t 0 web db";
 const LOGS_EXAMPLES: &str = "Examples:
   pidlab logs web
   pidlab logs -n 20 -f web                      # the last 20 lines, then follow
@@ -307,6 +314,20 @@ pub struct WaitArgs {
     /// The sandboxes to wait for, one after the other.
     #[arg(required = true, value_name = "NAME")]
     pub names: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// The detached sandboxes to restart, one after the other.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Seconds to wait after the stop signal before SIGKILL, as `stop -t`.
+    #[arg(short = 't', long = "timeout", value_name = "SECS", allow_negative_numbers = true,
+          value_parser = StopTimeout::parse)]
+    pub timeout: Option<StopTimeout>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,

@@ -91,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Stop(args) => lifecycle::stop(args),
         Command::Kill(args) => lifecycle::kill(args),
         Command::Wait(args) => lifecycle::wait(args),
+        Command::Restart(args) => lifecycle::restart(args),
         Command::Logs(args) => lifecycle::logs(args),
         Command::Rm(args) => lifecycle::rm(args),
         Command::Explain(args) => observe::explain::run(args),

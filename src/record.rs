@@ -6,7 +6,8 @@
 //! for root, `$XDG_RUNTIME_DIR/pidlab` (or `/tmp/pidlab-UID`) otherwise, or
 //! `$PIDLAB_STATE_DIR` when set (an empty variable counts as unset):
 //!
-//! - `owner`: the process that claimed the name (PID and start time);
+//! - `owner`: the process that claimed the name (PID and start time), and
+//!   the command line and directory it was started with (`restart`);
 //! - `sandbox.json`: written once, when PID 1 exists: its host PID and start
 //!   time (so a recycled PID is never mistaken for it), the supervising
 //!   process (the shim, or the foreground `pidlab run`), what runs, how to
@@ -245,7 +246,12 @@ impl Sandbox {
             .with_context(|| state_dir_error(&format!("create {}", path.display())))?;
         let sandbox = state.sandbox(name)?.with_context(|| format!("{} vanished", path.display()))?;
         let me = Process::of(nix::unistd::getpid().as_raw()).context("read our own start time")?;
-        if let Err(err) = sandbox.write("owner", &me.to_record()) {
+        // How to start it again (`pidlab restart`): the command line that
+        // claimed the name, and where it was typed (relative paths).
+        let mut owner = me.to_record();
+        owner["command_line"] = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+        owner["cwd"] = std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned()).into();
+        if let Err(err) = sandbox.write("owner", &owner) {
             let _ = sandbox.remove();
             return Err(err);
         }

@@ -344,3 +344,25 @@ fn an_image_name_is_refused_with_what_to_do_instead() {
     let out = run(["run", "--", "sh", "-c", "echo a:b"]);
     assert_eq!((out.code(), out.stdout.trim()), (0, "a:b"), "{out:?}");
 }
+
+#[test]
+fn restart_runs_the_same_command_line_again_under_the_same_name() {
+    let lab = Lab::new();
+    let pid1 = |name: &str| json(&lab.ok(&["inspect", name, "--format", "json"]))["pid1"]["host_pid"].clone();
+    lab.start(&["run", "-d", "--name", "again", "--", "pidlab", "probe", "--catch", "USR1"]);
+    let before = pid1("again");
+    assert_eq!(lines(&lab.ok(&["restart", "-t", "0", "again"])), ["again"]);
+    lab.ok(&["logs", "--wait-for", "probe: ready", "again"]);
+    let after = json(&lab.ok(&["inspect", "again", "--format", "json"]));
+    assert_eq!(after["state"], "running", "{after}");
+    assert_ne!(after["pid1"]["host_pid"], before, "a new PID 1");
+    assert_eq!(after["plan"]["argv"], serde_json::json!(["pidlab", "probe", "--catch", "USR1"]), "{after}");
+    // An exited sandbox, whose name was generated, starts again as itself.
+    let name = lab.ok(&["run", "-d", "--", "sh", "-c", "echo ran; exit 3"]).trim().to_string();
+    assert_eq!(lab.run(&["wait", &name]).code(), 3);
+    lab.ok(&["restart", &name]);
+    assert_eq!(lab.run(&["wait", &name]).code(), 3, "it ran again");
+    assert_eq!(lines(&lab.ok(&["logs", &name])), ["ran"], "a fresh log");
+    assert_eq!(lab.ok(&["ps", "-a", "-q"]).lines().count(), 2, "no third sandbox");
+    lab.finish();
+}

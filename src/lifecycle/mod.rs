@@ -1,6 +1,6 @@
 //! The verbs that act on a sandbox from outside, by name: `ps`, `inspect`,
-//! `stop`, `kill`, `wait`, `logs`, `rm`, as docker has them: `stop`, `kill`,
-//! `wait` and `rm` take several names, report each, and go on past one
+//! `stop`, `kill`, `wait`, `restart`, `logs`, `rm`, as docker has them: `stop`, `kill`,
+//! `wait`, `restart` and `rm` take several names, report each, and go on past one
 //! that fails (the exit code is then the first failure's). They find the sandbox in the state
 //! directory (`record.rs`) and act on its PID 1 through a pidfd, which keeps
 //! pointing at the same process even if its PID number is recycled.
@@ -21,7 +21,9 @@ use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-use crate::cli::{Filter, Format, InspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs, WaitArgs};
+use crate::cli::{
+    Filter, Format, InspectArgs, KillArgs, LogsArgs, PsArgs, RestartArgs, RmArgs, StopArgs, WaitArgs,
+};
 use crate::duration::Seconds;
 use crate::exit_code::{self, Exit, SETUP_FAILED};
 use crate::logfile;
@@ -232,6 +234,63 @@ fn wait_one(sandbox: &Sandbox) -> Result<i32> {
             sandbox.name
         ))),
     }
+}
+
+/// `restart`: `stop` if it runs, then the command line that started it
+/// (recorded when it claimed its name), run again from the same directory.
+/// The old record and log go first, since the name must be free again; a
+/// `-e KEY` without a value takes the value of the restarting shell.
+pub fn restart(args: RestartArgs) -> Result<i32> {
+    each(&args.names, args.format, |name| {
+        let sandbox = Sandbox::open(name)?;
+        let owner = sandbox.read("owner").unwrap_or(Value::Null);
+        if sandbox.record().is_none_or(|r| r["detached"] != true) {
+            return Err(refuse(format!(
+                "cannot restart {name}: only detached sandboxes (run -d) can be restarted; run a \
+                 foreground one again yourself"
+            )));
+        }
+        let (Some(command_line), Some(cwd)) = (owner["command_line"].as_array(), owner["cwd"].as_str())
+        else {
+            return Err(refuse(format!(
+                "cannot restart {name}: its record does not say how it was started (an older pidlab wrote \
+                 it); `pidlab rm -f {name}` and run it again"
+            )));
+        };
+        let mut command_line: Vec<&str> = command_line.iter().filter_map(Value::as_str).collect();
+        // A generated name was not on the command line: keep the one it got.
+        let named = command_line
+            .iter()
+            .take_while(|a| **a != "--")
+            .any(|a| *a == "--name" || a.starts_with("--name="));
+        if !named && command_line.get(1) == Some(&"run") {
+            command_line.splice(2..2, ["--name", name]);
+        }
+        if sandbox.status().is_running() {
+            let stop = StopArgs { names: vec![], timeout: args.timeout, signal: None, format: Format::Table };
+            stop_one(name, &stop)?;
+        }
+        if sandbox.dir.exists() {
+            sandbox.remove()?;
+        }
+        let pidlab = std::env::current_exe().context("find the pidlab binary")?;
+        let out = std::process::Command::new(&pidlab)
+            .args(command_line.iter().skip(1))
+            .current_dir(cwd)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .with_context(|| format!("run {}", command_line.join(" ")))?;
+        std::io::stderr().write_all(&out.stderr)?;
+        if !out.status.success() {
+            return Err(Exit {
+                code: out.status.code().unwrap_or(SETUP_FAILED),
+                message: format!("{name} was removed, but did not start again: `{}`", command_line.join(" ")),
+            }
+            .into());
+        }
+        let sandbox = Sandbox::open(name)?;
+        Ok(Done { line: Some(name.to_string()), json: sandbox_fields(&sandbox) })
+    })
 }
 
 /// `logs`: the log's two files in order (`logfile.rs`), copied in chunks,
