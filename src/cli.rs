@@ -355,6 +355,9 @@ pub struct LogsArgs {
     #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true,
           value_parser = Seconds::parse)]
     pub timeout: Seconds,
+    /// Output format: the output as it is, or one JSON object per line.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

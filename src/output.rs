@@ -1,6 +1,6 @@
 //! How pidlab's reports leave the program: aligned tables for people, JSON
 //! for tools. The JSON convention, the same for every verb, is written down
-//! once, in the README ("JSON output"): a stream (`trace`, `explain`) is one
+//! once, in the README ("JSON output"): a stream (`trace`, `explain`, `logs`) is one
 //! object per line; anything else is one document; the same things have the
 //! same names everywhere (`name`, `state`, `pid1.host_pid`, `exit_code`,
 //! `signal`).

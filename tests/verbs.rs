@@ -118,6 +118,24 @@ fn logs_tail_and_wait_for() {
     assert_eq!(lines(&lab.ok(&["logs", "-n", "2", "talk"])), ["line 5", "ready"]);
     assert_eq!(lab.ok(&["logs", "--tail", "0", "talk"]), "");
     assert_eq!(lab.ok(&["logs", "-n", "100", "talk"]).lines().count(), 6);
+    // JSON: a stream, one object a line, the same `name` as everywhere.
+    let objects: Vec<Value> =
+        lab.ok(&["logs", "--format", "json", "-n", "2", "talk"]).lines().map(json).collect();
+    assert_eq!(
+        objects,
+        [
+            serde_json::json!({ "name": "talk", "line": "line 5" }),
+            serde_json::json!({ "name": "talk", "line": "ready" })
+        ]
+    );
+    lab.ok(&["run", "-d", "--name", "cut", "--", "printf", "a\\nb"]);
+    assert_eq!(lab.run(&["wait", "cut"]).code(), 0);
+    let objects: Vec<Value> = lab.ok(&["logs", "--format", "json", "cut"]).lines().map(json).collect();
+    assert_eq!(
+        (&objects[0]["line"], &objects[1]["line"], objects.len()),
+        (&"a".into(), &"b".into(), 2),
+        "a last line without its newline"
+    );
     // docker's --until is a timestamp: pidlab refuses it and names the new spelling.
     let old = lab.run(&["logs", "--until", "ready", "talk"]);
     assert_eq!(old.code(), 125, "{old:?}");

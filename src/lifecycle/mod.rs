@@ -333,7 +333,7 @@ pub fn logs(args: LogsArgs) -> Result<i32> {
                 .with_context(|| format!("read {}", path.display()))?;
         skip = lines.saturating_sub(tail);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = Output { json: (args.format == Format::Json).then(|| (sandbox.name.clone(), Vec::new())) };
     let mut until = args.wait_for.as_deref().map(logfile::Until::new);
     loop {
         // The supervisor's exit is checked before reading, so that the last
@@ -355,11 +355,11 @@ pub fn logs(args: LogsArgs) -> Result<i32> {
                 }
             }
             if let Some(end) = until.as_mut().and_then(|u| u.line_end(piece)) {
-                out.write_all(&piece[..end])?;
+                out.write(&piece[..end])?;
                 out.flush()?;
                 return Ok(0);
             }
-            out.write_all(piece)?;
+            out.write(piece)?;
         }
         out.flush()?;
         if !follow || finished {
@@ -385,6 +385,45 @@ pub fn logs(args: LogsArgs) -> Result<i32> {
         // the wait at once.
         if let Some(fd) = &pidfd {
             wait_readable(fd, Some(Duration::from_millis(20)));
+        }
+    }
+}
+
+/// Where `logs` writes: the log's bytes as they are, or (`--format json`)
+/// one object per line, `{"name": ..., "line": ...}`, a stream. A line
+/// waits for its newline, up to 64 KiB; a longer one is cut into pieces.
+struct Output {
+    json: Option<(String, Vec<u8>)>,
+}
+
+impl Output {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let Some((name, pending)) = &mut self.json else { return std::io::stdout().write_all(bytes) };
+        for piece in bytes.split_inclusive(|b| *b == b'\n') {
+            pending.extend_from_slice(piece);
+            if pending.ends_with(b"\n") || pending.len() >= 64 << 10 {
+                let line =
+                    String::from_utf8_lossy(pending.strip_suffix(b"\n").unwrap_or(pending)).into_owned();
+                output::line(&json!({ "name": name, "line": line }));
+                pending.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Hand what was written to the terminal or pipe now (a line still
+    /// waiting for its newline is written when `Output` is dropped).
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if let Some((name, pending)) = &self.json
+            && !pending.is_empty()
+        {
+            output::line(&json!({ "name": name, "line": String::from_utf8_lossy(pending) }));
         }
     }
 }
