@@ -6,9 +6,9 @@
 //! exit 125, with the range in the message.
 //!
 //! Every verb that reports takes `--format json`, with one convention for
-//! all of them (README, "JSON output"): `output.rs` prints it. Colour is
-//! clap's, only on a terminal and never when `NO_COLOR` is set; pidlab's
-//! own reports have none.
+//! all of them (README, "JSON output"): `output.rs` prints it. Colour
+//! (clap's in help and usage errors, `lesson show`'s headings) appears only
+//! on a terminal and never when `NO_COLOR` is set (`output::colour`).
 
 use std::path::PathBuf;
 

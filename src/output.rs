@@ -7,6 +7,14 @@
 
 use serde_json::Value;
 
+/// Whether pidlab may colour what it prints: only on a terminal, and never
+/// when `NO_COLOR` is set to anything but the empty string (no-color.org).
+/// clap decides the same way for `--help` and usage errors.
+pub fn colour() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && nix::unistd::isatty(std::io::stdout()).unwrap_or(false)
+}
+
 /// Print one JSON document (a verb's whole answer).
 pub fn document(value: &Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("a JSON value serialises"));

@@ -336,15 +336,34 @@ fn help_has_examples_and_every_positional_is_explained() {
     }
 }
 
+/// Colour on a terminal (a pseudo-terminal from script(1)), none in a pipe,
+/// none with NO_COLOR set.
 #[test]
-fn no_colour_when_not_a_terminal_or_with_no_color() {
-    let out = run(["--help"]);
-    assert!(!out.stdout.contains('\x1b'), "{out:?}");
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    require("/usr/bin/script", "apt-get install bsdutils");
+    let on_a_terminal = |no_color: &str| {
+        let command = format!("{} lesson show 4", bin());
+        let out = std::process::Command::new("/usr/bin/script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("NO_COLOR", no_color)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).contains('\x1b')
+    };
+    assert!(
+        on_a_terminal(""),
+        "lesson show colours its headings on a terminal (an empty NO_COLOR counts as unset)"
+    );
+    assert!(!on_a_terminal("1"), "NO_COLOR wins");
+    let out = run(["lesson", "show", "4"]);
+    assert!(out.code() == 0 && !out.stdout.contains('\x1b'), "no colour in a pipe: {out:?}");
     let mut cmd = pidlab(["run", "--nope"]);
     cmd.env("NO_COLOR", "1").env("CLICOLOR_FORCE", "1");
     let out = run_within(cmd, T);
     assert_eq!(out.code(), 125);
-    assert!(!out.stderr.contains('\x1b'), "NO_COLOR wins: {out:?}");
+    assert!(!out.stderr.contains('\x1b'), "NO_COLOR wins over CLICOLOR_FORCE in clap's errors: {out:?}");
 }
 
 #[test]
