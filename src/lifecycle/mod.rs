@@ -1,9 +1,10 @@
 //! The verbs that act on a sandbox from outside, by name: `ps`, `inspect`,
-//! `stop`, `kill`, `wait`, `restart`, `logs`, `rm`, as docker has them: `stop`, `kill`,
-//! `wait`, `restart` and `rm` take several names, report each, and go on past one
-//! that fails (the exit code is then the first failure's). They find the sandbox in the state
-//! directory (`record.rs`) and act on its PID 1 through a pidfd, which keeps
-//! pointing at the same process even if its PID number is recycled.
+//! `stop`, `kill`, `wait`, `restart`, `logs`, `rm`, as docker has them:
+//! `stop`, `kill`, `wait`, `restart` and `rm` take several names, report
+//! each, and go on past one that fails (the exit code is then the first
+//! failure's). They find the sandbox in the state directory (`record.rs`)
+//! and act on its PID 1 through a pidfd, which keeps pointing at the same
+//! process even if its PID number is recycled.
 //!
 //! `stop` is `docker stop`: the stop signal to PID 1, a grace period, then
 //! SIGKILL. Sent from the host, the stop signal obeys the PID 1 rule
@@ -180,7 +181,7 @@ fn stop_one(name: &str, args: &StopArgs) -> Result<Done> {
     };
     let mut json = sandbox_fields(&sandbox);
     json["sent"] = if graceful { json!([sig.as_str()]) } else { json!([sig.as_str(), "SIGKILL"]) };
-    json["seconds"] = json!((sent.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
+    json["seconds"] = json!((took * 1000.0).round() / 1000.0);
     Ok(Done { line: Some(line), json })
 }
 
