@@ -403,3 +403,22 @@ fn restart_runs_the_same_command_line_again_under_the_same_name() {
     assert_eq!(lab.ok(&["ps", "-a", "-q"]).lines().count(), 2, "no third sandbox");
     lab.finish();
 }
+
+/// `inspect`'s process lines: each column starts at the same offset, however
+/// long the PIDs and names (pidlab:nest-1 beside pidlab).
+#[test]
+fn inspect_aligns_its_process_lines() {
+    let lab = Lab::new();
+    lab.start(&["run", "-d", "--name", "deep", "--nest", "2", "--", "pidlab", "probe"]);
+    let out = lab.ok(&["inspect", "deep"]);
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("  ") && !l.starts_with("   ")).collect();
+    let rows: Vec<&str> =
+        rows.into_iter().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    let state_at: Vec<usize> = rows.iter().map(|r| r.find(" S ").expect("state S")).collect();
+    assert_eq!(state_at[0], state_at[1], "the state column:\n{out}");
+    // The name column is as wide as "pidlab:nest-1".
+    assert!(rows[0].contains(" S pidlab:nest-1 "), "{out}");
+    assert!(rows[1].ends_with(" S pidlab        pidlab probe"), "the command column:\n{out}");
+    lab.finish();
+}
