@@ -422,3 +422,26 @@ fn inspect_aligns_its_process_lines() {
     assert!(rows[1].ends_with(" S pidlab        pidlab probe"), "the command column:\n{out}");
     lab.finish();
 }
+
+/// `inspect` names the root a sandbox runs in: `--rootfs DIR` as typed
+/// (relative to where it was typed), or the default root.
+#[test]
+fn inspect_names_the_root() {
+    require("/bin/busybox", "apt-get install busybox-static");
+    let lab = Lab::new();
+    let root = lab.data.path().join("root");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    let mut cmd = lab.cmd(&["run", "-d", "--name", "bb", "--rootfs", "root", "--", "/bin/busybox", "true"]);
+    cmd.current_dir(lab.data.path());
+    assert_eq!(run_within(cmd, T).code(), 0);
+    lab.ok(&["run", "-d", "--name", "plain", "--", "true"]);
+    assert_eq!(lab.run(&["wait", "bb", "plain"]).code(), 0);
+    let bb = json(&lab.ok(&["inspect", "bb", "--format", "json"]));
+    assert_eq!(bb["plan"]["rootfs"], root.to_str().unwrap(), "{bb}");
+    assert!(lab.ok(&["inspect", "bb"]).contains(&format!("root     {} (chroot)", root.display())));
+    let plain = json(&lab.ok(&["inspect", "plain", "--format", "json"]));
+    assert_eq!(plain["plan"]["rootfs"], Value::Null, "{plain}");
+    assert!(lab.ok(&["inspect", "plain"]).contains("root     default: the host's"));
+    lab.finish();
+}

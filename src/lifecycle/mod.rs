@@ -18,12 +18,14 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
 use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::cli::{
-    Filter, Format, InspectArgs, KillArgs, LogsArgs, PsArgs, RestartArgs, RmArgs, StopArgs, WaitArgs,
+    Cli, Command, Filter, Format, InspectArgs, KillArgs, LogsArgs, PsArgs, RestartArgs, RmArgs, StopArgs,
+    WaitArgs,
 };
 use crate::duration::Seconds;
 use crate::exit_code::{self, Exit, SETUP_FAILED};
@@ -603,6 +605,7 @@ pub fn inspect(args: InspectArgs) -> Result<i32> {
     doc["started"] = record["created"].clone();
     doc["finished"] = json!(ended.as_ref().and_then(|e| e.at));
     doc["plan"] = plan_of(&record);
+    doc["plan"]["rootfs"] = rootfs_of(&sandbox);
     doc["processes"] = Value::Array(processes.clone());
     if args.format == Format::Json {
         output::document(&doc);
@@ -628,6 +631,23 @@ fn plan_of(record: &Value) -> Value {
         "user": record["user"],
         "workdir": record["workdir"],
     })
+}
+
+/// The root it runs in: `run --rootfs DIR` read back from the command line
+/// that started it (parsed again by the same parser, relative to the
+/// directory it was typed in), or `null` for the default root (the host's
+/// /usr, /bin, /lib* and /etc, read-only).
+fn rootfs_of(sandbox: &Sandbox) -> Value {
+    let owner = sandbox.read("owner").unwrap_or(Value::Null);
+    let Some(words) = owner["command_line"].as_array() else { return Value::Null };
+    let words = words.iter().filter_map(Value::as_str);
+    match Cli::try_parse_from(words).map(|cli| cli.command) {
+        Ok(Command::Run(run)) => run.rootfs.map_or(Value::Null, |dir| {
+            let cwd = std::path::Path::new(owner["cwd"].as_str().unwrap_or("/"));
+            cwd.join(dir).to_string_lossy().into_owned().into()
+        }),
+        _ => Value::Null,
+    }
 }
 
 /// `inspect` for a terminal: the processes first while it runs (what the
@@ -704,7 +724,8 @@ fn plan_rows(doc: &Value) -> Vec<Vec<String>> {
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect());
     let root = format!(
-        "{}, nest {}, PID namespace {}",
+        "{} ({}), nest {}, PID namespace {}",
+        plan["rootfs"].as_str().unwrap_or("default: the host's /usr, /bin, /lib*, /etc, read-only"),
         text(&plan["root"]),
         text(&plan["nest"]),
         text(&plan["pid_namespace"])
