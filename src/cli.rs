@@ -37,8 +37,12 @@ pub enum Command {
     /// List sandboxes (running ones; -a for all).
     #[command(after_help = PS_EXAMPLES)]
     Ps(PsArgs),
-    /// Show a sandbox: its processes (PIDs at every level, state, signal dispositions) while
-    /// it runs; how it ended once it has exited; and the plan it was started with.
+    /// Show a sandbox: its processes, how it ended, the plan it was started with.
+    ///
+    /// While it runs: every process, with its PIDs at every level, state, signal
+    /// dispositions, capabilities and seccomp filter. Once it has exited: its exit code,
+    /// the signal that killed it, when. Always: the plan from its record (argv, who is
+    /// PID 1, stop signal and timeout, capabilities, seccomp, root).
     #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
     /// Run a command inside a running sandbox (its PID and mount namespaces, its root).
@@ -53,8 +57,10 @@ pub enum Command {
     /// Wait until sandboxes exit; print each one's exit code, and exit with the last.
     #[command(after_help = WAIT_EXAMPLES)]
     Wait(WaitArgs),
-    /// Stop detached sandboxes (if they run) and start them again, with the command line
-    /// that first started them.
+    /// Stop detached sandboxes (if they run) and start them again.
+    ///
+    /// The command line that first started each one runs again, from the same directory,
+    /// under the same name; its old record and log are removed first.
     #[command(after_help = RESTART_EXAMPLES)]
     Restart(RestartArgs),
     /// Print a detached sandbox's output (what its capped log still holds).

@@ -321,10 +321,13 @@ fn the_man_page_renders() {
 
 #[test]
 fn help_has_examples_and_every_positional_is_explained() {
-    for verb in ["run", "ps", "inspect", "exec", "stop", "kill", "logs", "rm", "wait", "explain"] {
+    let verbs = ["run", "ps", "inspect", "exec", "stop", "kill", "logs", "rm", "wait", "restart", "explain"];
+    for verb in verbs {
         let out = run([verb, "--help"]);
         assert_eq!(out.code(), 0, "{out:?}");
         assert!(out.stdout.contains("Examples:\n  pidlab "), "{verb} --help has examples:\n{}", out.stdout);
+        // -h: one line per argument, its help beside it.
+        let out = run([verb, "-h"]);
         let arguments = out.stdout.split("Arguments:").nth(1).map(|a| a.split("Options:").next().unwrap());
         for line in arguments
             .unwrap_or("")
