@@ -96,6 +96,14 @@ fn wait_prints_the_exit_code_and_exits_with_it() {
         (3, vec!["0", "3"]),
         "docker wait: each code, exit with the last"
     );
+    // A foreground run takes its record with it: wait says so, once it has ended.
+    let mut fg =
+        Running::start(&mut lab.cmd(&["run", "--name", "fg", "--", "pidlab", "probe", "--sleep", "1"]));
+    fg.expect_line("probe: ready", T);
+    let out = lab.run(&["wait", "fg"]);
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("foreground run") && out.stderr.contains("-d"), "{out:?}");
+    assert_eq!(fg.finish(T).code(), 0, "the run itself reports the code");
     let out = lab.run(&["wait", "ghost"]);
     assert_eq!(out.code(), 125, "{out:?}");
     lab.finish();

@@ -229,6 +229,13 @@ fn wait_one(sandbox: &Sandbox) -> Result<i32> {
     await_supervisor(&record);
     match sandbox.ended() {
         Some(ended) => Ok(ended.code),
+        // A foreground `run --name` leaves no state when it ends (README):
+        // its exit code is that command's own.
+        None if record["detached"] == false => Err(refuse(format!(
+            "{} has ended; it was a foreground run, which removes its record as it ends: its exit code is \
+             that of its `pidlab run` (for one `pidlab wait` can report, start it with -d)",
+            sandbox.name
+        ))),
         None => Err(refuse(format!(
             "{} ended, but nobody recorded how (it is {}): its supervisor is gone, or, for a foreground \
              run, took its record with it; `pidlab rm {}` cleans it up",
