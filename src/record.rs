@@ -359,7 +359,9 @@ impl Sandbox {
         self.write("exit.json", &json!({ "code": code, "how": how, "exited": now() }))
     }
 
-    /// How PID 1 ended, as its supervisor recorded it (`record_exit`).
+    /// How PID 1 ended, as its supervisor recorded it (`record_exit`). Its
+    /// `how` is "exit code N" or "killed by SIGNAME" (the supervisor's
+    /// `describe`); the signal is read from the latter.
     pub fn ended(&self) -> Option<Ended> {
         let exit = self.read("exit.json")?;
         let how = exit["how"].as_str().unwrap_or("");
