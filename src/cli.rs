@@ -4,6 +4,11 @@
 //! `duration.rs` (0 to one week; -1 = forever for stop timeouts), sizes and
 //! counts by the parsers at the end. A value out of range is bad usage:
 //! exit 125, with the range in the message.
+//!
+//! Every verb that reports takes `--format json`, with one convention for
+//! all of them (README, "JSON output"): `output.rs` prints it. Colour
+//! (clap's in help and usage errors, `lesson show`'s headings) appears only
+//! on a terminal and never when `NO_COLOR` is set (`output::colour`).
 
 use std::path::PathBuf;
 
@@ -23,26 +28,49 @@ pub struct Cli {
 #[command(defer = true)]
 pub enum Command {
     /// Run a workload as PID 1 of a new PID namespace, with its own root and /proc.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(Box<RunArgs>),
     /// The built-in workload: report PIDs, catch or ignore signals, leave orphans.
     Probe(ProbeArgs),
     /// The built-in init, usable as PID 1 under any runtime, like `tini -- CMD`.
     Init(InitArgs),
     /// List sandboxes (running ones; -a for all).
+    #[command(after_help = PS_EXAMPLES)]
     Ps(PsArgs),
-    /// Show the processes inside a sandbox: PIDs at every level, state, signal dispositions.
+    /// Show a sandbox: its processes, how it ended, the plan it was started with.
+    ///
+    /// While it runs: every process, with its PIDs at every level, state, signal
+    /// dispositions, capabilities and seccomp filter. Once it has exited: its exit code,
+    /// the signal that killed it, when. Always: the plan from its record (argv, who is
+    /// PID 1, stop signal and timeout, capabilities, seccomp, root).
+    #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
     /// Run a command inside a running sandbox (its PID and mount namespaces, its root).
+    #[command(after_help = EXEC_EXAMPLES)]
     Exec(ExecArgs),
-    /// Stop a sandbox as `docker stop` does: stop signal, grace period, then SIGKILL.
+    /// Stop sandboxes as `docker stop` does: stop signal, grace period, then SIGKILL.
+    #[command(after_help = STOP_EXAMPLES)]
     Stop(StopArgs),
-    /// Send a signal to a sandbox's PID 1 (default SIGKILL), as `docker kill` does.
+    /// Send a signal to sandboxes' PID 1 (default SIGKILL), as `docker kill` does.
+    #[command(after_help = KILL_EXAMPLES)]
     Kill(KillArgs),
+    /// Wait until sandboxes exit; print each one's exit code, and exit with the last.
+    #[command(after_help = WAIT_EXAMPLES)]
+    Wait(WaitArgs),
+    /// Stop detached sandboxes (if they run) and start them again.
+    ///
+    /// The command line that first started each one runs again, from the same directory,
+    /// under the same name; its old record and log are removed first.
+    #[command(after_help = RESTART_EXAMPLES)]
+    Restart(RestartArgs),
     /// Print a detached sandbox's output (what its capped log still holds).
+    #[command(after_help = LOGS_EXAMPLES)]
     Logs(LogsArgs),
-    /// Remove a sandbox's state (-f: kill it first if it runs).
+    /// Remove sandboxes' state (-f: kill them first if they run).
+    #[command(after_help = RM_EXAMPLES)]
     Rm(RmArgs),
     /// Predict, per process, what a signal sent now from the host would do, and why.
+    #[command(after_help = EXPLAIN_EXAMPLES)]
     Explain(ExplainArgs),
     /// The kernel's step-by-step record of every signal to the sandbox (root only).
     Trace(TraceArgs),
@@ -50,6 +78,69 @@ pub enum Command {
     Lesson(LessonArgs),
     /// Try each setup step on this machine; say what blocks it and how to fix it.
     Doctor(DoctorArgs),
+    /// Print a completion script for a shell.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+    /// Print pidlab's manual page (roff), for man(1).
+    #[command(after_help = MAN_EXAMPLES)]
+    Man,
+}
+
+// Examples under each verb's --help, from the README's tour.
+const RUN_EXAMPLES: &str = "Examples:
+  pidlab run -- sh -c 'echo $$'                 # prints 1
+  pidlab run --cmd 'sleep 100'                  # shell form: /bin/sh -c 'sleep 100'
+  pidlab run --cmd '[\"sleep\", \"100\"]'         # exec form: sleep is PID 1
+  pidlab run --nest 3 -- pidlab probe           # PID 1 of the third nested namespace
+  pidlab run --init -- ps -e -o pid,comm        # 1 pidlab:init, 2 ps
+  pidlab run -d --name web --cmd 'pidlab probe --on-term-save /tmp/s'
+
+pidlab runs no images: give a prepared root with --rootfs DIR (rootfs-scripts/ build them).";
+const PS_EXAMPLES: &str = "Examples:
+  pidlab ps                                     # NAME STATE HOST PID NEST AGE COMMAND
+  pidlab ps -a -q --filter status=exited        # names of the exited ones
+  pidlab ps --filter name=web --format json";
+const INSPECT_EXAMPLES: &str = "Examples:
+  pidlab inspect web                            # every process: PIDs per level, signals, caps
+  pidlab inspect web --format json";
+const EXEC_EXAMPLES: &str = "Examples:
+  pidlab exec web ps -ef                        # sh is PID 1, the probe PID 2, ps PID 3
+  pidlab exec -e DEBUG=1 -w /tmp web sh";
+const STOP_EXAMPLES: &str = "Examples:
+  pidlab stop -t 2 web                          # SIGTERM, then SIGKILL after 2 s
+  pidlab stop -s SIGINT web db";
+const KILL_EXAMPLES: &str = "Examples:
+  pidlab kill web                               # SIGKILL, as docker kill
+  pidlab kill -s USR1 web db";
+const WAIT_EXAMPLES: &str = "Examples:
+  pidlab wait web                               # prints 143 after `pidlab stop web`, exits 143
+  pidlab wait web db";
+const RESTART_EXAMPLES: &str = "Examples:
+  pidlab restart web                            # stop (SIGTERM, grace, SIGKILL), then run it again
+  pidlab restart -t 0 web db";
+const LOGS_EXAMPLES: &str = "Examples:
+  pidlab logs web
+  pidlab logs -n 20 -f web                      # the last 20 lines, then follow
+  pidlab logs --wait-for ready web              # until the service says it is ready";
+const RM_EXAMPLES: &str = "Examples:
+  pidlab rm web
+  pidlab rm -f web db                           # kill them first if they run";
+const EXPLAIN_EXAMPLES: &str = "Examples:
+  pidlab explain web SIGTERM                    # prediction, per process, from /proc
+  pidlab explain --to-all web TERM";
+const COMPLETIONS_EXAMPLES: &str = "Examples:
+  source <(pidlab completions bash)
+  pidlab completions zsh > ~/.zfunc/_pidlab
+  pidlab completions fish > ~/.config/fish/completions/pidlab.fish";
+const MAN_EXAMPLES: &str = "Examples:
+  pidlab man | man -l -
+  pidlab man > /usr/local/share/man/man1/pidlab.1";
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +177,7 @@ pub enum LessonCommand {
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
+    /// The sandbox.
     pub name: String,
     /// The signal, e.g. SIGTERM, TERM or 15.
     pub signal: String,
@@ -113,13 +205,43 @@ pub struct PsArgs {
     /// Show exited and dead sandboxes too.
     #[arg(short, long)]
     pub all: bool,
+    /// Print the names alone, one a line.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Keep only the sandboxes that match: name=TEXT (the name contains TEXT) or
+    /// status=STATE (starting, running, stopping, orphaned, exiting, exited, dead).
+    /// Repeated, all must match.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_filter)]
+    pub filter: Vec<Filter>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }
 
+/// A `ps --filter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    /// The name contains this text.
+    Name(String),
+    /// The state is this word (`Status::word`).
+    Status(String),
+}
+
+/// The states `ps --filter status=` accepts: `Status::word`'s words.
+pub const STATES: [&str; 7] = ["starting", "running", "stopping", "orphaned", "exiting", "exited", "dead"];
+
+fn parse_filter(text: &str) -> Result<Filter, String> {
+    match text.split_once('=') {
+        Some(("name", name)) => Ok(Filter::Name(name.to_string())),
+        Some(("status", state)) if STATES.contains(&state) => Ok(Filter::Status(state.to_string())),
+        Some(("status", state)) => Err(format!("no state {state:?}: use one of {}", STATES.join(", "))),
+        _ => Err(format!("{text:?} is not a filter pidlab knows: use name=TEXT or status=STATE")),
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// The sandbox (running or exited).
     pub name: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
@@ -134,6 +256,7 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
+    /// The running sandbox to enter.
     pub name: String,
     /// With --nest N: the PID namespace level to enter, 1 (outermost) to N
     /// (default N, the workload's own).
@@ -169,7 +292,9 @@ pub struct ExecArgs {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    pub name: String,
+    /// The sandboxes to stop, one after the other.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
     /// Seconds to wait after the stop signal before SIGKILL (default: the sandbox's
     /// --stop-timeout, else 10; 0 = at once; -1 = wait forever; at most 604800, a week).
     #[arg(short = 't', long = "timeout", value_name = "SECS", allow_negative_numbers = true,
@@ -178,39 +303,86 @@ pub struct StopArgs {
     /// The stop signal (default: the sandbox's --stop-signal / STOPSIGNAL, else SIGTERM).
     #[arg(short = 's', long = "signal", value_name = "SIG")]
     pub signal: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct KillArgs {
-    pub name: String,
+    /// The sandboxes whose PID 1 gets the signal.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
     /// The signal to send.
     #[arg(short = 's', long = "signal", value_name = "SIG", default_value = "SIGKILL")]
     pub signal: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The sandboxes to wait for, one after the other.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// The detached sandboxes to restart, one after the other.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Seconds to wait after the stop signal before SIGKILL, as `stop -t`.
+    #[arg(short = 't', long = "timeout", value_name = "SECS", allow_negative_numbers = true,
+          value_parser = StopTimeout::parse)]
+    pub timeout: Option<StopTimeout>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
+    /// The detached sandbox whose output to print.
     pub name: String,
     /// Keep printing new output until the sandbox exits.
     #[arg(short, long)]
     pub follow: bool,
+    /// Print only the last N lines (then follow, with -f).
+    #[arg(short = 'n', long = "tail", value_name = "N")]
+    pub tail: Option<u64>,
     /// Follow until a line containing TEXT appears, then stop (exit 1 if it never does):
     /// wait until a service says it is ready.
     #[arg(long, value_name = "TEXT")]
+    pub wait_for: Option<String>,
+    /// docker's --until takes a timestamp; pidlab's "wait for TEXT" is --wait-for.
+    /// Refused with that advice.
+    #[arg(long, hide = true, value_name = "TEXT")]
     pub until: Option<String>,
-    /// With --until: give up after SECS (at most 604800, a week).
+    /// With --wait-for: give up after SECS (at most 604800, a week).
     #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true,
           value_parser = Seconds::parse)]
     pub timeout: Seconds,
+    /// Output format: the output as it is, or one JSON object per line.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
+    /// The sandboxes to remove.
     #[arg(required = true, value_name = "NAME")]
     pub names: Vec<String>,
-    /// Kill the sandbox first if it is running.
+    /// Kill a sandbox first if it is running.
     #[arg(short, long)]
     pub force: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -546,4 +718,24 @@ fn parse_log_size(text: &str) -> Result<u64, String> {
     };
     let size = digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)).ok_or_else(refuse)?;
     if crate::logfile::SIZES.contains(&size) { Ok(size) } else { Err(refuse()) }
+}
+
+/// `pidlab run ubuntu:22.04 bash`: the first word looks like an image
+/// (`NAME:TAG`, `REGISTRY/NAME:TAG`, `NAME@sha256:...`), and nothing says it
+/// is a program (no --entrypoint, no -f whose ENTRYPOINT would take it as an
+/// argument). pidlab runs no images, so say so, and what to do instead,
+/// rather than "ubuntu:22.04 was not found".
+pub fn image_like(args: &RunArgs) -> Option<&str> {
+    if args.entrypoint.is_some() || args.dockerfile.is_some() || args.cmd.is_some() {
+        return None;
+    }
+    let first = args.args.first()?;
+    let (name, tag) = first.split_once('@').or_else(|| first.rsplit_once(':'))?;
+    let name_ok = !name.is_empty()
+        && !name.starts_with(['/', '.', '-'])
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c));
+    let tag_ok = !tag.is_empty()
+        && !tag.contains('/')
+        && tag.chars().all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c));
+    (name_ok && tag_ok).then_some(first.as_str())
 }

@@ -214,7 +214,7 @@ fn open_existing(path: &Path) -> io::Result<Option<File>> {
     }
 }
 
-/// `logs --until TEXT`: finds where the first line that contains TEXT ends,
+/// `logs --wait-for TEXT`: finds where the first line that contains TEXT ends,
 /// in output that comes in chunks. It keeps only the last bytes of the
 /// current line that a match could still start in, never the line.
 pub struct Until {

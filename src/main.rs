@@ -27,6 +27,7 @@ mod cli;
 mod duration;
 mod exit_code;
 mod logfile;
+mod output;
 mod procfs;
 mod record;
 mod signals;
@@ -41,7 +42,7 @@ mod pid1;
 mod runtime;
 mod workshop;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
 
@@ -76,7 +77,12 @@ fn main() -> i32 {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run(args) => runtime::run(*args),
+        Command::Run(args) => match cli::image_like(&args) {
+            Some(image) => {
+                Err(exit_code::Exit { code: exit_code::SETUP_FAILED, message: no_images(image) }.into())
+            }
+            None => runtime::run(*args),
+        },
         Command::Probe(args) => pid1::probe::run(args),
         Command::Init(args) => pid1::init::run(args),
         Command::Ps(args) => lifecycle::ps(args),
@@ -84,11 +90,32 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Exec(args) => lifecycle::exec::run(args),
         Command::Stop(args) => lifecycle::stop(args),
         Command::Kill(args) => lifecycle::kill(args),
+        Command::Wait(args) => lifecycle::wait(args),
+        Command::Restart(args) => lifecycle::restart(args),
         Command::Logs(args) => lifecycle::logs(args),
         Command::Rm(args) => lifecycle::rm(args),
         Command::Explain(args) => observe::explain::run(args),
         Command::Trace(args) => observe::trace::run(args),
         Command::Lesson(args) => workshop::lesson::run(args),
         Command::Doctor(args) => workshop::doctor::run(args),
+        Command::Completions(args) => {
+            clap_complete::generate(args.shell, &mut Cli::command(), "pidlab", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(0)
+        }
     }
+}
+
+/// The refusal of `pidlab run IMAGE ...`: what pidlab does instead.
+fn no_images(image: &str) -> String {
+    format!(
+        "{image:?} looks like an image name, and pidlab runs no images: it runs a program from a root \
+         directory. Give a prepared root with --rootfs DIR (rootfs-scripts/ in pidlab's repository build \
+         busybox and redis roots from Debian packages), or none to use the host's /usr, /bin, /lib and /etc; \
+         then the program, e.g. `pidlab run --rootfs DIR -- sh`. If {image:?} really is a program, give its \
+         path (./{image})."
+    )
 }

@@ -6,7 +6,8 @@
 //! for root, `$XDG_RUNTIME_DIR/pidlab` (or `/tmp/pidlab-UID`) otherwise, or
 //! `$PIDLAB_STATE_DIR` when set (an empty variable counts as unset):
 //!
-//! - `owner`: the process that claimed the name (PID and start time);
+//! - `owner`: the process that claimed the name (PID and start time), and
+//!   the command line and directory it was started with (`restart`);
 //! - `sandbox.json`: written once, when PID 1 exists: its host PID and start
 //!   time (so a recycled PID is never mistaken for it), the supervising
 //!   process (the shim, or the foreground `pidlab run`), what runs, how to
@@ -245,7 +246,12 @@ impl Sandbox {
             .with_context(|| state_dir_error(&format!("create {}", path.display())))?;
         let sandbox = state.sandbox(name)?.with_context(|| format!("{} vanished", path.display()))?;
         let me = Process::of(nix::unistd::getpid().as_raw()).context("read our own start time")?;
-        if let Err(err) = sandbox.write("owner", &me.to_record()) {
+        // How to start it again (`pidlab restart`): the command line that
+        // claimed the name, and where it was typed (relative paths).
+        let mut owner = me.to_record();
+        owner["command_line"] = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+        owner["cwd"] = std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned()).into();
+        if let Err(err) = sandbox.write("owner", &owner) {
             let _ = sandbox.remove();
             return Err(err);
         }
@@ -353,6 +359,19 @@ impl Sandbox {
         self.write("exit.json", &json!({ "code": code, "how": how, "exited": now() }))
     }
 
+    /// How PID 1 ended, as its supervisor recorded it (`record_exit`). Its
+    /// `how` is "exit code N" or "killed by SIGNAME" (the supervisor's
+    /// `describe`); the signal is read from the latter.
+    pub fn ended(&self) -> Option<Ended> {
+        let exit = self.read("exit.json")?;
+        let how = exit["how"].as_str().unwrap_or("");
+        Some(Ended {
+            code: exit["code"].as_i64().unwrap_or(-1) as i32,
+            signal: how.strip_prefix("killed by ").map(str::to_string),
+            at: exit["exited"].as_f64(),
+        })
+    }
+
     pub fn remove(&self) -> Result<()> {
         fs::remove_dir_all(&self.dir).with_context(|| format!("remove {}", self.dir.display()))
     }
@@ -429,6 +448,15 @@ impl Process {
     }
 }
 
+/// How PID 1 ended: its exit code (128+N after signal N), the signal that
+/// killed it if one did, and when (seconds since the epoch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ended {
+    pub code: i32,
+    pub signal: Option<String>,
+    pub at: Option<f64>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Starting,
@@ -458,6 +486,20 @@ impl Status {
             Status::Orphaned => "running (supervisor gone)".into(),
             Status::Ending => "exiting".into(),
             Status::Dead => "dead (its supervisor is gone)".into(),
+        }
+    }
+
+    /// One word for the state, as JSON's `state` and `ps --filter status=`
+    /// name it (`cli::STATES`); the exit code is a field of its own.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Starting => "starting",
+            Status::Running => "running",
+            Status::Stopping => "stopping",
+            Status::Orphaned => "orphaned",
+            Status::Ending => "exiting",
+            Status::Exited { .. } => "exited",
+            Status::Dead => "dead",
         }
     }
 

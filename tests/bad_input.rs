@@ -122,17 +122,16 @@ fn lifecycle_refusals_name_the_problem_and_the_fix() {
         (&["rm", "ghost"], &["no sandbox named \"ghost\""]),
         (&["exec", "done", "true"], &["not running", "pidlab rm done"]),
         (&["kill", "done"], &["not running"]),
-        (&["inspect", "done"], &["not running"]),
         (&["rm", "busy"], &["is running", "rm -f"]),
         (&["run", "-d", "--name", "busy", "--", "true"], &["is taken", "choose another --name"]),
         (&["run", "-d", "--name", "no/slash", "--", "true"], &["--name", "letters, digits"]),
         (&["kill", "-s", "SIGNOPE", "busy"], &["SIGNOPE", "SIGTERM"]),
         (&["explain", "busy", "NOPE"], &["NOPE"]),
-        (&["logs", "--until", "never", "--timeout", "0.2", "busy"], &["never", "did not appear"]),
+        (&["logs", "--wait-for", "never", "--timeout", "0.2", "busy"], &["never", "did not appear"]),
     ];
     for (args, needles) in table {
         let out = lab.run(args);
-        let expected = if args[0] == "logs" && args.contains(&"--until") { 1 } else { 125 };
+        let expected = if args[0] == "logs" && args.contains(&"--wait-for") { 1 } else { 125 };
         assert_eq!(out.code(), expected, "pidlab {args:?}: {out:?}");
         for needle in *needles {
             assert!(out.stderr.contains(needle), "pidlab {args:?}: stderr lacks {needle:?}: {}", out.stderr);

@@ -59,7 +59,11 @@ fn stop_and_logs_timeouts_out_of_range_leave_the_sandbox_alone() {
         refused_in(&lab, &["stop", "-t", bad, &name], &["--timeout", "0 to 604800", "-1"]);
     }
     for bad in ["nan", "inf", "1e300", "-1"] {
-        refused_in(&lab, &["logs", "--until", "x", "--timeout", bad, &name], &["--timeout", "0 to 604800"]);
+        refused_in(
+            &lab,
+            &["logs", "--wait-for", "x", "--timeout", bad, &name],
+            &["--timeout", "0 to 604800"],
+        );
     }
     let ps = lab.ok(&["ps"]);
     assert!(ps.contains("busy") && ps.contains("running"), "{ps}");
@@ -225,7 +229,7 @@ fn logs_streams_a_newline_free_log_in_bounded_memory() {
     lab.finish();
 }
 
-/// `logs --until` finds its text in a log that rotated many times while it
+/// `logs --wait-for` finds its text in a log that rotated many times while it
 /// was being followed.
 #[test]
 fn logs_until_follows_the_log_across_rotations() {
@@ -248,7 +252,7 @@ fn logs_until_follows_the_log_across_rotations() {
         "read go < /state/gate; seq 1 30000; echo THE-END; exec sleep 60",
     ]);
     let mut follower =
-        Running::start(&mut lab.cmd(&["logs", "--until", "THE-END", "--timeout", "15", "rot"]));
+        Running::start(&mut lab.cmd(&["logs", "--wait-for", "THE-END", "--timeout", "15", "rot"]));
     open_the_gate(&gate);
     follower.expect_line("THE-END", T);
     let out = follower.finish(T);

@@ -45,7 +45,7 @@ fn detached_probe_exec_stop_logs_rm() {
     assert!(logs.contains("probe: ready") && logs.contains("caught SIGTERM (15) from pid 0"), "{logs}");
     let ps = lab.ok(&["ps", "-a", "--format", "json"]);
     let rows: serde_json::Value = serde_json::from_str(&ps).expect("ps --format json parses");
-    assert_eq!(rows[0]["state"], "exited (0)", "{rows}");
+    assert_eq!((&rows[0]["state"], &rows[0]["exit_code"]), (&"exited".into(), &0.into()), "{rows}");
 
     lab.ok(&["rm", "saver"]);
     assert!(lab.run(&["logs", "saver"]).code() == 125, "gone after rm");
@@ -191,7 +191,7 @@ fn rootless_lifecycle() {
     };
     let out = as_nobody(&["run", "-d", "--name", "user", "--", "pidlab", "probe", "--catch", "TERM"]);
     assert_eq!(out.code(), 0, "{out:?}");
-    assert_eq!(as_nobody(&["logs", "--until", "probe: ready", "user"]).code(), 0);
+    assert_eq!(as_nobody(&["logs", "--wait-for", "probe: ready", "user"]).code(), 0);
     let out = as_nobody(&["exec", "user", "sh", "-c", "echo $(id -u) $$"]);
     assert_eq!(out.code(), 0, "{out:?}");
     assert_eq!(out.stdout.trim(), "0 2", "root inside, PID 2 of the namespace: {out:?}");

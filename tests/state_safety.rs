@@ -331,7 +331,7 @@ fn a_sandbox_whose_supervisor_is_gone_is_shown_and_removable() {
     }
     let rows = ps_rows(&lab);
     let cleanup = || sigkill(pid1);
-    if rows.len() != 1 || rows[0]["state"] != "running (supervisor gone)" {
+    if rows.len() != 1 || rows[0]["state"] != "orphaned" {
         cleanup();
         panic!("ps: {rows:?}");
     }

@@ -85,8 +85,10 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
     let (_, pid1, _) = open_pid1(&sandbox, "explain")?;
     let rows = predict_all(pid1.pid, sig, args.to_all);
     if args.format == Format::Json {
-        for row in &rows {
-            println!("{row}");
+        // A stream: one object per prediction, each naming its sandbox.
+        for mut row in rows {
+            row["name"] = sandbox.name.clone().into();
+            crate::output::line(&row);
         }
     } else {
         print!("{}", render(&rows, sig, args.to_all));

@@ -345,7 +345,7 @@ impl Lab {
     /// PID 1 is exec'd, a moment before that.
     pub fn start(&self, args: &[&str]) -> String {
         let name = self.ok(args).trim().to_string();
-        self.ok(&["logs", "--until", "probe: ready", &name]);
+        self.ok(&["logs", "--wait-for", "probe: ready", &name]);
         name
     }
 

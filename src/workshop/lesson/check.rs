@@ -250,8 +250,8 @@ impl Bench {
         Ok(row.map(|r| {
             let command: Vec<&str> =
                 r["command"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-            let state = r["state"].as_str().unwrap_or_default();
-            let exited = state.strip_prefix("exited (").and_then(|s| s.trim_end_matches(')').parse().ok());
+            let exited =
+                (r["state"] == "exited").then(|| r["exit_code"].as_i64()).flatten().map(|c| c as i32);
             Seen { command: command.join(" "), exited }
         }))
     }
@@ -265,7 +265,7 @@ impl Bench {
     /// what `explain` reads from /proc is settled. False if it never did
     /// (it exited, or is not the probe).
     pub fn ready(&self, name: &str) -> Result<bool> {
-        Ok(self.pidlab(&["logs", "--until", "probe: ready", "--timeout", READY_SECS, name])?.success())
+        Ok(self.pidlab(&["logs", "--wait-for", "probe: ready", "--timeout", READY_SECS, name])?.success())
     }
 
     /// Who PID 1 is and what SIGTERM sent now from the host would do to it,

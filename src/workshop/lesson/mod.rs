@@ -201,7 +201,7 @@ pub fn run(args: LessonArgs) -> Result<i32> {
             Ok(0)
         }
         LessonCommand::Show { number } => {
-            print!("{}", render(find(number)?.text, nix::unistd::isatty(std::io::stdout()).unwrap_or(false)));
+            print!("{}", render(find(number)?.text, crate::output::colour()));
             Ok(0)
         }
         LessonCommand::Hint { number, level } => {
