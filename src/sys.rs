@@ -270,13 +270,18 @@ pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
 
 /// pidfd_send_signal(2): send `sig` to the process behind `pidfd`.
 pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: Signal) -> nix::Result<()> {
+    pidfd_send_signal_number(pidfd, sig as i32)
+}
+
+/// The same, by signal number (real-time ones included).
+pub fn pidfd_send_signal_number(pidfd: BorrowedFd<'_>, signo: i32) -> nix::Result<()> {
     // SAFETY: a null siginfo pointer asks the kernel to fill in the same
     // siginfo kill(2) would; the descriptor is valid for the call.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
             pidfd.as_raw_fd(),
-            sig as i32,
+            signo,
             std::ptr::null::<libc::siginfo_t>(),
             0,
         )

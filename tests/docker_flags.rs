@@ -309,3 +309,49 @@ fn pid_container_joins_another_sandboxs_namespace_and_pid_host_joins_none() {
     assert_eq!(words[1], std::fs::read_to_string("/proc/1/comm").unwrap().trim(), "{host:?}");
     lab.finish();
 }
+
+/// STOPSIGNAL and --stop-signal take every signal Docker takes: real-time
+/// ones by name (SIGRTMIN+3 stops systemd) or number (32-64). And a stop
+/// signal of SIGKILL is said as it is: no grace period.
+#[test]
+fn stop_signals_include_real_time_ones() {
+    let script = "trap 'echo got 37; exit 0' 37; echo ready; while :; do sleep 0.05 & wait $!; done";
+    let out = run([
+        "run",
+        "--stop-signal",
+        "SIGRTMIN+3",
+        "--stop-after",
+        "0.5",
+        "--stop-timeout",
+        "10",
+        "--",
+        "bash",
+        "-c",
+        script,
+    ]);
+    assert_eq!((out.code(), out.stdout.trim()), (0, "ready\ngot 37"), "{out:?}");
+    assert!(out.stderr.contains("sending SIGRTMIN+3"), "{out:?}");
+    let tmp = private_tmp();
+    let dockerfile = tmp.path().join("Dockerfile");
+    std::fs::write(&dockerfile, "STOPSIGNAL 37\nCMD [\"true\"]\n").unwrap();
+    let dry = run(["run", "--dry-run", "-f", dockerfile.to_str().unwrap()]);
+    assert!(dry.stdout.contains("stop: SIGRTMIN+3, then SIGKILL"), "{dry:?}");
+    let kill = run(["run", "--dry-run", "--stop-signal", "9", "--", "true"]);
+    assert!(!kill.stdout.contains("SIGKILL, then SIGKILL"), "{kill:?}");
+    assert!(kill.stdout.contains("stop: SIGKILL at once"), "{kill:?}");
+
+    let lab = Lab::new();
+    lab.start(&[
+        "run",
+        "-d",
+        "--name",
+        "rt",
+        "--",
+        "bash",
+        "-c",
+        &script.replace("echo ready", "echo probe: ready"),
+    ]);
+    lab.ok(&["stop", "-s", "RTMIN+3", "-t", "10", "rt"]);
+    assert!(lab.ok(&["logs", "rt"]).contains("got 37"));
+    lab.finish();
+}

@@ -70,8 +70,11 @@ fn await_supervisor(record: &Value) {
 
 /// The signal a user named (`stop -s`, `kill -s`): one helper, so that
 /// what it accepts is decided in one place (`signals.rs`).
-fn signal_named(text: &str) -> Result<Signal> {
-    signals::parse(text)
+/// By number, and named back (`SIGRTMIN+3`), since Docker takes
+/// real-time signals too.
+fn signal_named(text: &str) -> Result<(i32, String)> {
+    let signo = signals::parse_number(text)?;
+    Ok((signo, signals::name_of(signo)))
 }
 
 /// What every JSON answer says about a sandbox, with the same names
@@ -144,8 +147,13 @@ fn stop_one(name: &str, args: &StopArgs) -> Result<Done> {
     let (record, pid1, pidfd) = open_pid1(&sandbox, "stop")?;
     let sig = match &args.signal {
         Some(text) => signal_named(text)?,
-        None => record["stop_signal"].as_str().map(signal_named).transpose()?.unwrap_or(Signal::SIGTERM),
+        None => record["stop_signal"]
+            .as_str()
+            .map(signal_named)
+            .transpose()?
+            .unwrap_or((libc::SIGTERM, "SIGTERM".to_string())),
     };
+    let (signo, sig) = sig;
     let grace = match args.timeout {
         Some(timeout) => timeout.limit(),
         None => match record["stop_timeout"].as_f64() {
@@ -162,7 +170,7 @@ fn stop_one(name: &str, args: &StopArgs) -> Result<Done> {
 
     sandbox.set_stopping(true);
     let sent = Instant::now();
-    sys::pidfd_send_signal(pidfd.as_fd(), sig).with_context(|| format!("send {sig} to PID 1"))?;
+    sys::pidfd_send_signal_number(pidfd.as_fd(), signo).with_context(|| format!("send {sig} to PID 1"))?;
     let graceful = wait_readable(&pidfd, grace);
     let took = sent.elapsed().as_secs_f64();
     if !graceful {
@@ -182,7 +190,7 @@ fn stop_one(name: &str, args: &StopArgs) -> Result<Done> {
         format!("{}: did not exit within {waited} s of {sig} — sent SIGKILL{how}", sandbox.name)
     };
     let mut json = sandbox_fields(&sandbox);
-    json["sent"] = if graceful { json!([sig.as_str()]) } else { json!([sig.as_str(), "SIGKILL"]) };
+    json["sent"] = if graceful { json!([sig]) } else { json!([sig, "SIGKILL"]) };
     json["seconds"] = json!((took * 1000.0).round() / 1000.0);
     Ok(Done { line: Some(line), json })
 }
@@ -190,15 +198,13 @@ fn stop_one(name: &str, args: &StopArgs) -> Result<Done> {
 pub fn kill(args: KillArgs) -> Result<i32> {
     // A signal name that is wrong for one name is wrong for all: refuse it
     // before signalling any.
-    let sig = signal_named(&args.signal)?;
+    let (signo, sig) = signal_named(&args.signal)?;
     each(&args.names, args.format, |name| {
         let sandbox = Sandbox::open(name)?;
         let (_, _, pidfd) = open_pid1(&sandbox, "kill")?;
-        sys::pidfd_send_signal(pidfd.as_fd(), sig).with_context(|| format!("send {sig} to PID 1"))?;
-        Ok(Done {
-            line: Some(sandbox.name.clone()),
-            json: json!({ "name": sandbox.name, "sent": sig.as_str() }),
-        })
+        sys::pidfd_send_signal_number(pidfd.as_fd(), signo)
+            .with_context(|| format!("send {sig} to PID 1"))?;
+        Ok(Done { line: Some(sandbox.name.clone()), json: json!({ "name": sandbox.name, "sent": sig }) })
     })
 }
 

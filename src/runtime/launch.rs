@@ -23,7 +23,6 @@
 //! from those few rules (see the tests at the end of this file).
 
 use anyhow::{Context, Result, bail};
-use nix::sys::signal::Signal;
 
 use crate::signals;
 
@@ -112,7 +111,8 @@ pub struct Image {
     pub cmd: Option<Command>,
     pub env: Vec<(String, String)>,
     pub workdir: Option<String>,
-    pub stop_signal: Option<Signal>,
+    /// By number (real-time signals have no `Signal`).
+    pub stop_signal: Option<i32>,
     /// `USER name[:group]`, resolved in the root when the sandbox starts.
     pub user: Option<String>,
 }
@@ -279,7 +279,9 @@ impl Dockerfile {
                         "line {line}: SHELL requires the arguments to be in JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]"
                     ),
                 },
-                "STOPSIGNAL" => image.stop_signal = Some(signals::parse(&expand(&rest)?).with_context(at)?),
+                "STOPSIGNAL" => {
+                    image.stop_signal = Some(signals::parse_number(&expand(&rest)?).with_context(at)?)
+                }
                 "ENV" => {
                     // Every value is expanded with the environment from
                     // *before* this line: `ENV A=1 B=$A` gives B the old A.
@@ -680,7 +682,7 @@ mod tests {
             ]
         );
         assert_eq!(image.workdir.as_deref(), Some("/srv/data"));
-        assert_eq!(image.stop_signal, Some(Signal::SIGINT));
+        assert_eq!(image.stop_signal, Some(libc::SIGINT));
     }
 
     #[test]

@@ -123,8 +123,8 @@ impl Plan {
             args: args.args.clone(),
         };
         let stop_signal = match &args.stop_signal {
-            Some(text) => signals::parse(text).context("--stop-signal")?,
-            None => image.stop_signal.unwrap_or(nix::sys::signal::Signal::SIGTERM),
+            Some(text) => signals::parse_number(text).context("--stop-signal")?,
+            None => image.stop_signal.unwrap_or(libc::SIGTERM),
         };
         let mut launch = Launch::resolve(&image, &overrides)?;
         // Docker would fail at exec with `exec: "": executable file not found`.
@@ -260,7 +260,7 @@ impl Plan {
             "rootless": self.rootless,
             "pivot_root": self.pivot_root,
             "workdir": self.workdir,
-            "stop_signal": self.stop.signal.as_str(),
+            "stop_signal": signals::name_of(self.stop.signal),
             "stop_timeout": self.stop.grace.map(|g| g.as_secs_f64()),
             // What `pidlab exec` gives the processes it starts inside: the
             // limits PID 1 was given, never read back from a process the
@@ -393,7 +393,7 @@ fn security_options(options: &[String]) -> Result<(seccomp::Mode, SystemPaths)> 
 }
 
 /// What `--init[=...]` puts in front of the workload.
-fn init_argv(choice: &str, args: &RunArgs, stop_signal: nix::sys::signal::Signal) -> Result<Vec<String>> {
+fn init_argv(choice: &str, args: &RunArgs, stop_signal: i32) -> Result<Vec<String>> {
     let builtin = |extra: &[&str]| {
         let mut argv = vec![format!("{PIDLAB_DIR}/pidlab"), "init".to_string()];
         argv.extend(extra.iter().map(|s| s.to_string()));
@@ -414,7 +414,7 @@ fn init_argv(choice: &str, args: &RunArgs, stop_signal: nix::sys::signal::Signal
                 Some(StopTimeout::After(seconds)) => seconds.to_string(),
                 Some(StopTimeout::Forever) | None => "10".to_string(),
             };
-            Ok(builtin(&["--drain", "--grace", &grace, "--stop-signal", stop_signal.as_str()]))
+            Ok(builtin(&["--drain", "--grace", &grace, "--stop-signal", &signals::name_of(stop_signal)]))
         }
         path if path.starts_with('/') => {
             if args.init_group || args.init_verbose {

@@ -48,7 +48,9 @@ use crate::sys;
 /// `--stop-after`.
 #[derive(Debug, Clone)]
 pub struct Stop {
-    pub signal: Signal,
+    /// By number: Docker takes real-time signals too (SIGRTMIN+3 stops
+    /// systemd).
+    pub signal: i32,
     /// `None`: wait forever after the stop signal (`-1`).
     pub grace: Option<Duration>,
     pub after: Option<Duration>,
@@ -57,7 +59,7 @@ pub struct Stop {
 impl Stop {
     /// `--stop-timeout` and `--stop-after`, checked by the command line
     /// (`duration.rs`); no timeout means docker's 10 s.
-    pub fn new(signal: Signal, timeout: Option<StopTimeout>, after: Option<Seconds>) -> Stop {
+    pub fn new(signal: i32, timeout: Option<StopTimeout>, after: Option<Seconds>) -> Stop {
         let grace = timeout.map_or(Some(Duration::from_secs(10)), StopTimeout::limit);
         Stop { signal, grace, after: after.map(Seconds::duration) }
     }
@@ -65,9 +67,12 @@ impl Stop {
 
 impl fmt::Display for Stop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = signals::name_of(self.signal);
         match self.grace {
-            Some(g) => write!(f, "{}, then SIGKILL after {} s", self.signal, g.as_secs_f64())?,
-            None => write!(f, "{}, never SIGKILL", self.signal)?,
+            // STOPSIGNAL 9: nothing can outlast it, no grace period matters.
+            _ if self.signal == libc::SIGKILL => write!(f, "SIGKILL at once (the stop signal is SIGKILL)")?,
+            Some(g) => write!(f, "{name}, then SIGKILL after {} s", g.as_secs_f64())?,
+            None => write!(f, "{name}, never SIGKILL")?,
         }
         if let Some(after) = self.after {
             write!(f, " (sent {} s after start)", after.as_secs_f64())?;
@@ -207,8 +212,11 @@ pub fn supervise(
             continue;
         }
         if deadline.is_some_and(|at| Instant::now() >= at) {
-            if plan.explain && matches!(phase, Phase::Running) {
-                explain_before(child, plan.stop.signal);
+            if plan.explain
+                && matches!(phase, Phase::Running)
+                && let Ok(sig) = Signal::try_from(plan.stop.signal)
+            {
+                explain_before(child, sig);
             }
             phase = advance(phase, &plan.stop, pidfd.as_fd(), child);
         }
@@ -231,7 +239,7 @@ pub fn supervise(
         say!(
             "pidlab: PID 1 exited {:.2} s after {} ({})",
             at.elapsed().as_secs_f64(),
-            plan.stop.signal,
+            signals::name_of(plan.stop.signal),
             describe(status)
         );
     }
@@ -353,8 +361,8 @@ fn next_deadline(phase: &Phase, stop: &Stop, started: Instant) -> Option<Instant
 fn advance(phase: Phase, stop: &Stop, pidfd: std::os::fd::BorrowedFd<'_>, child: Pid) -> Phase {
     match phase {
         Phase::Running => {
-            say!("pidlab: sending {} to PID 1 (host PID {child})", stop.signal);
-            let _ = sys::pidfd_send_signal(pidfd, stop.signal);
+            say!("pidlab: sending {} to PID 1 (host PID {child})", signals::name_of(stop.signal));
+            let _ = sys::pidfd_send_signal_number(pidfd, stop.signal);
             if stop.grace == Some(Duration::ZERO) {
                 return advance(Phase::Signalled { at: Instant::now() }, stop, pidfd, child);
             }
@@ -362,7 +370,10 @@ fn advance(phase: Phase, stop: &Stop, pidfd: std::os::fd::BorrowedFd<'_>, child:
         }
         Phase::Signalled { .. } => {
             let grace = stop.grace.map_or(0.0, |g| g.as_secs_f64());
-            say!("pidlab: PID 1 did not exit within {grace} s of {} — sending SIGKILL", stop.signal);
+            say!(
+                "pidlab: PID 1 did not exit within {grace} s of {} — sending SIGKILL",
+                signals::name_of(stop.signal)
+            );
             let _ = sys::pidfd_send_signal(pidfd, Signal::SIGKILL);
             Phase::Killed
         }
