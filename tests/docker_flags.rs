@@ -292,9 +292,21 @@ fn pid_container_joins_another_sandboxs_namespace_and_pid_host_joins_none() {
     assert!(rows.iter().any(|r| r.get(1) == Some(&"ps") && r[0] != "1"), "{out:?}");
 
     // Its processes end when web's PID 1 does.
-    let mut sidecar =
-        Running::start(&mut lab.cmd(&["run", "--pid", "container:web", "--", "pidlab", "probe"]));
+    let mut sidecar = Running::start(&mut lab.cmd(&[
+        "run",
+        "--name",
+        "side",
+        "--pid",
+        "container:web",
+        "--",
+        "pidlab",
+        "probe",
+    ]));
     sidecar.expect_line("probe: ready", T);
+    // inspect says who shares the namespace, from the namespaces' inodes.
+    let doc: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["inspect", "web", "--format", "json"])).unwrap();
+    assert_eq!(doc["pid_namespace_shared_with"], serde_json::json!(["side"]), "{doc}");
     lab.ok(&["stop", "-t", "0", "web"]);
     let out = sidecar.finish(T);
     assert_eq!(out.code(), 137, "{out:?}");

@@ -607,8 +607,10 @@ pub fn inspect(args: InspectArgs) -> Result<i32> {
     let status = sandbox.status();
     let record = sandbox.record().unwrap_or(Value::Null);
     // A running sandbox shows its processes; one that has ended shows how.
+    let mut shared_with = Vec::new();
     let processes: Vec<Value> = if status.is_running() {
         let (_, pid1, _) = open_pid1(&sandbox, "inspect")?;
+        shared_with = sharing_pid_namespace(&sandbox, pid1.pid);
         procfs::members(pid1.pid).into_iter().filter_map(describe_process).collect()
     } else {
         Vec::new()
@@ -620,12 +622,34 @@ pub fn inspect(args: InspectArgs) -> Result<i32> {
     doc["plan"] = plan_of(&record);
     doc["plan"]["rootfs"] = rootfs_of(&sandbox);
     doc["processes"] = Value::Array(processes.clone());
+    doc["pid_namespace_shared_with"] = json!(shared_with);
     if args.format == Format::Json {
         output::document(&doc);
         return Ok(0);
     }
     print!("{}", render_inspect(&doc));
     Ok(0)
+}
+
+/// The other running sandboxes whose workload is in the same PID
+/// namespace (one joined the other's with `--pid container:NAME`): the
+/// inode of /proc/PID/ns/pid names a namespace.
+fn sharing_pid_namespace(sandbox: &Sandbox, pid1: i32) -> Vec<String> {
+    let Some(ours) = procfs::pid_namespace(pid1) else { return Vec::new() };
+    let mut names: Vec<String> = Sandbox::all()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|other| other.name != sandbox.name && other.status().is_running())
+        .filter(|other| {
+            other
+                .record()
+                .map(|r| crate::record::Process::from_record(&r["pid1"]))
+                .is_some_and(|p| p.alive() && procfs::pid_namespace(p.pid) == Some(ours))
+        })
+        .map(|other| other.name)
+        .collect();
+    names.sort();
+    names
 }
 
 /// What the sandbox was started with, from its record.
@@ -702,6 +726,9 @@ fn render_inspect(doc: &Value) -> String {
         if let Some(filter) = p["seccomp"].as_str().filter(|s| *s != "none") {
             out.push_str(&format!("      seccomp  {filter}\n"));
         }
+    }
+    if let Some(others) = names(&doc["pid_namespace_shared_with"]).filter(|n| !n.is_empty()) {
+        out.push_str(&format!("  shares its PID namespace with: {} (--pid container:)\n", others.join(", ")));
     }
     out.push_str(&format!("{}: {}\n", text(&doc["name"]), text(&doc["status"])));
     out.push_str(&output::table(&plan_rows(doc), &[]));
