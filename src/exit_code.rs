@@ -10,6 +10,14 @@ pub const NOT_EXECUTABLE: i32 = 126;
 /// The command was not found.
 pub const NOT_FOUND: i32 = 127;
 
+/// The code for a failed execve(2) of the workload: 127 when nothing was
+/// found at the path (ENOENT: the program, or its #! interpreter), else
+/// 126 (found, but not executable), as `docker run` reports them. The one
+/// place this rule lives; every exec of pidlab's uses it.
+pub fn of_exec_failure(errno: nix::errno::Errno) -> i32 {
+    if errno == nix::errno::Errno::ENOENT { NOT_FOUND } else { NOT_EXECUTABLE }
+}
+
 /// An error that carries the exit code pidlab should end with.
 #[derive(Debug)]
 pub struct Exit {

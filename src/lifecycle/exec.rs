@@ -309,8 +309,7 @@ fn inside(limits: &Limits, root: &OwnedFd, program: &str, argv: &[CString], env:
         Err(err) => fail(&format!("{program} not found in the sandbox"), err, exit_code::NOT_FOUND),
     };
     let err = nix::unistd::execve(&found, argv, env).unwrap_err();
-    let code =
-        if err == nix::errno::Errno::ENOENT { exit_code::NOT_FOUND } else { exit_code::NOT_EXECUTABLE };
+    let code = exit_code::of_exec_failure(err);
     fail(&format!("exec {program}"), err, code)
 }
 

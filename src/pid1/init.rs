@@ -362,11 +362,7 @@ fn start_workload(argv: &[CString], inherited: &SigSet, new_session: bool) -> ! 
     }
     let err = execvp(&argv[0], argv).unwrap_err();
     say!("pidlab init: cannot run {}: {err}", argv[0].to_string_lossy());
-    sys::exit_now(if err == Errno::ENOENT {
-        crate::exit_code::NOT_FOUND
-    } else {
-        crate::exit_code::NOT_EXECUTABLE
-    })
+    sys::exit_now(crate::exit_code::of_exec_failure(err))
 }
 
 fn to_cstrings(words: &[OsString]) -> Result<Vec<CString>> {

@@ -272,24 +272,24 @@ fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
     // Nothing of pidlab's, or of whoever started it, leaks into the sandbox:
     // only stdin, stdout, stderr and the descriptors above stay open.
     let keep = [Some(fds.report), Some(fds.pidlab), fds.go, fds.console];
-    reporter.run(Step::ParentDeath, || {
+    reporter.run(Step::PreparePid1, || {
         sys::close_fds_except(&keep.iter().flatten().copied().collect::<Vec<_>>())
             .doing(|| "close_range".into())
     });
-    reporter.run(Step::ParentDeath, || terminal.join().doing(|| "setpgid".into()));
+    reporter.run(Step::PreparePid1, || terminal.join().doing(|| "setpgid".into()));
     if !plan.interactive {
         // No -i: stdin is /dev/null, as docker run gives it.
-        reporter.run(Step::ParentDeath, || {
+        reporter.run(Step::PreparePid1, || {
             let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty());
             null.and_then(nix::unistd::dup2_stdin).doing(|| "stdin from /dev/null".into())
         });
     }
-    reporter.run(Step::ParentDeath, || pidns::die_with_parent(&pidlab));
+    reporter.run(Step::PreparePid1, || pidns::die_with_parent(&pidlab));
     drop(pidlab);
     if let Some(go) = go {
         // Before any step that can fail: a failure must reach the user,
         // not wait behind a tracer that cannot start.
-        reporter.run(Step::ParentDeath, || pidns::wait_for_go(go));
+        reporter.run(Step::PreparePid1, || pidns::wait_for_go(go));
     }
     reporter.run(Step::MountNamespace, rootfs::new_mount_namespace);
     reporter.run(Step::PrivateMounts, rootfs::make_private);

@@ -445,8 +445,7 @@ pub fn classify(report: &crate::runtime::step::Report, launch: &Launch) -> exit_
     let code = match (report.step, report.errno, &launch.pid1) {
         // A missing shell or init is the setup's fault, not the workload's.
         (Step::Exec, _, Pid1::Shell | Pid1::Init) => exit_code::SETUP_FAILED,
-        (Step::Exec, nix::errno::Errno::ENOENT, _) => exit_code::NOT_FOUND,
-        (Step::Exec, _, _) => exit_code::NOT_EXECUTABLE,
+        (Step::Exec, errno, _) => exit_code::of_exec_failure(errno),
         _ => exit_code::SETUP_FAILED,
     };
     let mut message = report.to_string();

@@ -720,13 +720,13 @@ const MASKED_PROC: [&str; 10] = [
 fn confine_proc(proc: &Path, dev_null: &Path) -> Result<(), StepError> {
     for name in READ_ONLY_PROC {
         let path = proc.join(name);
-        if fs::symlink_metadata(&path).is_err() {
-            continue;
-        }
         // A bind of the path onto itself makes it a mount of its own,
-        // whose flags can then differ from the rest of /proc.
-        mount(Some(&path), &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .doing(|| format!("bind {} onto itself", path.display()))?;
+        // whose flags can then differ from the rest of /proc. A path this
+        // kernel does not have is skipped (ENOENT), with no extra look.
+        match mount(Some(&path), &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>) {
+            Err(Errno::ENOENT) => continue,
+            other => other.doing(|| format!("bind {} onto itself", path.display()))?,
+        }
         make_read_only(&path)?;
     }
     for name in MASKED_PROC {

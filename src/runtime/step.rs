@@ -23,7 +23,7 @@ use crate::sys;
 pub enum Step {
     UserNamespace = 1,
     PidNamespace,
-    ParentDeath,
+    PreparePid1,
     MountNamespace,
     PrivateMounts,
     BuildRoot,
@@ -40,7 +40,7 @@ pub enum Step {
 const ALL: [Step; 14] = [
     Step::UserNamespace,
     Step::PidNamespace,
-    Step::ParentDeath,
+    Step::PreparePid1,
     Step::MountNamespace,
     Step::PrivateMounts,
     Step::BuildRoot,
@@ -59,7 +59,9 @@ impl Step {
         match self {
             Step::UserNamespace => "create user namespace",
             Step::PidNamespace => "create PID namespace",
-            Step::ParentDeath => "tie PID 1 to pidlab's life",
+            Step::PreparePid1 => {
+                "prepare PID 1: close inherited descriptors, own process group, die with pidlab"
+            }
             Step::MountNamespace => "create mount namespace",
             Step::PrivateMounts => "make / private",
             Step::BuildRoot => "build the root filesystem",
@@ -164,8 +166,7 @@ impl Reporter {
         let message = Message::StepFailed { step, errno: err.errno, detail: err.detail.clone() };
         let _ = message.send(&self.pipe);
         let code = match (step, err.errno) {
-            (Step::Exec, Errno::ENOENT) => exit_code::NOT_FOUND,
-            (Step::Exec, _) => exit_code::NOT_EXECUTABLE,
+            (Step::Exec, errno) => exit_code::of_exec_failure(errno),
             _ => exit_code::SETUP_FAILED,
         };
         // `_exit`, not `exit`: run no atexit handler and flush no stdio

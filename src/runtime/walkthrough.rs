@@ -66,7 +66,7 @@ pub fn calls(step: Step, plan: &Plan) -> String {
             PidNamespace::Container(name) => format!("setns(pidfd_of_{name}_pid1, CLONE_NEWPID); clone(SIGCHLD)"),
             PidNamespace::Host => "clone(CLONE_PIDFD | SIGCHLD)".into(),
         },
-        Step::ParentDeath => "close_range(3, ~0U, 0); setpgid(0, 0); prctl(PR_SET_PDEATHSIG, SIGKILL)".into(),
+        Step::PreparePid1 => "close_range(3, ~0U, 0); setpgid(0, 0); prctl(PR_SET_PDEATHSIG, SIGKILL)".into(),
         Step::MountNamespace => "unshare(CLONE_NEWNS)".into(),
         Step::PrivateMounts => "mount(NULL, \"/\", NULL, MS_REC | MS_PRIVATE, NULL)".into(),
         Step::BuildRoot => "mount(\"tmpfs\", ROOT, \"tmpfs\", MS_NOSUID | MS_NODEV, \"mode=0755\"); \
@@ -107,7 +107,7 @@ pub fn why(step: Step) -> &'static str {
             "without root, a user namespace gives us root's powers over the namespaces we make"
         }
         Step::PidNamespace => "unshare moves no process: our NEXT child is born PID 1 of the new namespace",
-        Step::ParentDeath => {
+        Step::PreparePid1 => {
             "keep nothing of ours in the sandbox, and die with pidlab: a sandbox nobody supervises is lost"
         }
         Step::MountNamespace => "a mount table of our own, so the mounts below are not the host's",
