@@ -342,8 +342,15 @@ impl Sandbox {
         fstatat(self.fd.as_fd(), file, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
     }
 
-    pub fn record(&self) -> Option<Value> {
-        self.read("sandbox.json")
+    /// `sandbox.json`, typed; `None` if missing, or not one this pidlab
+    /// wrote (an older pidlab's lacks the limits `exec` needs).
+    pub fn record(&self) -> Option<Record> {
+        serde_json::from_value(self.read("sandbox.json")?).ok()
+    }
+
+    /// Write `sandbox.json`.
+    pub fn write_record(&self, record: &Record) -> Result<()> {
+        self.write("sandbox.json", &serde_json::to_value(record)?)
     }
 
     pub fn set_stopping(&self, on: bool) {
@@ -389,11 +396,7 @@ impl Sandbox {
     /// a stopped container.
     fn is_stale(&self) -> bool {
         match self.record() {
-            Some(record) => {
-                record["detached"] == false
-                    && !Process::from_record(&record["pid1"]).alive()
-                    && !Process::from_record(&record["supervisor"]).alive()
-            }
+            Some(record) => !record.detached && !record.pid1.alive() && !record.supervisor.alive(),
             None => !self.read("owner").is_some_and(|owner| Process::from_record(&owner).alive()),
         }
     }
@@ -404,9 +407,7 @@ impl Sandbox {
             return Status::Exited { code: exit["code"].as_i64().unwrap_or(-1) as i32 };
         }
         let Some(record) = self.record() else { return Status::Starting };
-        let pid1 = Process::from_record(&record["pid1"]);
-        let supervisor = Process::from_record(&record["supervisor"]);
-        match (pid1.alive(), supervisor.alive()) {
+        match (record.pid1.alive(), record.supervisor.alive()) {
             (true, true) if self.has("stopping") => Status::Stopping,
             (true, true) => Status::Running,
             (true, false) => Status::Orphaned,
@@ -418,10 +419,63 @@ impl Sandbox {
 
 /// A host process, identified by PID *and* start time: a PID can be reused
 /// once its process is gone, a (PID, start time) pair cannot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Process {
     pub pid: i32,
     pub start: u64,
+}
+
+/// `sandbox.json`: what a running sandbox is, written once when PID 1
+/// exists (`runtime::plan::Plan::record`), read by every verb. Typed here;
+/// JSON only on disk and where it leaves the program.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    pub name: String,
+    /// The workload's PID 1 (with --pid, the workload), and who supervises
+    /// it (the foreground `pidlab run`, or the shim of `run -d`).
+    pub pid1: Process,
+    pub supervisor: Process,
+    /// Seconds since the epoch.
+    pub created: f64,
+    pub detached: bool,
+    pub argv: Vec<String>,
+    /// "program", "shell" or "init": who the first word of argv is.
+    pub pid1_role: String,
+    pub nest: u32,
+    /// "new", "container:NAME" or "host" (`--pid`).
+    #[serde(default)]
+    pub pid_namespace: String,
+    pub rootless: bool,
+    pub pivot_root: bool,
+    pub workdir: String,
+    /// A name: SIGTERM, SIGRTMIN+3, ...
+    pub stop_signal: String,
+    /// Seconds from the stop signal to SIGKILL; `None`: never SIGKILL.
+    pub stop_timeout: Option<f64>,
+    /// What `pidlab exec` gives the processes it starts inside: PID 1's
+    /// limits as the run set them, never read back from a process the
+    /// workload controls. The environment before the HOME PID 1 got by
+    /// default. (Empty in an older pidlab's record: `exec` refuses it.)
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    #[serde(default)]
+    pub user: RecordedUser,
+    /// "default" or "unconfined"; empty in an older pidlab's record.
+    #[serde(default)]
+    pub seccomp: String,
+}
+
+/// The user PID 1 runs as.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct RecordedUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub home: String,
 }
 
 impl Process {
@@ -517,7 +571,7 @@ pub fn now() -> f64 {
 /// if the (PID, start time) pair still matches, the pidfd is that process.
 /// It must also be PID 1 of a namespace of its own (its last NSpid is 1).
 /// This works whether or not the supervisor is still there.
-pub fn open_pid1(sandbox: &Sandbox, verb: &str) -> Result<(Value, Process, OwnedFd)> {
+pub fn open_pid1(sandbox: &Sandbox, verb: &str) -> Result<(Record, Process, OwnedFd)> {
     let status = sandbox.status();
     if !status.is_running() {
         let fix = match status {
@@ -530,15 +584,17 @@ pub fn open_pid1(sandbox: &Sandbox, verb: &str) -> Result<(Value, Process, Owned
             status.describe()
         )));
     }
-    let record = sandbox.record().context("read sandbox.json")?;
-    let pid1 = Process::from_record(&record["pid1"]);
+    let record = sandbox.record().with_context(|| {
+        format!("read {}'s record (sandbox.json): missing, or not one this pidlab wrote", sandbox.name)
+    })?;
+    let pid1 = record.pid1;
     let pidfd = sys::pidfd_open(nix::unistd::Pid::from_raw(pid1.pid)).context("pidfd_open on PID 1")?;
     if !pid1.alive() {
         return Err(refuse(format!("cannot {verb} {}: PID 1 has just exited", sandbox.name)));
     }
     // A sandbox run with --pid container:NAME or --pid host is not PID 1
     // of a namespace of its own; every other one is.
-    let own_namespace = record["pid_namespace"].as_str().is_none_or(|mode| mode == "new");
+    let own_namespace = matches!(record.pid_namespace.as_str(), "new" | "");
     let nspid = procfs::Status::of(pid1.pid).map(|s| s.nspid).unwrap_or_default();
     if own_namespace && (nspid.len() < 2 || nspid.last() != Some(&1)) {
         return Err(refuse(format!(

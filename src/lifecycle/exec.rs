@@ -39,13 +39,12 @@ use nix::sched::{CloneFlags, setns};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, chroot, fchdir};
-use serde_json::Value;
 
 use crate::cli::ExecArgs;
 use crate::exit_code::{self, Exit, SETUP_FAILED};
 use crate::procfs;
 use crate::record::Sandbox;
-use crate::record::open_pid1;
+use crate::record::{Record, open_pid1};
 use crate::runtime::capabilities::Capabilities;
 use crate::runtime::console;
 use crate::runtime::environment::Environment;
@@ -59,7 +58,7 @@ pub fn run(args: ExecArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
     let (record, pid1, pidfd) = open_pid1(&sandbox, "exec into")?;
     let limits = Limits::from_record(&record, &args.name)?;
-    let nest = record["nest"].as_u64().unwrap_or(1) as u32;
+    let nest = record.nest.max(1);
     let level = args.level.unwrap_or(nest);
     if !(1..=nest).contains(&level) {
         return Err(refuse(format!(
@@ -79,7 +78,7 @@ pub fn run(args: ExecArgs) -> Result<i32> {
     if pidns::has_exited(&pidfd) {
         return Err(refuse(format!("cannot exec into {}: its PID 1 has just exited", args.name)));
     }
-    let limits = limits.with_options(&args, target, record["rootless"] == true)?;
+    let limits = limits.with_options(&args, target, record.rootless)?;
     let env: Vec<CString> = limits
         .env
         .to_strings()
@@ -99,7 +98,7 @@ pub fn run(args: ExecArgs) -> Result<i32> {
     // execve makes the command dumpable again.
     nix::sys::prctl::set_dumpable(false).context("prctl(PR_SET_DUMPABLE, 0)")?;
     let mut kinds = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID;
-    if record["rootless"] == true {
+    if record.rootless {
         // The user namespace grants the rights to enter the others.
         kinds |= CloneFlags::CLONE_NEWUSER;
     }
@@ -174,47 +173,34 @@ struct Limits {
 }
 
 impl Limits {
-    fn from_record(record: &Value, name: &str) -> Result<Limits> {
-        let strings = |key: &str| -> Option<Vec<String>> {
-            record[key].as_array()?.iter().map(|v| v.as_str().map(str::to_string)).collect()
-        };
-        let (Some(env), Some(caps), Some(path), Some(mode)) =
-            (strings("env"), strings("capabilities"), record["path"].as_str(), record["seccomp"].as_str())
-        else {
-            // Guessing would mean every capability: refuse instead.
+    fn from_record(record: &Record, name: &str) -> Result<Limits> {
+        if record.seccomp.is_empty() {
+            // An older pidlab's record: guessing would mean every
+            // capability, so refuse instead.
             return Err(refuse(format!(
                 "cannot exec into {name}: its record does not say which limits its PID 1 has \
                  (started by an older pidlab?); stop it and run it again"
             )));
-        };
-        let mode = if mode == "unconfined" { seccomp::Mode::Unconfined } else { seccomp::Mode::Default };
+        }
+        let mode =
+            if record.seccomp == "unconfined" { seccomp::Mode::Unconfined } else { seccomp::Mode::Default };
         // `docker exec` runs as the container's user unless told otherwise.
-        let id = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
-        let record_user = &record["user"];
-        let user = match (id(&record_user["uid"]), id(&record_user["gid"]), record_user["groups"].as_array())
-        {
-            (Some(uid), Some(gid), Some(groups)) => User {
-                uid,
-                gid,
-                groups: groups.iter().filter_map(id).collect(),
-                home: record_user["home"].as_str().unwrap_or("/").to_string(),
-            },
-            _ => {
-                return Err(refuse(format!(
-                    "cannot exec into {name}: its record names no user; stop it and run it again"
-                )));
-            }
+        let user = User {
+            uid: record.user.uid,
+            gid: record.user.gid,
+            groups: record.user.groups.clone(),
+            home: record.user.home.clone(),
         };
-        let capabilities = Capabilities::from_names(&caps)?;
+        let capabilities = Capabilities::from_names(&record.capabilities)?;
         let mut environment = Environment::default();
-        for entry in &env {
+        for entry in &record.env {
             let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
             environment.set(key, value);
         }
         Ok(Limits {
             env: environment,
-            path: path.to_string(),
-            workdir: record["workdir"].as_str().unwrap_or("/").to_string(),
+            path: record.path.clone(),
+            workdir: record.workdir.clone(),
             seccomp: seccomp::program(mode, &capabilities.keep),
             capabilities,
             user,

@@ -32,7 +32,7 @@ use crate::exit_code::{self, Exit, SETUP_FAILED};
 use crate::logfile;
 use crate::output;
 use crate::procfs;
-use crate::record::{self, Process, Sandbox, Status, open_pid1};
+use crate::record::{self, Record, Sandbox, Status, open_pid1};
 use crate::runtime::capabilities::DOCKER_DEFAULT;
 use crate::signals;
 use crate::sys;
@@ -59,8 +59,8 @@ fn wait_readable(fd: &OwnedFd, limit: Option<Duration>) -> bool {
 }
 
 /// Wait (bounded) for the supervisor to write down how PID 1 ended and exit.
-fn await_supervisor(record: &Value) {
-    let supervisor = Process::from_record(&record["supervisor"]);
+fn await_supervisor(record: Option<&Record>) {
+    let Some(supervisor) = record.map(|r| r.supervisor) else { return };
     if let Ok(fd) = sys::pidfd_open(nix::unistd::Pid::from_raw(supervisor.pid))
         && supervisor.alive()
     {
@@ -81,8 +81,7 @@ fn signal_named(text: &str) -> Result<(i32, String)> {
 /// everywhere (README, "JSON output").
 fn sandbox_fields(sandbox: &Sandbox) -> Value {
     let status = sandbox.status();
-    let record = sandbox.record().unwrap_or(Value::Null);
-    let pid1 = Process::from_record(&record["pid1"]);
+    let pid1 = sandbox.record().map(|r| r.pid1).unwrap_or_default();
     let ended = sandbox.ended();
     json!({
         "name": sandbox.name,
@@ -147,24 +146,20 @@ fn stop_one(name: &str, args: &StopArgs) -> Result<Done> {
     let (record, pid1, pidfd) = open_pid1(&sandbox, "stop")?;
     let sig = match &args.signal {
         Some(text) => signal_named(text)?,
-        None => record["stop_signal"]
-            .as_str()
-            .map(signal_named)
-            .transpose()?
-            .unwrap_or((libc::SIGTERM, "SIGTERM".to_string())),
+        None => signal_named(&record.stop_signal)?,
     };
     let (signo, sig) = sig;
     let grace = match args.timeout {
         Some(timeout) => timeout.limit(),
-        None => match record["stop_timeout"].as_f64() {
+        // None in the record: -1, wait forever.
+        None => match record.stop_timeout {
             Some(t) => Some(Seconds::from_f64(t).map(Seconds::duration).map_err(|why| {
                 refuse(format!(
                     "{} records a stop timeout of {t} s, which is {why}; give one with -t",
                     sandbox.name
                 ))
             })?),
-            None if record["stop_timeout"].is_null() && record.get("stop_timeout").is_some() => None,
-            None => Some(Duration::from_secs(10)),
+            None => None,
         },
     };
 
@@ -179,7 +174,7 @@ fn stop_one(name: &str, args: &StopArgs) -> Result<Done> {
             bail!("PID 1 (host PID {}) survived SIGKILL for 10 s (stopped in the kernel?)", pid1.pid);
         }
     }
-    await_supervisor(&record);
+    await_supervisor(Some(&record));
     sandbox.set_stopping(false);
     let how = sandbox.read("exit.json").and_then(|e| e["how"].as_str().map(str::to_string));
     let how = how.map(|h| format!(" ({h})")).unwrap_or_default();
@@ -226,18 +221,18 @@ fn wait_one(sandbox: &Sandbox) -> Result<i32> {
     if let Some(ended) = sandbox.ended() {
         return Ok(ended.code);
     }
-    let record = sandbox.record().unwrap_or(Value::Null);
+    let record = sandbox.record();
     if sandbox.status().is_running() {
         let (_, _, pidfd) = open_pid1(sandbox, "wait for")?;
         wait_readable(&pidfd, None);
     }
     // PID 1 has exited: its supervisor writes down how, then exits.
-    await_supervisor(&record);
+    await_supervisor(record.as_ref());
     match sandbox.ended() {
         Some(ended) => Ok(ended.code),
         // A foreground `run --name` leaves no state when it ends (README):
         // its exit code is that command's own.
-        None if record["detached"] == false => Err(refuse(format!(
+        None if record.as_ref().is_some_and(|r| !r.detached) => Err(refuse(format!(
             "{} has ended; it was a foreground run, which removes its record as it ends: its exit code is \
              that of its `pidlab run` (for one `pidlab wait` can report, start it with -d)",
             sandbox.name
@@ -260,7 +255,7 @@ pub fn restart(args: RestartArgs) -> Result<i32> {
     each(&args.names, args.format, |name| {
         let sandbox = Sandbox::open(name)?;
         let owner = sandbox.read("owner").unwrap_or(Value::Null);
-        if sandbox.record().is_none_or(|r| r["detached"] != true) {
+        if sandbox.record().is_none_or(|r| !r.detached) {
             return Err(refuse(format!(
                 "cannot restart {name}: only detached sandboxes (run -d) can be restarted; run a \
                  foreground one again yourself"
@@ -323,8 +318,7 @@ pub fn logs(args: LogsArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
     let follow = args.follow || args.wait_for.is_some();
     let deadline = Instant::now() + args.timeout.duration();
-    let record = sandbox.record().unwrap_or(Value::Null);
-    let supervisor = Process::from_record(&record["supervisor"]);
+    let supervisor = sandbox.record().map(|r| r.supervisor).unwrap_or_default();
     let pidfd =
         sys::pidfd_open(nix::unistd::Pid::from_raw(supervisor.pid)).ok().filter(|_| supervisor.alive());
     // The exit is recorded as soon as PID 1 has exited, when the last of its
@@ -476,7 +470,7 @@ fn rm_one(name: &str, force: bool) -> Result<()> {
         let (record, _, pidfd) = open_pid1(&sandbox, "remove")?;
         sys::pidfd_send_signal(pidfd.as_fd(), Signal::SIGKILL).context("send SIGKILL to PID 1")?;
         wait_readable(&pidfd, Some(Duration::from_secs(10)));
-        await_supervisor(&record);
+        await_supervisor(Some(&record));
     }
     if sandbox.dir.exists() {
         sandbox.remove()?;
@@ -500,13 +494,13 @@ pub fn ps(args: PsArgs) -> Result<i32> {
         if (!args.all && !by_state && !status.is_running()) || !matches(&sandbox, status, &args.filter) {
             continue;
         }
-        let record = sandbox.record().unwrap_or(Value::Null);
-        let pid1 = Process::from_record(&record["pid1"]);
-        let age = record::now() - record["created"].as_f64().unwrap_or(record::now());
+        let record = sandbox.record();
+        let pid1 = record.as_ref().map(|r| r.pid1).unwrap_or_default();
+        let age = record.as_ref().map_or(0.0, |r| record::now() - r.created);
         let mut row = sandbox_fields(&sandbox);
-        row["command"] = record["argv"].clone();
+        row["command"] = record.as_ref().map_or(Value::Null, |r| json!(r.argv));
         row["workload"] = if status.is_running() { workload(pid1.pid) } else { Value::Null };
-        row["nest"] = record["nest"].clone();
+        row["nest"] = record.as_ref().map_or(Value::Null, |r| json!(r.nest));
         row["age_seconds"] = json!((age * 10.0).round() / 10.0);
         rows.push(row);
     }
@@ -605,7 +599,7 @@ fn condensed(names: &[String]) -> String {
 pub fn inspect(args: InspectArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
     let status = sandbox.status();
-    let record = sandbox.record().unwrap_or(Value::Null);
+    let record = sandbox.record();
     // A running sandbox shows its processes; one that has ended shows how.
     let mut shared_with = Vec::new();
     let processes: Vec<Value> = if status.is_running() {
@@ -617,9 +611,9 @@ pub fn inspect(args: InspectArgs) -> Result<i32> {
     };
     let ended = sandbox.ended();
     let mut doc = sandbox_fields(&sandbox);
-    doc["started"] = record["created"].clone();
+    doc["started"] = record.as_ref().map_or(Value::Null, |r| json!(r.created));
     doc["finished"] = json!(ended.as_ref().and_then(|e| e.at));
-    doc["plan"] = plan_of(&record);
+    doc["plan"] = record.as_ref().map_or(Value::Null, plan_of);
     doc["plan"]["rootfs"] = rootfs_of(&sandbox);
     doc["processes"] = Value::Array(processes.clone());
     doc["pid_namespace_shared_with"] = json!(shared_with);
@@ -643,7 +637,7 @@ fn sharing_pid_namespace(sandbox: &Sandbox, pid1: i32) -> Vec<String> {
         .filter(|other| {
             other
                 .record()
-                .map(|r| crate::record::Process::from_record(&r["pid1"]))
+                .map(|r| r.pid1)
                 .is_some_and(|p| p.alive() && procfs::pid_namespace(p.pid) == Some(ours))
         })
         .map(|other| other.name)
@@ -653,20 +647,20 @@ fn sharing_pid_namespace(sandbox: &Sandbox, pid1: i32) -> Vec<String> {
 }
 
 /// What the sandbox was started with, from its record.
-fn plan_of(record: &Value) -> Value {
+fn plan_of(record: &Record) -> Value {
     json!({
-        "argv": record["argv"],
-        "pid1_role": record["pid1_role"],
-        "nest": record["nest"],
-        "pid_namespace": record["pid_namespace"],
-        "stop_signal": record["stop_signal"],
-        "stop_timeout": record["stop_timeout"],
-        "capabilities": record["capabilities"],
-        "seccomp": record["seccomp"],
-        "root": if record["pivot_root"] == true { "pivot_root" } else { "chroot" },
-        "rootless": record["rootless"],
-        "user": record["user"],
-        "workdir": record["workdir"],
+        "argv": record.argv,
+        "pid1_role": record.pid1_role,
+        "nest": record.nest,
+        "pid_namespace": record.pid_namespace,
+        "stop_signal": record.stop_signal,
+        "stop_timeout": record.stop_timeout,
+        "capabilities": record.capabilities,
+        "seccomp": record.seccomp,
+        "root": if record.pivot_root { "pivot_root" } else { "chroot" },
+        "rootless": record.rootless,
+        "user": { "uid": record.user.uid, "gid": record.user.gid, "groups": record.user.groups },
+        "workdir": record.workdir,
     })
 }
 

@@ -422,8 +422,8 @@ fn observe(args: &TraceArgs, sandbox: &Sandbox, pid1: i32, pidfd: &std::os::fd::
     };
     let stop_signal = sandbox
         .record()
-        .and_then(|r| r["stop_signal"].as_str().map(str::to_string))
-        .and_then(|s| signals::parse(&s).ok())
+        .and_then(|r| signals::parse_number(&r.stop_signal).ok())
+        .and_then(|n| Signal::try_from(n).ok())
         .unwrap_or(Signal::SIGTERM);
     match args.format {
         Format::Json => println!(

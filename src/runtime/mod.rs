@@ -188,7 +188,7 @@ pub fn start(
     drop(report_tx);
     drop(pidlab);
     if let Some(sandbox) = sandbox {
-        sandbox.write("sandbox.json", &plan.record(&sandbox.name, child))?;
+        sandbox.write_record(&plan.record(&sandbox.name, child))?;
     }
     let mut reported = Vec::new();
     if let Some((go_rx, go_tx)) = go {

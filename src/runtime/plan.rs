@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use crate::cli::RunArgs;
 use crate::duration::StopTimeout;
 use crate::exit_code;
-use crate::record::{self, Process};
+use crate::record::{self, Process, Record, RecordedUser};
 use crate::runtime::environment::Environment;
 use crate::runtime::launch::{
     DEFAULT_SHELL, Dockerfile, Form, Image, Launch, Overrides, Pid1, parse_form, parse_shell,
@@ -241,39 +241,42 @@ impl Plan {
     }
 
     /// What `sandbox.json` says about a sandbox started from this plan.
-    pub fn record(&self, name: &str, pid1: nix::unistd::Pid) -> serde_json::Value {
-        let process = |pid: i32| Process::of(pid).map_or(serde_json::Value::Null, Process::to_record);
-        serde_json::json!({
-            "name": name,
-            "pid1": process(pid1.as_raw()),
-            "supervisor": process(nix::unistd::getpid().as_raw()),
-            "created": record::now(),
-            "detached": self.detached,
-            "argv": self.launch.argv,
-            "pid1_role": format!("{:?}", self.launch.pid1).to_lowercase(),
-            "nest": self.nest,
-            "pid_namespace": match &self.pid_namespace {
+    pub fn record(&self, name: &str, pid1: nix::unistd::Pid) -> Record {
+        let process = |pid: i32| Process::of(pid).unwrap_or(Process { pid, start: 0 });
+        Record {
+            name: name.to_string(),
+            pid1: process(pid1.as_raw()),
+            supervisor: process(nix::unistd::getpid().as_raw()),
+            created: record::now(),
+            detached: self.detached,
+            argv: self.launch.argv.clone(),
+            pid1_role: format!("{:?}", self.launch.pid1).to_lowercase(),
+            nest: self.nest,
+            pid_namespace: match &self.pid_namespace {
                 PidNamespace::New => "new".to_string(),
                 PidNamespace::Container(name) => format!("container:{name}"),
                 PidNamespace::Host => "host".to_string(),
             },
-            "rootless": self.rootless,
-            "pivot_root": self.pivot_root,
-            "workdir": self.workdir,
-            "stop_signal": signals::name_of(self.stop.signal),
-            "stop_timeout": self.stop.grace.map(|g| g.as_secs_f64()),
-            // What `pidlab exec` gives the processes it starts inside: the
-            // limits PID 1 was given, never read back from a process the
-            // workload controls.
-            "env": self.configured_env,
-            "path": self.path,
-            "capabilities": self.capabilities.names(),
-            "user": { "uid": self.user.uid, "gid": self.user.gid, "groups": self.user.groups, "home": self.user.home },
-            "seccomp": match self.seccomp_mode {
+            rootless: self.rootless,
+            pivot_root: self.pivot_root,
+            workdir: self.workdir.clone(),
+            stop_signal: signals::name_of(self.stop.signal),
+            stop_timeout: self.stop.grace.map(|g| g.as_secs_f64()),
+            env: self.configured_env.clone(),
+            path: self.path.clone(),
+            capabilities: self.capabilities.names(),
+            user: RecordedUser {
+                uid: self.user.uid,
+                gid: self.user.gid,
+                groups: self.user.groups.clone(),
+                home: self.user.home.clone(),
+            },
+            seccomp: match self.seccomp_mode {
                 seccomp::Mode::Default => "default",
                 seccomp::Mode::Unconfined => "unconfined",
-            },
-        })
+            }
+            .to_string(),
+        }
     }
 
     /// What `--dry-run` prints: the argv and who will be PID 1.
