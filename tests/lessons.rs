@@ -270,8 +270,165 @@ fn lesson_07_starter_fails_and_solution_passes() {
     assert_eq!(solution.code(), 0, "{solution:?}");
 }
 
+/// `pidlab lesson check`, with a private state directory (a pass is
+/// recorded there, never in the real one).
 fn check(number: &str, file: &Path) -> Outcome {
-    run_within(pidlab(["lesson", "check", number, file.to_str().unwrap()]), Duration::from_secs(60))
+    let state = private_tmp();
+    let mut cmd = pidlab(["lesson", "check", number, file.to_str().unwrap()]);
+    cmd.env("PIDLAB_STATE_DIR", state.path());
+    run_within(cmd, Duration::from_secs(60))
+}
+
+/// `pidlab lesson check N --stretch FILE`, with a private TMPDIR that must
+/// be empty afterwards: the check removes every sandbox it started.
+fn check_stretch(number: &str, file: &Path, state: &Path) -> Outcome {
+    let tmp = private_tmp();
+    let mut cmd = pidlab(["lesson", "check", number, "--stretch", file.to_str().unwrap()]);
+    cmd.env("PIDLAB_STATE_DIR", state).env("TMPDIR", tmp.path());
+    let out = run_within(cmd, Duration::from_secs(60));
+    assert!(entries(tmp.path()).is_empty(), "the check left {:?} behind", entries(tmp.path()));
+    out
+}
+
+/// One stretch exercise: the starter fails with `cause` in its verdict,
+/// the solution passes.
+fn stretch_starter_fails_and_solution_passes(number: &str, slug: &str, cause: &str) {
+    let dir = lesson_dir(slug);
+    let state = private_tmp();
+    let starter = check_stretch(number, &dir.join("stretch.sh"), state.path());
+    assert_eq!(starter.code(), 1, "{starter:?}");
+    assert!(starter.stdout.contains(cause), "the verdict names the cause ({cause}): {starter:?}");
+    let solution = check_stretch(number, &dir.join("solution/stretch.sh"), state.path());
+    assert_eq!(solution.code(), 0, "{solution:?}");
+    assert!(solution.stdout.starts_with("PASS"), "{solution:?}");
+    let recorded: Vec<PathBuf> = entries(state.path());
+    assert_eq!(recorded, [state.path().join(".lessons.json")], "only the pass is recorded there");
+}
+
+#[test]
+fn lesson_03_stretch_starter_fails_and_solution_passes() {
+    stretch_starter_fails_and_solution_passes(
+        "3",
+        "03-nested-namespaces",
+        "1 level(s) below the host, not 3",
+    );
+}
+
+#[test]
+fn lesson_06_stretch_starter_fails_and_solution_passes() {
+    stretch_starter_fails_and_solution_passes(
+        "6",
+        "06-docker-stop",
+        "SIGTERM sent to PID 1 (sh) was dropped",
+    );
+}
+
+#[test]
+fn lesson_08_stretch_starter_fails_and_solution_passes() {
+    stretch_starter_fails_and_solution_passes(
+        "8",
+        "08-init-and-drain",
+        "0 of the 2 probes saved their state",
+    );
+}
+
+#[test]
+fn lesson_03_stretch_half_answers_are_told_what_is_missing() {
+    let out = check_answer_with(
+        &["3", "--stretch"],
+        "stretch.sh",
+        "pidlab run -d --name st03 --nest 3 -- pidlab probe\n",
+    );
+    assert_not_yet(&out, &["three levels deep, but it is PID 1 in its own namespace, not 2"]);
+    let out = check_answer_with(
+        &["6", "--stretch"],
+        "stretch.sh",
+        "pidlab run -d --name st06 --init --cmd 'pidlab probe --on-term-save /tmp/state; echo cleaned up'\n",
+    );
+    assert_not_yet(&out, &["PID 1 is pidlab:init, not the shell"]);
+}
+
+#[test]
+fn a_lesson_without_a_stretch_exercise_is_a_usage_error() {
+    let state = private_tmp();
+    let file = state.path().join("stretch.sh");
+    std::fs::write(&file, "true\n").unwrap();
+    let out = check_stretch("4", &file, state.path());
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("lessons with one: 3, 6, 8"), "{out:?}");
+    assert_eq!(entries(state.path()), vec![file], "a refused check records nothing");
+}
+
+/// `lesson status` reads what `lesson check` recorded, in the caller's
+/// private state directory; `lesson reset` forgets it and says what it
+/// removed.
+#[test]
+fn status_shows_passed_checks_and_reset_forgets_them() {
+    let home = private_tmp();
+    let state = home.path().join("state");
+    let status = |format: &str| {
+        let mut cmd = pidlab(["lesson", "status", "--format", format]);
+        cmd.env("PIDLAB_STATE_DIR", &state);
+        run_within(cmd, Duration::from_secs(10))
+    };
+    let before = status("table");
+    assert_eq!(before.code(), 0, "{before:?}");
+    assert!(before.stdout.contains("0 of 7 checks passed"), "{before:?}");
+    assert!(!state.exists(), "status alone creates nothing");
+
+    let dir = lesson_dir("03-nested-namespaces");
+    assert_eq!(check_stretch("3", &dir.join("stretch.sh"), &state).code(), 1);
+    assert!(status("table").stdout.contains("0 of 7 checks passed"), "a failed check is not recorded");
+    assert_eq!(check_stretch("3", &dir.join("solution/stretch.sh"), &state).code(), 0);
+
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&state).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700, "the state directory is private");
+    let json: serde_json::Value = serde_json::from_str(&status("json").stdout).unwrap();
+    let checks = json["checks"].as_array().unwrap();
+    let passed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c["passed_at"].is_null())
+        .map(|c| c["exercise"].as_str().unwrap())
+        .collect();
+    assert_eq!(passed, ["3-stretch"], "{json}");
+    assert_eq!(json["passed"], 1);
+    assert!(status("table").stdout.lines().any(|l| l.starts_with("passed") && l.contains("3-stretch")));
+
+    let mut cmd = pidlab(["lesson", "reset"]);
+    cmd.env("PIDLAB_STATE_DIR", &state);
+    let reset = run_within(cmd, Duration::from_secs(10));
+    assert_eq!(reset.code(), 0, "{reset:?}");
+    assert!(reset.stdout.contains("the record of 1 passed check"), "says what it removes: {reset:?}");
+    assert!(status("table").stdout.contains("0 of 7 checks passed"));
+    assert!(entries(&state).is_empty(), "reset leaves nothing of its own: {:?}", entries(&state));
+}
+
+/// A state directory others may write in is refused (exit 125, the fix
+/// named), and nothing is written there.
+#[test]
+fn status_refuses_a_state_directory_others_may_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let state = private_tmp();
+    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    for args in [&["lesson", "status"][..], &["lesson", "reset"]] {
+        let mut cmd = pidlab(args);
+        cmd.env("PIDLAB_STATE_DIR", state.path());
+        let out = run_within(cmd, Duration::from_secs(10));
+        assert_eq!(out.code(), 125, "{args:?}: {out:?}");
+        assert!(out.stderr.contains("mode 0777") && out.stderr.contains("PIDLAB_STATE_DIR"), "{out:?}");
+    }
+    assert!(entries(state.path()).is_empty());
+}
+
+#[test]
+fn guide_prints_the_facilitators_guide() {
+    let out = run(["lesson", "guide"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let guide = std::fs::read_to_string(Path::new(LESSONS).join("FACILITATOR.md")).unwrap();
+    for heading in guide.lines().filter(|l| l.starts_with("## ")) {
+        assert!(out.stdout.contains(heading), "guide lacks {heading}");
+    }
+    assert!(!out.stdout.contains("[..]"), "no matcher syntax");
 }
 
 #[test]
@@ -328,12 +485,18 @@ fn every_lesson_is_listed_and_shown() {
 /// private directory, with a private TMPDIR that must be empty afterwards:
 /// a check leaves no directory and no sandbox behind.
 fn check_answer(number: &str, file_name: &str, text: &str) -> Outcome {
+    check_answer_with(&[number], file_name, text)
+}
+
+fn check_answer_with(args: &[&str], file_name: &str, text: &str) -> Outcome {
     let dir = private_tmp();
     let tmp = private_tmp();
+    let state = private_tmp();
     let file = dir.path().join(file_name);
     std::fs::write(&file, text).unwrap();
-    let mut cmd = pidlab(["lesson", "check", number, file.to_str().unwrap()]);
-    cmd.env("TMPDIR", tmp.path());
+    let mut cmd = pidlab(["lesson", "check"]);
+    cmd.args(args).arg(&file);
+    cmd.env("TMPDIR", tmp.path()).env("PIDLAB_STATE_DIR", state.path());
     let out = run_within(cmd, Duration::from_secs(60));
     assert!(entries(tmp.path()).is_empty(), "the check left {:?} behind", entries(tmp.path()));
     assert!(!out.stdout.contains(" ?"), "a verdict says only what was observed, never `?`: {out:?}");
@@ -529,6 +692,9 @@ fn exported_starters_are_checked_from_any_directory() {
         ("05-shell-vs-exec-form", "Dockerfile"),
         ("07-orphans-and-zombies", "exercise.sh"),
         ("09-entrypoint-scripts", "entrypoint.sh"),
+        ("03-nested-namespaces", "stretch.sh"),
+        ("06-docker-stop", "stretch.sh"),
+        ("08-init-and-drain", "stretch.sh"),
     ] {
         let exported = std::fs::read(dir.path().join("lessons").join(slug).join(file)).unwrap();
         assert_eq!(exported, std::fs::read(lesson_dir(slug).join(file)).unwrap(), "{slug}/{file}");
@@ -736,12 +902,16 @@ fn exercise_checks_work_as_an_ordinary_user() {
     let copy = ForNobody::new(&files.iter().map(String::as_str).collect::<Vec<_>>());
     let tmp = private_tmp();
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    // Where nobody's passes are recorded: a directory nobody creates.
+    let home = private_tmp();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let state = home.path().join("state");
     for (number, slug, file) in exercises {
         for (path, passes) in
             [(format!("lessons/{slug}/{file}"), false), (format!("lessons/{slug}/solution/{file}"), true)]
         {
             let mut cmd = ForNobody::command(&copy.bin(), &["lesson", "check", number, &path]);
-            cmd.current_dir(copy.dir.path()).env("TMPDIR", tmp.path());
+            cmd.current_dir(copy.dir.path()).env("TMPDIR", tmp.path()).env("PIDLAB_STATE_DIR", &state);
             let out = run_within(cmd, Duration::from_secs(60));
             assert_eq!(out.code(), if passes { 0 } else { 1 }, "as nobody, {path}: {out:?}");
         }
