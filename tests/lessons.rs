@@ -236,6 +236,20 @@ fn lesson_06_transcripts() {
 }
 
 #[test]
+fn lesson_13_transcripts() {
+    require("/usr/bin/nsenter", "apt-get install util-linux");
+    require("/usr/bin/jq", "apt-get install jq (.ci/run does)");
+    check_transcripts("13-entering-a-namespace");
+}
+
+#[test]
+fn lesson_14_transcripts() {
+    require("/usr/bin/python3", "apt-get install python3 (.ci/run does): the fault is a Python null read");
+    require("/usr/bin/jq", "apt-get install jq (.ci/run does)");
+    check_transcripts("14-the-rest-of-the-pid1-rule");
+}
+
+#[test]
 fn lesson_10_transcripts() {
     check_transcripts("10-when-pid1-dies");
 }

@@ -222,6 +222,30 @@ const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
     },
+    Lesson {
+        number: 13,
+        slug: "13-entering-a-namespace",
+        text: include_str!("../../../lessons/13-entering-a-namespace/README.md"),
+        hints: &[
+            "A zombie is removed only when its parent calls wait(2). Whose child is it now?",
+            "Its parent is PID 1, the probe, which never waits. Only PID 1 exiting (the sandbox ends) removes them.",
+        ],
+        starter: None,
+        solution: None,
+        stretch: None,
+    },
+    Lesson {
+        number: 14,
+        slug: "14-the-rest-of-the-pid1-rule",
+        text: include_str!("../../../lessons/14-the-rest-of-the-pid1-rule/README.md"),
+        hints: &[
+            "With a handler, the drop rule does not apply: the signal is delivered from anyone.",
+            "The sender is `kill`, started inside: it has a PID in the probe's namespace.",
+        ],
+        starter: None,
+        solution: None,
+        stretch: None,
+    },
 ];
 
 /// The lesson other than `number` whose directory `file` is in, if any:
