@@ -250,6 +250,12 @@ fn lesson_14_transcripts() {
 }
 
 #[test]
+fn lesson_15_transcripts() {
+    require("/bin/busybox", "apt-get install busybox-static (.ci/run does)");
+    check_transcripts("15-inherited-signal-state");
+}
+
+#[test]
 fn lesson_10_transcripts() {
     check_transcripts("10-when-pid1-dies");
 }

@@ -246,6 +246,18 @@ const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
     },
+    Lesson {
+        number: 15,
+        slug: "15-inherited-signal-state",
+        text: include_str!("../../../lessons/15-inherited-signal-state/README.md"),
+        hints: &[
+            "A subshell `( ... ) &` can try `trap - INT` before it execs the service: does every shell allow it?",
+            "bash allows it, dash and busybox do not. coreutils' `env --default-signal=INT CMD` resets it for any shell.",
+        ],
+        starter: None,
+        solution: None,
+        stretch: None,
+    },
 ];
 
 /// The lesson other than `number` whose directory `file` is in, if any:
