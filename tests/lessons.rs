@@ -256,6 +256,14 @@ fn lesson_15_transcripts() {
 }
 
 #[test]
+fn lesson_16_transcripts() {
+    require("/bin/busybox", "apt-get install busybox-static (.ci/run does)");
+    require("/usr/bin/nsenter", "apt-get install util-linux");
+    require("/usr/bin/jq", "apt-get install jq (.ci/run does)");
+    check_transcripts("16-namespace-lifetime");
+}
+
+#[test]
 fn lesson_10_transcripts() {
     check_transcripts("10-when-pid1-dies");
 }

@@ -258,6 +258,18 @@ const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
     },
+    Lesson {
+        number: 16,
+        slug: "16-namespace-lifetime",
+        text: include_str!("../../../lessons/16-namespace-lifetime/README.md"),
+        hints: &[
+            "An open descriptor is a reference, like a mount. What happens to it when the shell exits?",
+            "The same ENOMEM: the namespace is alive but dead to new processes; it is freed when fd 3 closes.",
+        ],
+        starter: None,
+        solution: None,
+        stretch: None,
+    },
 ];
 
 /// The lesson other than `number` whose directory `file` is in, if any:
