@@ -227,6 +227,7 @@ fn lesson_02_transcripts() {
 
 #[test]
 fn lesson_03_transcripts() {
+    require("/usr/bin/jq", "apt-get install jq (.ci/run does)");
     check_transcripts("03-nested-namespaces");
 }
 
