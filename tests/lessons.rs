@@ -265,6 +265,68 @@ fn lesson_16_transcripts() {
 }
 
 #[test]
+fn lesson_17_transcripts() {
+    require("/usr/bin/cc", "apt-get install gcc (.ci/run does)");
+    check_transcripts("17-write-an-init");
+}
+
+/// The build track: the starter init fails (it reaps only its own child),
+/// the C and the Rust reference solutions pass, and each known wrong init
+/// is told what it lacks.
+#[test]
+fn lesson_17_starter_fails_and_solutions_pass() {
+    require("/usr/bin/cc", "apt-get install gcc (.ci/run does)");
+    let dir = lesson_dir("17-write-an-init");
+    let starter = check("17", &dir.join("init.c"));
+    assert_eq!(starter.code(), 1, "{starter:?}");
+    assert!(
+        starter.stdout.contains("with `sh -c 'kill -TERM $$'` as its child, your init exited with 0"),
+        "{starter:?}"
+    );
+    let solution = check("17", &dir.join("solution/init.c"));
+    assert_eq!(solution.code(), 0, "{solution:?}");
+    if which("rustc") {
+        let rust = check("17", &dir.join("solution/init.rs"));
+        assert_eq!(rust.code(), 0, "{rust:?}");
+    } else {
+        eprintln!("rustc is not on the PATH: the Rust solution was not checked");
+    }
+}
+
+#[test]
+fn lesson_17_wrong_inits_are_told_what_they_lack() {
+    require("/usr/bin/cc", "apt-get install gcc (.ci/run does)");
+    let solution = std::fs::read_to_string(lesson_dir("17-write-an-init").join("solution/init.c")).unwrap();
+    // Reaps only its own child.
+    let only_child = solution.replace("waitpid(-1, &status, WNOHANG)", "waitpid(child, &status, WNOHANG)");
+    assert_ne!(only_child, solution);
+    assert_not_yet(&check_answer("17", "init.c", &only_child), &["5 zombies are left", "waitpid(-1"]);
+    // Never forwards.
+    let no_forward = solution.replace("kill(child, sig);", ";");
+    assert_ne!(no_forward, solution);
+    assert_not_yet(&check_answer("17", "init.c", &no_forward), &["the probe never received SIGTERM"]);
+    // Leaves every signal blocked in the child: it cannot die of SIGTERM.
+    let blocked = solution.replace("sigprocmask(SIG_UNBLOCK, &all, NULL);", ";");
+    assert_ne!(blocked, solution);
+    assert_not_yet(
+        &check_answer("17", "init.c", &blocked),
+        &["with `sh -c 'kill -TERM $$'` as its child, your init exited with 0"],
+    );
+    // Does not compile.
+    assert_not_yet(&check_answer("17", "init.c", "int main( {"), &["cc could not build it"]);
+    // Not C or Rust: a usage error.
+    let out = check_answer("17", "init.py", "print()");
+    assert_eq!(out.code(), 125, "{out:?}");
+}
+
+fn which(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
 fn lesson_10_transcripts() {
     check_transcripts("10-when-pid1-dies");
 }
@@ -402,12 +464,12 @@ fn status_shows_passed_checks_and_reset_forgets_them() {
     };
     let before = status("table");
     assert_eq!(before.code(), 0, "{before:?}");
-    assert!(before.stdout.contains("0 of 7 checks passed"), "{before:?}");
+    assert!(before.stdout.contains("0 of 8 checks passed"), "{before:?}");
     assert!(!state.exists(), "status alone creates nothing");
 
     let dir = lesson_dir("03-nested-namespaces");
     assert_eq!(check_stretch("3", &dir.join("stretch.sh"), &state).code(), 1);
-    assert!(status("table").stdout.contains("0 of 7 checks passed"), "a failed check is not recorded");
+    assert!(status("table").stdout.contains("0 of 8 checks passed"), "a failed check is not recorded");
     assert_eq!(check_stretch("3", &dir.join("solution/stretch.sh"), &state).code(), 0);
 
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&state).unwrap().permissions());
@@ -428,7 +490,7 @@ fn status_shows_passed_checks_and_reset_forgets_them() {
     let reset = run_within(cmd, Duration::from_secs(10));
     assert_eq!(reset.code(), 0, "{reset:?}");
     assert!(reset.stdout.contains("the record of 1 passed check"), "says what it removes: {reset:?}");
-    assert!(status("table").stdout.contains("0 of 7 checks passed"));
+    assert!(status("table").stdout.contains("0 of 8 checks passed"));
     assert!(entries(&state).is_empty(), "reset leaves nothing of its own: {:?}", entries(&state));
 }
 

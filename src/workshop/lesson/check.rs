@@ -164,6 +164,23 @@ impl Bench {
         self.run(cmd, COMMAND_LIMIT, true)
     }
 
+    /// A tool the check needs (a compiler), bounded like a pidlab command.
+    /// A tool that is not installed is a usage error naming the package.
+    pub fn tool(&self, program: &str, args: &[&std::ffi::OsStr], package: &str) -> Result<Ran> {
+        let mut cmd = self.command(Path::new(program));
+        cmd.args(args);
+        match self.run(cmd, COMMAND_LIMIT, true) {
+            Err(err) if !tool_exists(program) => Err(Exit {
+                code: SETUP_FAILED,
+                message: format!(
+                    "this check needs {program}, which is not installed here ({package}): {err:#}"
+                ),
+            }
+            .into()),
+            ran => ran,
+        }
+    }
+
     /// The attendee's shell file, run with bash as the lessons say, bounded
     /// by `SCRIPT_LIMIT`.
     pub fn script(&self, file: &Path) -> Result<Ran> {
@@ -352,4 +369,10 @@ pub fn crlf_hint(file: &Path) -> Option<String> {
             file.display()
         )
     })
+}
+
+/// Is `program` on the PATH?
+fn tool_exists(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }

@@ -212,27 +212,34 @@ pub fn check_7(file: &Path) -> Result<Verdict> {
             indent(&logs)
         )));
     }
+    Ok(match zombies_left(&bench, "ex07")? {
+        (0, pid1) => Ok(format!(
+            "the probe left {orphans} orphans and no zombie is left: PID 1 (`{pid1}`) reaped them."
+        )),
+        (count, pid1) => Err(format!(
+            "{count} zombies are left: PID 1 is `{pid1}`, which adopts the orphans but never calls wait(2) for them."
+        )),
+    })
+}
+
+/// How many zombies are left in `name` once its PID 1 has had 2 s to
+/// reap them (an init reaps within milliseconds), and PID 1's command
+/// line.
+fn zombies_left(bench: &Bench, name: &str) -> Result<(usize, String)> {
     let zombies = || -> Result<(usize, String)> {
-        let inspect = bench.pidlab(&["inspect", "ex07", "--format", "json"])?;
+        let inspect = bench.pidlab(&["inspect", name, "--format", "json"])?;
         let v: Value = serde_json::from_str(&inspect.stdout).unwrap_or(Value::Null);
         let procs = v["processes"].as_array().cloned().unwrap_or_default();
         let pid1 = procs.first().and_then(|p| p["cmdline"].as_str()).map(str::to_string);
-        let pid1 = pid1.unwrap_or_else(|| format!("unknown: `pidlab inspect ex07` said {}", inspect.text()));
+        let pid1 =
+            pid1.unwrap_or_else(|| format!("unknown: `pidlab inspect {name}` said {}", inspect.text()));
         Ok((procs.iter().filter(|p| p["state"] == "Z").count(), pid1))
     };
-    // An init reaps within milliseconds; give it up to 2 s.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
         let (count, pid1) = zombies()?;
-        if count == 0 {
-            return Ok(Ok(format!(
-                "the probe left {orphans} orphans and no zombie is left: PID 1 (`{pid1}`) reaped them."
-            )));
-        }
-        if std::time::Instant::now() >= deadline {
-            return Ok(Err(format!(
-                "{count} zombies are left: PID 1 is `{pid1}`, which adopts the orphans but never calls wait(2) for them."
-            )));
+        if count == 0 || std::time::Instant::now() >= deadline {
+            return Ok((count, pid1));
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -448,5 +455,114 @@ pub fn stretch_8(file: &Path) -> Result<Verdict> {
         "{saved} of the 2 probes saved their state. `pidlab stop -t 2` said: {stop}. Which processes did the \
          stop signal reach? The output:\n{}",
         indent(&logs)
+    )))
+}
+
+/// Lesson 17: the attendee's own init (C or Rust), run as PID 1 by
+/// `--init=PATH`: it relays the child's status, reaps orphans, and
+/// forwards the stop signal.
+pub fn check_17(file: &Path) -> Result<Verdict> {
+    let bench = Bench::new()?;
+    let init = bench.data.path().join("init");
+    let (compiler, package, flags): (&str, &str, &[&str]) = match file.extension().and_then(|e| e.to_str()) {
+        Some("c") => ("cc", "apt-get install gcc", &["-O2"]),
+        Some("rs") => ("rustc", "rustup.rs", &["-O"]),
+        _ => {
+            return Err(crate::exit_code::Exit {
+                code: crate::exit_code::SETUP_FAILED,
+                message: format!(
+                    "{}: lesson 17's check builds a C file (.c, with cc) or a Rust file (.rs, with rustc); \
+                         the starter is lessons/17-write-an-init/init.c",
+                    file.display()
+                ),
+            }
+            .into());
+        }
+    };
+    let mut args: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
+    args.extend([std::ffi::OsStr::new("-o"), init.as_os_str(), file.as_os_str()]);
+    let built = bench.tool(compiler, &args, package)?;
+    if !built.success() {
+        return Ok(Err(format!(
+            "{compiler} could not build it (exit code {}):\n{}",
+            built.code(),
+            indent(&built.text())
+        )));
+    }
+    let lesson = format!("{}:/lesson", bench.data.path().display());
+    // 1. The child's status, relayed: an exit code, and 128+N for a signal.
+    for (child, want) in [("exit 3", 3), ("kill -TERM $$", 143)] {
+        let ran = bench.pidlab(&["run", "-v", &lesson, "--init=/lesson/init", "--", "sh", "-c", child])?;
+        if ran.timed_out() {
+            return Ok(Err(format!(
+                "with `sh -c '{child}'` as its child, your init was still running 15 s later: it must exit when \
+                 its child has exited."
+            )));
+        }
+        if ran.code() != want {
+            return Ok(Err(format!(
+                "with `sh -c '{child}'` as its child, your init exited with {}; the child's status calls for {want} \
+                 (an exit code as it is, 128+N for death by signal N).{}",
+                ran.code(),
+                if ran.text().is_empty() {
+                    String::new()
+                } else {
+                    format!(" The output:\n{}", indent(&ran.text()))
+                }
+            )));
+        }
+    }
+    // 2. Orphans reaped, 3. the stop signal forwarded.
+    let start = bench.pidlab(&[
+        "run",
+        "-d",
+        "--name",
+        "ex17",
+        "-v",
+        &lesson,
+        "--init=/lesson/init",
+        "--",
+        "pidlab",
+        "probe",
+        "--on-term-save",
+        "/tmp/state",
+        "--orphans",
+        "5",
+        "--orphan-life",
+        "0",
+    ])?;
+    if !start.success() {
+        return Ok(Err(format!("the sandbox did not start (exit code {}): {}", start.code(), start.text())));
+    }
+    if !bench.ready("ex17")? {
+        return Ok(Err(format!(
+            "the probe, your init's child, never said `probe: ready`. The output:\n{}",
+            indent(&bench.logs("ex17")?)
+        )));
+    }
+    let (zombies, _) = zombies_left(&bench, "ex17")?;
+    if zombies > 0 {
+        return Ok(Err(format!(
+            "{zombies} zombies are left 2 s after the probe made its orphans: they were handed to your init \
+             (PID 1), which must reap every child, not only the one it started: waitpid(-1, ...)."
+        )));
+    }
+    let stop = bench.pidlab(&["stop", "-t", "2", "ex17"])?.text();
+    let logs = bench.logs("ex17")?;
+    if !logs.contains("saved state to") {
+        return Ok(Err(format!(
+            "the probe never received SIGTERM: `pidlab stop -t 2` said: {stop}. SIGTERM was sent to your init, \
+             PID 1, which must pass it on; a PID 1 with no handler never even receives it (lesson 04) unless it \
+             blocks it and collects it (sigwait/sigtimedwait)."
+        )));
+    }
+    if !stop.contains("(exit code 0)") {
+        return Ok(Err(format!(
+            "the probe saved its state and exited 0, but the sandbox ended otherwise: `pidlab stop -t 2` said: {stop}"
+        )));
+    }
+    Ok(Ok(format!(
+        "your init relayed exit code 3 and death by SIGTERM (143), reaped the probe's orphans, and forwarded \
+         SIGTERM: {stop}"
     )))
 }

@@ -270,6 +270,21 @@ const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
     },
+    Lesson {
+        number: 17,
+        slug: "17-write-an-init",
+        text: include_str!("../../../lessons/17-write-an-init/README.md"),
+        hints: &[
+            "PID 1 has no handlers, so SIGTERM is dropped. Block every signal first, then collect them with \
+             sigtimedwait(2): a blocked signal is never dropped.",
+            "Orphans are your children too: reap with waitpid(-1, &status, WNOHANG) in a loop, after every \
+             signal or timeout, until it returns 0.",
+            "Unblock the signals in the child before exec; exit with WEXITSTATUS, or 128 + WTERMSIG.",
+        ],
+        starter: Some(("init.c", include_str!("../../../lessons/17-write-an-init/init.c"))),
+        solution: Some(include_str!("../../../lessons/17-write-an-init/solution/init.c")),
+        stretch: None,
+    },
 ];
 
 /// The lesson other than `number` whose directory `file` is in, if any:
@@ -358,6 +373,7 @@ fn check(number: u32, file: &Path, stretch: bool) -> Result<i32> {
         (5, false) => exercises::check_5(&file)?,
         (7, false) => exercises::check_7(&file)?,
         (9, false) => exercises::check_9(&file)?,
+        (17, false) => exercises::check_17(&file)?,
         (3, true) => exercises::stretch_3(&file)?,
         (6, true) => exercises::stretch_6(&file)?,
         (8, true) => exercises::stretch_8(&file)?,
