@@ -12,9 +12,12 @@
 //!   sandbox the file started is recorded there by name and host PID; on the
 //!   way out `pidlab rm -f` removes each one. SIGINT, SIGTERM and SIGHUP are
 //!   blocked and read from a signalfd (signalfd(2)) rather than left to kill
-//!   the check, so the clean-up always runs. Children start with an empty
-//!   signal mask (Rust's `Command` resets it), each in a process group of
-//!   its own, so a Ctrl-C reaches only the check, which then ends them.
+//!   the check, so the clean-up always runs. Children inherit that mask
+//!   (Rust's `Command` does not reset it: the attendee's script runs with
+//!   SIGHUP, SIGINT and SIGTERM blocked, `SigBlk: 0x4003`; each sandbox's
+//!   PID 1 is reset by pidlab's own `ResetSignals` step), each in a
+//!   process group of its own, so a Ctrl-C reaches only the check, which
+//!   then ends them.
 //! - **It never guesses.** A verdict quotes what was observed: exit codes,
 //!   the workload's own output when it failed to start, the signal's fate
 //!   as `pidlab explain` read it from /proc. Known wrong answers get a hint
