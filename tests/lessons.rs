@@ -326,6 +326,23 @@ fn which(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Per-namespace `kernel.pid_max` arrived in Linux 6.14: on older kernels
+/// the lesson is skipped, and the test says so.
+#[test]
+fn lesson_18_transcripts() {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut numbers =
+        release.trim().split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u32>().ok());
+    let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    if version < (6, 14) {
+        eprintln!(
+            "SKIPPED lesson 18: a PID namespace's own pid_max needs Linux 6.14; this kernel is {release}"
+        );
+        return;
+    }
+    check_transcripts("18-pid-max-per-namespace");
+}
+
 #[test]
 fn lesson_10_transcripts() {
     check_transcripts("10-when-pid1-dies");

@@ -285,6 +285,18 @@ const LESSONS: &[Lesson] = &[
         solution: Some(include_str!("../../../lessons/17-write-an-init/solution/init.c")),
         stretch: None,
     },
+    Lesson {
+        number: 18,
+        slug: "18-pid-max-per-namespace",
+        text: include_str!("../../../lessons/18-pid-max-per-namespace/README.md"),
+        hints: &[
+            "`pidlab exec` forks a process into the sandbox: it needs a PID at every level, the sandbox's too.",
+            "No: each level's limit applies to that level; a full namespace refuses the fork whatever the host has.",
+        ],
+        starter: None,
+        solution: None,
+        stretch: None,
+    },
 ];
 
 /// The lesson other than `number` whose directory `file` is in, if any:
