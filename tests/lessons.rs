@@ -803,6 +803,8 @@ fn exported_starters_are_checked_from_any_directory() {
         ("03-nested-namespaces", "stretch.sh"),
         ("06-docker-stop", "stretch.sh"),
         ("08-init-and-drain", "stretch.sh"),
+        ("17-write-an-init", "init.c"),
+        ("17-write-an-init", "solution/init.rs"),
     ] {
         let exported = std::fs::read(dir.path().join("lessons").join(slug).join(file)).unwrap();
         assert_eq!(exported, std::fs::read(lesson_dir(slug).join(file)).unwrap(), "{slug}/{file}");

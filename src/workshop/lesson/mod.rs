@@ -41,6 +41,8 @@ struct Lesson {
     solution: Option<&'static str>,
     /// A harder exercise for fast attendees, with a check of its own.
     stretch: Option<Stretch>,
+    /// More reference solutions, `solution/NAME` (another language).
+    more_solutions: &'static [(&'static str, &'static str)],
 }
 
 /// A stretch exercise: always a `stretch.sh` in the lesson's directory,
@@ -62,6 +64,7 @@ const LESSONS: &[Lesson] = &[
         starter: None,
         solution: None,
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 1,
@@ -73,6 +76,7 @@ const LESSONS: &[Lesson] = &[
         starter: None,
         solution: None,
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 2,
@@ -88,6 +92,7 @@ const LESSONS: &[Lesson] = &[
         starter: None,
         solution: None,
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 3,
@@ -105,6 +110,7 @@ const LESSONS: &[Lesson] = &[
                 "pidlab run -d --name st03 --nest 3 --init -- pidlab probe",
             ],
         }),
+        more_solutions: &[],
     },
     Lesson {
         number: 4,
@@ -118,6 +124,7 @@ const LESSONS: &[Lesson] = &[
         starter: Some(("exercise.sh", include_str!("../../../lessons/04-pid1-signal-rules/exercise.sh"))),
         solution: Some(include_str!("../../../lessons/04-pid1-signal-rules/solution/exercise.sh")),
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 5,
@@ -131,6 +138,7 @@ const LESSONS: &[Lesson] = &[
         starter: Some(("Dockerfile", include_str!("../../../lessons/05-shell-vs-exec-form/Dockerfile"))),
         solution: Some(include_str!("../../../lessons/05-shell-vs-exec-form/solution/Dockerfile")),
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 6,
@@ -148,6 +156,7 @@ const LESSONS: &[Lesson] = &[
                 "trap \"kill -TERM \\$child\" TERM; pidlab probe ... & child=$!; wait $child; wait $child; echo cleaned up",
             ],
         }),
+        more_solutions: &[],
     },
     Lesson {
         number: 7,
@@ -161,6 +170,7 @@ const LESSONS: &[Lesson] = &[
         starter: Some(("exercise.sh", include_str!("../../../lessons/07-orphans-and-zombies/exercise.sh"))),
         solution: Some(include_str!("../../../lessons/07-orphans-and-zombies/solution/exercise.sh")),
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 8,
@@ -178,6 +188,7 @@ const LESSONS: &[Lesson] = &[
                 "--init=drain forwards the stop signal to every process and waits for all of them.",
             ],
         }),
+        more_solutions: &[],
     },
     Lesson {
         number: 9,
@@ -194,6 +205,7 @@ const LESSONS: &[Lesson] = &[
         )),
         solution: Some(include_str!("../../../lessons/09-entrypoint-scripts/solution/entrypoint.sh")),
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 10,
@@ -203,6 +215,7 @@ const LESSONS: &[Lesson] = &[
         starter: None,
         solution: None,
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 11,
@@ -212,6 +225,7 @@ const LESSONS: &[Lesson] = &[
         starter: None,
         solution: None,
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 12,
@@ -221,6 +235,7 @@ const LESSONS: &[Lesson] = &[
         starter: None,
         solution: None,
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 13,
@@ -233,6 +248,7 @@ const LESSONS: &[Lesson] = &[
         starter: None,
         solution: None,
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 14,
@@ -245,6 +261,7 @@ const LESSONS: &[Lesson] = &[
         starter: None,
         solution: None,
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 15,
@@ -257,6 +274,7 @@ const LESSONS: &[Lesson] = &[
         starter: None,
         solution: None,
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 16,
@@ -269,6 +287,7 @@ const LESSONS: &[Lesson] = &[
         starter: None,
         solution: None,
         stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 17,
@@ -284,6 +303,7 @@ const LESSONS: &[Lesson] = &[
         starter: Some(("init.c", include_str!("../../../lessons/17-write-an-init/init.c"))),
         solution: Some(include_str!("../../../lessons/17-write-an-init/solution/init.c")),
         stretch: None,
+        more_solutions: &[("init.rs", include_str!("../../../lessons/17-write-an-init/solution/init.rs"))],
     },
     Lesson {
         number: 18,
@@ -296,6 +316,7 @@ const LESSONS: &[Lesson] = &[
         starter: None,
         solution: None,
         stretch: None,
+        more_solutions: &[],
     },
 ];
 
@@ -483,6 +504,13 @@ fn export(dir: &Path) -> Result<()> {
                 println!("kept {} (already there)", path.display());
                 continue;
             }
+            std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        for (name, text) in lesson.more_solutions {
+            let path = to.join("solution").join(name);
+            std::fs::create_dir_all(to.join("solution"))
+                .with_context(|| format!("create {}", to.display()))?;
             std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
             println!("wrote {}", path.display());
         }
