@@ -344,6 +344,49 @@ fn lesson_18_transcripts() {
 }
 
 #[test]
+fn lesson_19_transcripts() {
+    require("/usr/bin/cc", "apt-get install gcc (.ci/run does)");
+    require("/bin/busybox", "apt-get install busybox-static (.ci/run does)");
+    check_transcripts("19-build-a-sandbox");
+}
+
+/// The second build exercise: the starter (unshare without fork) fails,
+/// the solution passes, and each missing step is named — seen from
+/// outside, with nothing left mounted or on disk (check_answer).
+#[test]
+fn lesson_19_starter_fails_solution_passes_and_missing_steps_are_named() {
+    require("/usr/bin/cc", "apt-get install gcc (.ci/run does)");
+    require("/bin/busybox", "apt-get install busybox-static (.ci/run does)");
+    let dir = lesson_dir("19-build-a-sandbox");
+    let starter = check("19", &dir.join("sandbox.c"));
+    assert_not_yet(&starter, &["in the host's PID namespace only", "fork after it"]);
+    let solution = std::fs::read_to_string(dir.join("solution/sandbox.c")).unwrap();
+    let passed = check_answer("19", "sandbox.c", &solution);
+    assert_eq!(passed.code(), 0, "{passed:?}");
+    for (from, to, cause) in [
+        (
+            "CLONE_NEWPID | CLONE_NEWNS",
+            "CLONE_NEWPID",
+            "shares the mount namespace your program was started in",
+        ),
+        (
+            "if (mount(NULL, \"/\", NULL, MS_REC | MS_PRIVATE, NULL) != 0) _exit(fail(\"make / private\"));",
+            "",
+            "the /proc mount leaked out",
+        ),
+        (
+            "if (mount(\"proc\", \"/proc\", \"proc\", 0, NULL) != 0) _exit(fail(\"mount /proc\"));",
+            "",
+            "sees no proc file system on /proc",
+        ),
+    ] {
+        let wrong = solution.replace(from, to);
+        assert_ne!(wrong, solution, "{from}");
+        assert_not_yet(&check_answer("19", "sandbox.c", &wrong), &[cause]);
+    }
+}
+
+#[test]
 fn lesson_10_transcripts() {
     check_transcripts("10-when-pid1-dies");
 }
@@ -481,12 +524,12 @@ fn status_shows_passed_checks_and_reset_forgets_them() {
     };
     let before = status("table");
     assert_eq!(before.code(), 0, "{before:?}");
-    assert!(before.stdout.contains("0 of 8 checks passed"), "{before:?}");
+    assert!(before.stdout.contains("0 of 9 checks passed"), "{before:?}");
     assert!(!state.exists(), "status alone creates nothing");
 
     let dir = lesson_dir("03-nested-namespaces");
     assert_eq!(check_stretch("3", &dir.join("stretch.sh"), &state).code(), 1);
-    assert!(status("table").stdout.contains("0 of 8 checks passed"), "a failed check is not recorded");
+    assert!(status("table").stdout.contains("0 of 9 checks passed"), "a failed check is not recorded");
     assert_eq!(check_stretch("3", &dir.join("solution/stretch.sh"), &state).code(), 0);
 
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&state).unwrap().permissions());
@@ -507,7 +550,7 @@ fn status_shows_passed_checks_and_reset_forgets_them() {
     let reset = run_within(cmd, Duration::from_secs(10));
     assert_eq!(reset.code(), 0, "{reset:?}");
     assert!(reset.stdout.contains("the record of 1 passed check"), "says what it removes: {reset:?}");
-    assert!(status("table").stdout.contains("0 of 8 checks passed"));
+    assert!(status("table").stdout.contains("0 of 9 checks passed"));
     assert!(entries(&state).is_empty(), "reset leaves nothing of its own: {:?}", entries(&state));
 }
 

@@ -318,6 +318,21 @@ const LESSONS: &[Lesson] = &[
         stretch: None,
         more_solutions: &[],
     },
+    Lesson {
+        number: 19,
+        slug: "19-build-a-sandbox",
+        text: include_str!("../../../lessons/19-build-a-sandbox/README.md"),
+        hints: &[
+            "unshare(CLONE_NEWPID) does not move the caller (lesson 02): fork, and exec in the child.",
+            "A /proc that shows the new namespace must be mounted by a process inside it, in a mount namespace \
+             of its own (CLONE_NEWNS), after making / private (MS_REC | MS_PRIVATE).",
+            "Order in the child: make / private, chroot(ROOT), chdir(\"/\"), mount proc on /proc, exec.",
+        ],
+        starter: Some(("sandbox.c", include_str!("../../../lessons/19-build-a-sandbox/sandbox.c"))),
+        solution: Some(include_str!("../../../lessons/19-build-a-sandbox/solution/sandbox.c")),
+        stretch: None,
+        more_solutions: &[],
+    },
 ];
 
 /// The lesson other than `number` whose directory `file` is in, if any:
@@ -407,6 +422,7 @@ fn check(number: u32, file: &Path, stretch: bool) -> Result<i32> {
         (7, false) => exercises::check_7(&file)?,
         (9, false) => exercises::check_9(&file)?,
         (17, false) => exercises::check_17(&file)?,
+        (19, false) => exercises::check_19(&file)?,
         (3, true) => exercises::stretch_3(&file)?,
         (6, true) => exercises::stretch_6(&file)?,
         (8, true) => exercises::stretch_8(&file)?,
