@@ -167,9 +167,33 @@ pub enum LessonCommand {
         number: u32,
         #[arg(default_value = "1")]
         level: u32,
+        /// Hints for the lesson's stretch exercise instead.
+        #[arg(long)]
+        stretch: bool,
     },
-    /// Check your exercise file (exit 0 when it passes).
-    Check { number: u32, file: PathBuf },
+    /// Check your exercise file (exit 0 when it passes); a pass is recorded
+    /// for `lesson status`.
+    Check {
+        number: u32,
+        file: PathBuf,
+        /// Check the lesson's stretch exercise (its `stretch.sh`) instead.
+        #[arg(long)]
+        stretch: bool,
+    },
+    /// Which exercise checks you have passed (kept in pidlab's state
+    /// directory, private to you).
+    Status {
+        /// Output format: a table, or one JSON object (to collect a room's
+        /// progress).
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Forget which checks you passed (removes only that record: your
+    /// exercise files and sandboxes stay).
+    Reset,
+    /// Print the facilitator's guide: agenda, talking points, getting-unstuck
+    /// card, answer key.
+    Guide,
     /// Write every lesson, starter file and solution under DIR/lessons/, so
     /// that the pidlab binary alone is enough (no repository needed).
     Export { dir: PathBuf },

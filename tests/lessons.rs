@@ -227,12 +227,163 @@ fn lesson_02_transcripts() {
 
 #[test]
 fn lesson_03_transcripts() {
+    require("/usr/bin/jq", "apt-get install jq (.ci/run does)");
     check_transcripts("03-nested-namespaces");
 }
 
 #[test]
 fn lesson_06_transcripts() {
     check_transcripts("06-docker-stop");
+}
+
+#[test]
+fn lesson_13_transcripts() {
+    require("/usr/bin/nsenter", "apt-get install util-linux");
+    require("/usr/bin/jq", "apt-get install jq (.ci/run does)");
+    check_transcripts("13-entering-a-namespace");
+}
+
+#[test]
+fn lesson_14_transcripts() {
+    require("/usr/bin/python3", "apt-get install python3 (.ci/run does): the fault is a Python null read");
+    require("/usr/bin/jq", "apt-get install jq (.ci/run does)");
+    check_transcripts("14-the-rest-of-the-pid1-rule");
+}
+
+#[test]
+fn lesson_15_transcripts() {
+    require("/bin/busybox", "apt-get install busybox-static (.ci/run does)");
+    check_transcripts("15-inherited-signal-state");
+}
+
+#[test]
+fn lesson_16_transcripts() {
+    require("/bin/busybox", "apt-get install busybox-static (.ci/run does)");
+    require("/usr/bin/nsenter", "apt-get install util-linux");
+    require("/usr/bin/jq", "apt-get install jq (.ci/run does)");
+    check_transcripts("16-namespace-lifetime");
+}
+
+#[test]
+fn lesson_17_transcripts() {
+    require("/usr/bin/cc", "apt-get install gcc (.ci/run does)");
+    check_transcripts("17-write-an-init");
+}
+
+/// The build track: the starter init fails (it reaps only its own child),
+/// the C and the Rust reference solutions pass, and each known wrong init
+/// is told what it lacks.
+#[test]
+fn lesson_17_starter_fails_and_solutions_pass() {
+    require("/usr/bin/cc", "apt-get install gcc (.ci/run does)");
+    let dir = lesson_dir("17-write-an-init");
+    let starter = check("17", &dir.join("init.c"));
+    assert_eq!(starter.code(), 1, "{starter:?}");
+    assert!(
+        starter.stdout.contains("with `sh -c 'kill -TERM $$'` as its child, your init exited with 0"),
+        "{starter:?}"
+    );
+    let solution = check("17", &dir.join("solution/init.c"));
+    assert_eq!(solution.code(), 0, "{solution:?}");
+    if which("rustc") {
+        let rust = check("17", &dir.join("solution/init.rs"));
+        assert_eq!(rust.code(), 0, "{rust:?}");
+    } else {
+        eprintln!("rustc is not on the PATH: the Rust solution was not checked");
+    }
+}
+
+#[test]
+fn lesson_17_wrong_inits_are_told_what_they_lack() {
+    require("/usr/bin/cc", "apt-get install gcc (.ci/run does)");
+    let solution = std::fs::read_to_string(lesson_dir("17-write-an-init").join("solution/init.c")).unwrap();
+    // Reaps only its own child.
+    let only_child = solution.replace("waitpid(-1, &status, WNOHANG)", "waitpid(child, &status, WNOHANG)");
+    assert_ne!(only_child, solution);
+    assert_not_yet(&check_answer("17", "init.c", &only_child), &["5 zombies are left", "waitpid(-1"]);
+    // Never forwards.
+    let no_forward = solution.replace("kill(child, sig);", ";");
+    assert_ne!(no_forward, solution);
+    assert_not_yet(&check_answer("17", "init.c", &no_forward), &["the probe never received SIGTERM"]);
+    // Leaves every signal blocked in the child: it cannot die of SIGTERM.
+    let blocked = solution.replace("sigprocmask(SIG_UNBLOCK, &all, NULL);", ";");
+    assert_ne!(blocked, solution);
+    assert_not_yet(
+        &check_answer("17", "init.c", &blocked),
+        &["with `sh -c 'kill -TERM $$'` as its child, your init exited with 0"],
+    );
+    // Does not compile.
+    assert_not_yet(&check_answer("17", "init.c", "int main( {"), &["cc could not build it"]);
+    // Not C or Rust: a usage error.
+    let out = check_answer("17", "init.py", "print()");
+    assert_eq!(out.code(), 125, "{out:?}");
+}
+
+fn which(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Per-namespace `kernel.pid_max` arrived in Linux 6.14: on older kernels
+/// the lesson is skipped, and the test says so.
+#[test]
+fn lesson_18_transcripts() {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut numbers =
+        release.trim().split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u32>().ok());
+    let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    if version < (6, 14) {
+        eprintln!(
+            "SKIPPED lesson 18: a PID namespace's own pid_max needs Linux 6.14; this kernel is {release}"
+        );
+        return;
+    }
+    check_transcripts("18-pid-max-per-namespace");
+}
+
+#[test]
+fn lesson_19_transcripts() {
+    require("/usr/bin/cc", "apt-get install gcc (.ci/run does)");
+    require("/bin/busybox", "apt-get install busybox-static (.ci/run does)");
+    check_transcripts("19-build-a-sandbox");
+}
+
+/// The second build exercise: the starter (unshare without fork) fails,
+/// the solution passes, and each missing step is named — seen from
+/// outside, with nothing left mounted or on disk (check_answer).
+#[test]
+fn lesson_19_starter_fails_solution_passes_and_missing_steps_are_named() {
+    require("/usr/bin/cc", "apt-get install gcc (.ci/run does)");
+    require("/bin/busybox", "apt-get install busybox-static (.ci/run does)");
+    let dir = lesson_dir("19-build-a-sandbox");
+    let starter = check("19", &dir.join("sandbox.c"));
+    assert_not_yet(&starter, &["in the host's PID namespace only", "fork after it"]);
+    let solution = std::fs::read_to_string(dir.join("solution/sandbox.c")).unwrap();
+    let passed = check_answer("19", "sandbox.c", &solution);
+    assert_eq!(passed.code(), 0, "{passed:?}");
+    for (from, to, cause) in [
+        (
+            "CLONE_NEWPID | CLONE_NEWNS",
+            "CLONE_NEWPID",
+            "shares the mount namespace your program was started in",
+        ),
+        (
+            "if (mount(NULL, \"/\", NULL, MS_REC | MS_PRIVATE, NULL) != 0) _exit(fail(\"make / private\"));",
+            "",
+            "the /proc mount leaked out",
+        ),
+        (
+            "if (mount(\"proc\", \"/proc\", \"proc\", 0, NULL) != 0) _exit(fail(\"mount /proc\"));",
+            "",
+            "sees no proc file system on /proc",
+        ),
+    ] {
+        let wrong = solution.replace(from, to);
+        assert_ne!(wrong, solution, "{from}");
+        assert_not_yet(&check_answer("19", "sandbox.c", &wrong), &[cause]);
+    }
 }
 
 #[test]
@@ -270,8 +421,165 @@ fn lesson_07_starter_fails_and_solution_passes() {
     assert_eq!(solution.code(), 0, "{solution:?}");
 }
 
+/// `pidlab lesson check`, with a private state directory (a pass is
+/// recorded there, never in the real one).
 fn check(number: &str, file: &Path) -> Outcome {
-    run_within(pidlab(["lesson", "check", number, file.to_str().unwrap()]), Duration::from_secs(60))
+    let state = private_tmp();
+    let mut cmd = pidlab(["lesson", "check", number, file.to_str().unwrap()]);
+    cmd.env("PIDLAB_STATE_DIR", state.path());
+    run_within(cmd, Duration::from_secs(60))
+}
+
+/// `pidlab lesson check N --stretch FILE`, with a private TMPDIR that must
+/// be empty afterwards: the check removes every sandbox it started.
+fn check_stretch(number: &str, file: &Path, state: &Path) -> Outcome {
+    let tmp = private_tmp();
+    let mut cmd = pidlab(["lesson", "check", number, "--stretch", file.to_str().unwrap()]);
+    cmd.env("PIDLAB_STATE_DIR", state).env("TMPDIR", tmp.path());
+    let out = run_within(cmd, Duration::from_secs(60));
+    assert!(entries(tmp.path()).is_empty(), "the check left {:?} behind", entries(tmp.path()));
+    out
+}
+
+/// One stretch exercise: the starter fails with `cause` in its verdict,
+/// the solution passes.
+fn stretch_starter_fails_and_solution_passes(number: &str, slug: &str, cause: &str) {
+    let dir = lesson_dir(slug);
+    let state = private_tmp();
+    let starter = check_stretch(number, &dir.join("stretch.sh"), state.path());
+    assert_eq!(starter.code(), 1, "{starter:?}");
+    assert!(starter.stdout.contains(cause), "the verdict names the cause ({cause}): {starter:?}");
+    let solution = check_stretch(number, &dir.join("solution/stretch.sh"), state.path());
+    assert_eq!(solution.code(), 0, "{solution:?}");
+    assert!(solution.stdout.starts_with("PASS"), "{solution:?}");
+    let recorded: Vec<PathBuf> = entries(state.path());
+    assert_eq!(recorded, [state.path().join(".lessons.json")], "only the pass is recorded there");
+}
+
+#[test]
+fn lesson_03_stretch_starter_fails_and_solution_passes() {
+    stretch_starter_fails_and_solution_passes(
+        "3",
+        "03-nested-namespaces",
+        "1 level(s) below the host, not 3",
+    );
+}
+
+#[test]
+fn lesson_06_stretch_starter_fails_and_solution_passes() {
+    stretch_starter_fails_and_solution_passes(
+        "6",
+        "06-docker-stop",
+        "SIGTERM sent to PID 1 (sh) was dropped",
+    );
+}
+
+#[test]
+fn lesson_08_stretch_starter_fails_and_solution_passes() {
+    stretch_starter_fails_and_solution_passes(
+        "8",
+        "08-init-and-drain",
+        "0 of the 2 probes saved their state",
+    );
+}
+
+#[test]
+fn lesson_03_stretch_half_answers_are_told_what_is_missing() {
+    let out = check_answer_with(
+        &["3", "--stretch"],
+        "stretch.sh",
+        "pidlab run -d --name st03 --nest 3 -- pidlab probe\n",
+    );
+    assert_not_yet(&out, &["three levels deep, but it is PID 1 in its own namespace, not 2"]);
+    let out = check_answer_with(
+        &["6", "--stretch"],
+        "stretch.sh",
+        "pidlab run -d --name st06 --init --cmd 'pidlab probe --on-term-save /tmp/state; echo cleaned up'\n",
+    );
+    assert_not_yet(&out, &["PID 1 is pidlab:init, not the shell"]);
+}
+
+#[test]
+fn a_lesson_without_a_stretch_exercise_is_a_usage_error() {
+    let state = private_tmp();
+    let file = state.path().join("stretch.sh");
+    std::fs::write(&file, "true\n").unwrap();
+    let out = check_stretch("4", &file, state.path());
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("lessons with one: 3, 6, 8"), "{out:?}");
+    assert_eq!(entries(state.path()), vec![file], "a refused check records nothing");
+}
+
+/// `lesson status` reads what `lesson check` recorded, in the caller's
+/// private state directory; `lesson reset` forgets it and says what it
+/// removed.
+#[test]
+fn status_shows_passed_checks_and_reset_forgets_them() {
+    let home = private_tmp();
+    let state = home.path().join("state");
+    let status = |format: &str| {
+        let mut cmd = pidlab(["lesson", "status", "--format", format]);
+        cmd.env("PIDLAB_STATE_DIR", &state);
+        run_within(cmd, Duration::from_secs(10))
+    };
+    let before = status("table");
+    assert_eq!(before.code(), 0, "{before:?}");
+    assert!(before.stdout.contains("0 of 9 checks passed"), "{before:?}");
+    assert!(!state.exists(), "status alone creates nothing");
+
+    let dir = lesson_dir("03-nested-namespaces");
+    assert_eq!(check_stretch("3", &dir.join("stretch.sh"), &state).code(), 1);
+    assert!(status("table").stdout.contains("0 of 9 checks passed"), "a failed check is not recorded");
+    assert_eq!(check_stretch("3", &dir.join("solution/stretch.sh"), &state).code(), 0);
+
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&state).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700, "the state directory is private");
+    let json: serde_json::Value = serde_json::from_str(&status("json").stdout).unwrap();
+    let checks = json["checks"].as_array().unwrap();
+    let passed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c["passed_at"].is_null())
+        .map(|c| c["exercise"].as_str().unwrap())
+        .collect();
+    assert_eq!(passed, ["3-stretch"], "{json}");
+    assert_eq!(json["passed"], 1);
+    assert!(status("table").stdout.lines().any(|l| l.starts_with("passed") && l.contains("3-stretch")));
+
+    let mut cmd = pidlab(["lesson", "reset"]);
+    cmd.env("PIDLAB_STATE_DIR", &state);
+    let reset = run_within(cmd, Duration::from_secs(10));
+    assert_eq!(reset.code(), 0, "{reset:?}");
+    assert!(reset.stdout.contains("the record of 1 passed check"), "says what it removes: {reset:?}");
+    assert!(status("table").stdout.contains("0 of 9 checks passed"));
+    assert!(entries(&state).is_empty(), "reset leaves nothing of its own: {:?}", entries(&state));
+}
+
+/// A state directory others may write in is refused (exit 125, the fix
+/// named), and nothing is written there.
+#[test]
+fn status_refuses_a_state_directory_others_may_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let state = private_tmp();
+    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    for args in [&["lesson", "status"][..], &["lesson", "reset"]] {
+        let mut cmd = pidlab(args);
+        cmd.env("PIDLAB_STATE_DIR", state.path());
+        let out = run_within(cmd, Duration::from_secs(10));
+        assert_eq!(out.code(), 125, "{args:?}: {out:?}");
+        assert!(out.stderr.contains("mode 0777") && out.stderr.contains("PIDLAB_STATE_DIR"), "{out:?}");
+    }
+    assert!(entries(state.path()).is_empty());
+}
+
+#[test]
+fn guide_prints_the_facilitators_guide() {
+    let out = run(["lesson", "guide"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let guide = std::fs::read_to_string(Path::new(LESSONS).join("FACILITATOR.md")).unwrap();
+    for heading in guide.lines().filter(|l| l.starts_with("## ")) {
+        assert!(out.stdout.contains(heading), "guide lacks {heading}");
+    }
+    assert!(!out.stdout.contains("[..]"), "no matcher syntax");
 }
 
 #[test]
@@ -328,12 +636,18 @@ fn every_lesson_is_listed_and_shown() {
 /// private directory, with a private TMPDIR that must be empty afterwards:
 /// a check leaves no directory and no sandbox behind.
 fn check_answer(number: &str, file_name: &str, text: &str) -> Outcome {
+    check_answer_with(&[number], file_name, text)
+}
+
+fn check_answer_with(args: &[&str], file_name: &str, text: &str) -> Outcome {
     let dir = private_tmp();
     let tmp = private_tmp();
+    let state = private_tmp();
     let file = dir.path().join(file_name);
     std::fs::write(&file, text).unwrap();
-    let mut cmd = pidlab(["lesson", "check", number, file.to_str().unwrap()]);
-    cmd.env("TMPDIR", tmp.path());
+    let mut cmd = pidlab(["lesson", "check"]);
+    cmd.args(args).arg(&file);
+    cmd.env("TMPDIR", tmp.path()).env("PIDLAB_STATE_DIR", state.path());
     let out = run_within(cmd, Duration::from_secs(60));
     assert!(entries(tmp.path()).is_empty(), "the check left {:?} behind", entries(tmp.path()));
     assert!(!out.stdout.contains(" ?"), "a verdict says only what was observed, never `?`: {out:?}");
@@ -529,6 +843,11 @@ fn exported_starters_are_checked_from_any_directory() {
         ("05-shell-vs-exec-form", "Dockerfile"),
         ("07-orphans-and-zombies", "exercise.sh"),
         ("09-entrypoint-scripts", "entrypoint.sh"),
+        ("03-nested-namespaces", "stretch.sh"),
+        ("06-docker-stop", "stretch.sh"),
+        ("08-init-and-drain", "stretch.sh"),
+        ("17-write-an-init", "init.c"),
+        ("17-write-an-init", "solution/init.rs"),
     ] {
         let exported = std::fs::read(dir.path().join("lessons").join(slug).join(file)).unwrap();
         assert_eq!(exported, std::fs::read(lesson_dir(slug).join(file)).unwrap(), "{slug}/{file}");
@@ -736,12 +1055,16 @@ fn exercise_checks_work_as_an_ordinary_user() {
     let copy = ForNobody::new(&files.iter().map(String::as_str).collect::<Vec<_>>());
     let tmp = private_tmp();
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    // Where nobody's passes are recorded: a directory nobody creates.
+    let home = private_tmp();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let state = home.path().join("state");
     for (number, slug, file) in exercises {
         for (path, passes) in
             [(format!("lessons/{slug}/{file}"), false), (format!("lessons/{slug}/solution/{file}"), true)]
         {
             let mut cmd = ForNobody::command(&copy.bin(), &["lesson", "check", number, &path]);
-            cmd.current_dir(copy.dir.path()).env("TMPDIR", tmp.path());
+            cmd.current_dir(copy.dir.path()).env("TMPDIR", tmp.path()).env("PIDLAB_STATE_DIR", &state);
             let out = run_within(cmd, Duration::from_secs(60));
             assert_eq!(out.code(), if passes { 0 } else { 1 }, "as nobody, {path}: {out:?}");
         }

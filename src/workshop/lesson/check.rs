@@ -12,9 +12,12 @@
 //!   sandbox the file started is recorded there by name and host PID; on the
 //!   way out `pidlab rm -f` removes each one. SIGINT, SIGTERM and SIGHUP are
 //!   blocked and read from a signalfd (signalfd(2)) rather than left to kill
-//!   the check, so the clean-up always runs. Children start with an empty
-//!   signal mask (Rust's `Command` resets it), each in a process group of
-//!   its own, so a Ctrl-C reaches only the check, which then ends them.
+//!   the check, so the clean-up always runs. Children inherit that mask
+//!   (Rust's `Command` does not reset it: the attendee's script runs with
+//!   SIGHUP, SIGINT and SIGTERM blocked, `SigBlk: 0x4003`; each sandbox's
+//!   PID 1 is reset by pidlab's own `ResetSignals` step), each in a
+//!   process group of its own, so a Ctrl-C reaches only the check, which
+//!   then ends them.
 //! - **It never guesses.** A verdict quotes what was observed: exit codes,
 //!   the workload's own output when it failed to start, the signal's fate
 //!   as `pidlab explain` read it from /proc. Known wrong answers get a hint
@@ -162,6 +165,23 @@ impl Bench {
         let mut cmd = self.command(&self.exe);
         cmd.args(args);
         self.run(cmd, COMMAND_LIMIT, true)
+    }
+
+    /// A tool the check needs (a compiler), bounded like a pidlab command.
+    /// A tool that is not installed is a usage error naming the package.
+    pub fn tool(&self, program: &str, args: &[&std::ffi::OsStr], package: &str) -> Result<Ran> {
+        let mut cmd = self.command(Path::new(program));
+        cmd.args(args);
+        match self.run(cmd, COMMAND_LIMIT, true) {
+            Err(err) if !tool_exists(program) => Err(Exit {
+                code: SETUP_FAILED,
+                message: format!(
+                    "this check needs {program}, which is not installed here ({package}): {err:#}"
+                ),
+            }
+            .into()),
+            ran => ran,
+        }
     }
 
     /// The attendee's shell file, run with bash as the lessons say, bounded
@@ -352,4 +372,10 @@ pub fn crlf_hint(file: &Path) -> Option<String> {
             file.display()
         )
     })
+}
+
+/// Is `program` on the PATH?
+fn tool_exists(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }

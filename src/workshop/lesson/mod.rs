@@ -11,16 +11,21 @@
 //! check and explains a failure in the lesson's terms: `check.rs` is how a
 //! check runs (bounded, cleaned up, Ctrl-C included), `exercises.rs` what
 //! each one looks at. `pidlab lesson export DIR` writes the files, so the
-//! binary alone is enough for a workshop.
+//! binary alone is enough for a workshop. A lesson may also have a
+//! harder *stretch* exercise (`stretch.sh`, checked with
+//! `lesson check N --stretch FILE`) for attendees who finish early; every
+//! pass is recorded for `lesson status` (`progress.rs`). `lesson guide`
+//! prints the facilitator's guide, `lessons/FACILITATOR.md`.
 
 mod check;
 mod exercises;
+mod progress;
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::{LessonArgs, LessonCommand};
+use crate::cli::{Format, LessonArgs, LessonCommand};
 use crate::exit_code::{Exit, SETUP_FAILED};
 
 struct Lesson {
@@ -34,7 +39,21 @@ struct Lesson {
     /// The reference solution, `solution/` + the starter's name (lesson
     /// 09's transcripts run it).
     solution: Option<&'static str>,
+    /// A harder exercise for fast attendees, with a check of its own.
+    stretch: Option<Stretch>,
+    /// More reference solutions, `solution/NAME` (another language).
+    more_solutions: &'static [(&'static str, &'static str)],
 }
+
+/// A stretch exercise: always a `stretch.sh` in the lesson's directory,
+/// its reference solution in `solution/stretch.sh`.
+struct Stretch {
+    starter: &'static str,
+    solution: &'static str,
+    hints: &'static [&'static str],
+}
+
+const STRETCH_FILE: &str = "stretch.sh";
 
 const LESSONS: &[Lesson] = &[
     Lesson {
@@ -44,6 +63,8 @@ const LESSONS: &[Lesson] = &[
         hints: &["Run `pidlab doctor` and read the line under each FAIL."],
         starter: None,
         solution: None,
+        stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 1,
@@ -54,6 +75,8 @@ const LESSONS: &[Lesson] = &[
         ],
         starter: None,
         solution: None,
+        stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 2,
@@ -68,6 +91,8 @@ const LESSONS: &[Lesson] = &[
         ],
         starter: None,
         solution: None,
+        stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 3,
@@ -76,6 +101,16 @@ const LESSONS: &[Lesson] = &[
         hints: &["rt_sigtimedwait moves the waited signals from `blocked` to `real_blocked` while it waits."],
         starter: None,
         solution: None,
+        stretch: Some(Stretch {
+            starter: include_str!("../../../lessons/03-nested-namespaces/stretch.sh"),
+            solution: include_str!("../../../lessons/03-nested-namespaces/solution/stretch.sh"),
+            hints: &[
+                "Count the numbers on the probe's NSpid line in `pidlab inspect st03`: one per level, host first.",
+                "PID 1 of a level is whoever is started first in it. Which flag puts an init in front of the probe?",
+                "pidlab run -d --name st03 --nest 3 --init -- pidlab probe",
+            ],
+        }),
+        more_solutions: &[],
     },
     Lesson {
         number: 4,
@@ -88,6 +123,8 @@ const LESSONS: &[Lesson] = &[
         ],
         starter: Some(("exercise.sh", include_str!("../../../lessons/04-pid1-signal-rules/exercise.sh"))),
         solution: Some(include_str!("../../../lessons/04-pid1-signal-rules/solution/exercise.sh")),
+        stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 5,
@@ -100,6 +137,8 @@ const LESSONS: &[Lesson] = &[
         ],
         starter: Some(("Dockerfile", include_str!("../../../lessons/05-shell-vs-exec-form/Dockerfile"))),
         solution: Some(include_str!("../../../lessons/05-shell-vs-exec-form/solution/Dockerfile")),
+        stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 6,
@@ -108,6 +147,16 @@ const LESSONS: &[Lesson] = &[
         hints: &["STOPSIGNAL only changes which signal stop sends; PID 1 must still have a handler for it."],
         starter: None,
         solution: None,
+        stretch: Some(Stretch {
+            starter: include_str!("../../../lessons/06-docker-stop/stretch.sh"),
+            solution: include_str!("../../../lessons/06-docker-stop/solution/stretch.sh"),
+            hints: &[
+                "The shell is PID 1 and has no SIGTERM handler: the kernel drops SIGTERM. Give it one (`trap`).",
+                "A trap runs only between commands: start the probe in the background (`&`) and `wait` for it.",
+                "trap \"kill -TERM \\$child\" TERM; pidlab probe ... & child=$!; wait $child; wait $child; echo cleaned up",
+            ],
+        }),
+        more_solutions: &[],
     },
     Lesson {
         number: 7,
@@ -120,6 +169,8 @@ const LESSONS: &[Lesson] = &[
         ],
         starter: Some(("exercise.sh", include_str!("../../../lessons/07-orphans-and-zombies/exercise.sh"))),
         solution: Some(include_str!("../../../lessons/07-orphans-and-zombies/solution/exercise.sh")),
+        stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 8,
@@ -128,6 +179,16 @@ const LESSONS: &[Lesson] = &[
         hints: &["Lesson 05: `exec` in the string makes the shell replace itself with the command."],
         starter: None,
         solution: None,
+        stretch: Some(Stretch {
+            starter: include_str!("../../../lessons/08-init-and-drain/stretch.sh"),
+            solution: include_str!("../../../lessons/08-init-and-drain/solution/stretch.sh"),
+            hints: &[
+                "With --init, SIGTERM goes to the init's one child: the shell. Who tells the two probes?",
+                "When the init's child exits, the init exits, and the kernel SIGKILLs the rest of the namespace.",
+                "--init=drain forwards the stop signal to every process and waits for all of them.",
+            ],
+        }),
+        more_solutions: &[],
     },
     Lesson {
         number: 9,
@@ -143,6 +204,8 @@ const LESSONS: &[Lesson] = &[
             include_str!("../../../lessons/09-entrypoint-scripts/entrypoint.sh"),
         )),
         solution: Some(include_str!("../../../lessons/09-entrypoint-scripts/solution/entrypoint.sh")),
+        stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 10,
@@ -151,6 +214,8 @@ const LESSONS: &[Lesson] = &[
         hints: &["The init exits when its child (sh) exits; then the kernel kills the sleep."],
         starter: None,
         solution: None,
+        stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 11,
@@ -159,6 +224,8 @@ const LESSONS: &[Lesson] = &[
         hints: &["In a user namespace you are root over the namespaces it owns, mount namespace included."],
         starter: None,
         solution: None,
+        stretch: None,
+        more_solutions: &[],
     },
     Lesson {
         number: 12,
@@ -167,6 +234,104 @@ const LESSONS: &[Lesson] = &[
         hints: &["uid_map maps IDs inside to IDs outside; root's own map is the identity."],
         starter: None,
         solution: None,
+        stretch: None,
+        more_solutions: &[],
+    },
+    Lesson {
+        number: 13,
+        slug: "13-entering-a-namespace",
+        text: include_str!("../../../lessons/13-entering-a-namespace/README.md"),
+        hints: &[
+            "A zombie is removed only when its parent calls wait(2). Whose child is it now?",
+            "Its parent is PID 1, the probe, which never waits. Only PID 1 exiting (the sandbox ends) removes them.",
+        ],
+        starter: None,
+        solution: None,
+        stretch: None,
+        more_solutions: &[],
+    },
+    Lesson {
+        number: 14,
+        slug: "14-the-rest-of-the-pid1-rule",
+        text: include_str!("../../../lessons/14-the-rest-of-the-pid1-rule/README.md"),
+        hints: &[
+            "With a handler, the drop rule does not apply: the signal is delivered from anyone.",
+            "The sender is `kill`, started inside: it has a PID in the probe's namespace.",
+        ],
+        starter: None,
+        solution: None,
+        stretch: None,
+        more_solutions: &[],
+    },
+    Lesson {
+        number: 15,
+        slug: "15-inherited-signal-state",
+        text: include_str!("../../../lessons/15-inherited-signal-state/README.md"),
+        hints: &[
+            "A subshell `( ... ) &` can try `trap - INT` before it execs the service: does every shell allow it?",
+            "bash allows it, dash and busybox do not. coreutils' `env --default-signal=INT CMD` resets it for any shell.",
+        ],
+        starter: None,
+        solution: None,
+        stretch: None,
+        more_solutions: &[],
+    },
+    Lesson {
+        number: 16,
+        slug: "16-namespace-lifetime",
+        text: include_str!("../../../lessons/16-namespace-lifetime/README.md"),
+        hints: &[
+            "An open descriptor is a reference, like a mount. What happens to it when the shell exits?",
+            "The same ENOMEM: the namespace is alive but dead to new processes; it is freed when fd 3 closes.",
+        ],
+        starter: None,
+        solution: None,
+        stretch: None,
+        more_solutions: &[],
+    },
+    Lesson {
+        number: 17,
+        slug: "17-write-an-init",
+        text: include_str!("../../../lessons/17-write-an-init/README.md"),
+        hints: &[
+            "PID 1 has no handlers, so SIGTERM is dropped. Block every signal first, then collect them with \
+             sigtimedwait(2): a blocked signal is never dropped.",
+            "Orphans are your children too: reap with waitpid(-1, &status, WNOHANG) in a loop, after every \
+             signal or timeout, until it returns 0.",
+            "Unblock the signals in the child before exec; exit with WEXITSTATUS, or 128 + WTERMSIG.",
+        ],
+        starter: Some(("init.c", include_str!("../../../lessons/17-write-an-init/init.c"))),
+        solution: Some(include_str!("../../../lessons/17-write-an-init/solution/init.c")),
+        stretch: None,
+        more_solutions: &[("init.rs", include_str!("../../../lessons/17-write-an-init/solution/init.rs"))],
+    },
+    Lesson {
+        number: 18,
+        slug: "18-pid-max-per-namespace",
+        text: include_str!("../../../lessons/18-pid-max-per-namespace/README.md"),
+        hints: &[
+            "`pidlab exec` forks a process into the sandbox: it needs a PID at every level, the sandbox's too.",
+            "No: each level's limit applies to that level; a full namespace refuses the fork whatever the host has.",
+        ],
+        starter: None,
+        solution: None,
+        stretch: None,
+        more_solutions: &[],
+    },
+    Lesson {
+        number: 19,
+        slug: "19-build-a-sandbox",
+        text: include_str!("../../../lessons/19-build-a-sandbox/README.md"),
+        hints: &[
+            "unshare(CLONE_NEWPID) does not move the caller (lesson 02): fork, and exec in the child.",
+            "A /proc that shows the new namespace must be mounted by a process inside it, in a mount namespace \
+             of its own (CLONE_NEWNS), after making / private (MS_REC | MS_PRIVATE).",
+            "Order in the child: make / private, chroot(ROOT), chdir(\"/\"), mount proc on /proc, exec.",
+        ],
+        starter: Some(("sandbox.c", include_str!("../../../lessons/19-build-a-sandbox/sandbox.c"))),
+        solution: Some(include_str!("../../../lessons/19-build-a-sandbox/solution/sandbox.c")),
+        stretch: None,
+        more_solutions: &[],
     },
 ];
 
@@ -174,11 +339,108 @@ const LESSONS: &[Lesson] = &[
 /// checking lesson 4's script as lesson 5 is a mix-up, not a wrong answer.
 fn other_lesson(number: u32, file: &Path) -> Option<&'static Lesson> {
     let in_dir = |slug: &str| file.components().any(|c| c.as_os_str() == slug);
-    LESSONS.iter().find(|l| l.number != number && l.starter.is_some() && in_dir(l.slug))
+    LESSONS
+        .iter()
+        .find(|l| l.number != number && (l.starter.is_some() || l.stretch.is_some()) && in_dir(l.slug))
 }
 
 /// The facts the lessons cite, with their sources.
 const FACTS: &str = include_str!("../../../lessons/FACTS.md");
+
+/// The facilitator's guide, for `lesson guide`.
+const GUIDE: &str = include_str!("../../../lessons/FACILITATOR.md");
+
+fn stretch_of(lesson: &Lesson) -> Result<&Stretch> {
+    lesson.stretch.as_ref().ok_or_else(|| {
+        let have: Vec<String> =
+            LESSONS.iter().filter(|l| l.stretch.is_some()).map(|l| l.number.to_string()).collect();
+        Exit {
+            code: SETUP_FAILED,
+            message: format!(
+                "lesson {} ({}) has no stretch exercise; lessons with one: {}",
+                lesson.number,
+                lesson.slug,
+                have.join(", ")
+            ),
+        }
+        .into()
+    })
+}
+
+/// Every exercise that has a check, in lesson order, for `lesson status`.
+fn exercises() -> Vec<progress::Exercise> {
+    let mut out = Vec::new();
+    for lesson in LESSONS {
+        if lesson.starter.is_some() {
+            out.push(progress::Exercise {
+                key: progress::key(lesson.number, false),
+                title: title(lesson).into(),
+            });
+        }
+        if lesson.stretch.is_some() {
+            let title = format!("{} (stretch)", title(lesson));
+            out.push(progress::Exercise { key: progress::key(lesson.number, true), title });
+        }
+    }
+    out
+}
+
+/// `pidlab lesson check N FILE [--stretch]`: run the check, print the
+/// verdict, record a pass.
+fn check(number: u32, file: &Path, stretch: bool) -> Result<i32> {
+    let lesson = find(number)?;
+    let starter = match stretch {
+        true => {
+            stretch_of(lesson)?;
+            STRETCH_FILE
+        }
+        false => match lesson.starter {
+            Some((starter, _)) => starter,
+            None => bail!("lesson {} ({}) has no exercise to check", lesson.number, lesson.slug),
+        },
+    };
+    let starter = format!("lessons/{}/{starter}", lesson.slug);
+    let file = check::exercise_file(file, number, &starter)?;
+    if let Some(other) = other_lesson(number, &file) {
+        return Err(Exit {
+            code: SETUP_FAILED,
+            message: format!(
+                "{} is lesson {}'s exercise (it is in {}/); lesson {number}'s starter file is {starter}. \
+                 Did you mean `pidlab lesson check {} {}`?",
+                file.display(),
+                other.number,
+                other.slug,
+                other.number,
+                file.display()
+            ),
+        }
+        .into());
+    }
+    let verdict = match (lesson.number, stretch) {
+        (4, false) => exercises::check_4(&file)?,
+        (5, false) => exercises::check_5(&file)?,
+        (7, false) => exercises::check_7(&file)?,
+        (9, false) => exercises::check_9(&file)?,
+        (17, false) => exercises::check_17(&file)?,
+        (19, false) => exercises::check_19(&file)?,
+        (3, true) => exercises::stretch_3(&file)?,
+        (6, true) => exercises::stretch_6(&file)?,
+        (8, true) => exercises::stretch_8(&file)?,
+        _ => bail!("lesson {} ({}) has no check", lesson.number, lesson.slug),
+    };
+    let flag = if stretch { " --stretch" } else { "" };
+    match verdict {
+        Ok(message) => {
+            println!("PASS: {message}");
+            progress::record_pass(&progress::key(number, stretch))?;
+            Ok(0)
+        }
+        Err(message) => {
+            println!("NOT YET: {message}\n(hint: pidlab lesson hint {number}{flag})");
+            Ok(1)
+        }
+    }
+}
 
 fn find(number: u32) -> Result<&'static Lesson> {
     LESSONS.iter().find(|l| l.number == number).ok_or_else(|| {
@@ -204,56 +466,34 @@ pub fn run(args: LessonArgs) -> Result<i32> {
             print!("{}", render(find(number)?.text, crate::output::colour()));
             Ok(0)
         }
-        LessonCommand::Hint { number, level } => {
+        LessonCommand::Hint { number, level, stretch } => {
             let lesson = find(number)?;
-            let shown = level.clamp(1, lesson.hints.len() as u32) as usize;
-            for (i, hint) in lesson.hints.iter().take(shown).enumerate() {
-                println!("hint {}/{}: {hint}", i + 1, lesson.hints.len());
+            let hints = match stretch {
+                true => stretch_of(lesson)?.hints,
+                false => lesson.hints,
+            };
+            let shown = level.clamp(1, hints.len() as u32) as usize;
+            for (i, hint) in hints.iter().take(shown).enumerate() {
+                println!("hint {}/{}: {hint}", i + 1, hints.len());
             }
-            if shown < lesson.hints.len() {
-                println!("(more: pidlab lesson hint {number} {})", shown + 1);
+            if shown < hints.len() {
+                let flag = if stretch { " --stretch" } else { "" };
+                println!("(more: pidlab lesson hint {number} {}{flag})", shown + 1);
             }
             Ok(0)
         }
-        LessonCommand::Check { number, file } => {
-            let lesson = find(number)?;
-            let Some((starter, _)) = lesson.starter else {
-                bail!("lesson {} ({}) has no exercise to check", lesson.number, lesson.slug);
-            };
-            let starter = format!("lessons/{}/{starter}", lesson.slug);
-            let file = check::exercise_file(&file, number, &starter)?;
-            if let Some(other) = other_lesson(number, &file) {
-                return Err(Exit {
-                    code: SETUP_FAILED,
-                    message: format!(
-                        "{} is lesson {}'s exercise (it is in {}/); lesson {number}'s starter file is {starter}. \
-                         Did you mean `pidlab lesson check {} {}`?",
-                        file.display(),
-                        other.number,
-                        other.slug,
-                        other.number,
-                        file.display()
-                    ),
-                }
-                .into());
-            }
-            let verdict = match lesson.number {
-                4 => exercises::check_4(&file)?,
-                5 => exercises::check_5(&file)?,
-                7 => exercises::check_7(&file)?,
-                9 => exercises::check_9(&file)?,
-                _ => bail!("lesson {} ({}) has no check", lesson.number, lesson.slug),
-            };
-            match verdict {
-                Ok(message) => {
-                    println!("PASS: {message}");
-                    Ok(0)
-                }
-                Err(message) => {
-                    println!("NOT YET: {message}\n(hint: pidlab lesson hint {number})");
-                    Ok(1)
-                }
-            }
+        LessonCommand::Check { number, file, stretch } => check(number, &file, stretch),
+        LessonCommand::Status { format } => {
+            progress::status(&exercises(), format == Format::Json)?;
+            Ok(0)
+        }
+        LessonCommand::Reset => {
+            progress::reset()?;
+            Ok(0)
+        }
+        LessonCommand::Guide => {
+            print!("{}", render(GUIDE, nix::unistd::isatty(std::io::stdout()).unwrap_or(false)));
+            Ok(0)
         }
         LessonCommand::Export { dir } => {
             export(&dir)?;
@@ -281,6 +521,28 @@ fn export(dir: &Path) -> Result<()> {
                 continue;
             }
             std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        for (name, text) in lesson.more_solutions {
+            let path = to.join("solution").join(name);
+            std::fs::create_dir_all(to.join("solution"))
+                .with_context(|| format!("create {}", to.display()))?;
+            std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        if let Some(stretch) = &lesson.stretch {
+            let path = to.join(STRETCH_FILE);
+            if path.exists() {
+                println!("kept {} (already there)", path.display());
+            } else {
+                std::fs::write(&path, stretch.starter)
+                    .with_context(|| format!("write {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
+            let path = to.join("solution").join(STRETCH_FILE);
+            std::fs::create_dir_all(to.join("solution"))
+                .with_context(|| format!("create {}", to.display()))?;
+            std::fs::write(&path, stretch.solution).with_context(|| format!("write {}", path.display()))?;
             println!("wrote {}", path.display());
         }
         if let (Some((name, _)), Some(text)) = (lesson.starter, lesson.solution) {
