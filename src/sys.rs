@@ -545,3 +545,24 @@ pub fn set_window_size(fd: BorrowedFd<'_>, size: &libc::winsize) -> nix::Result<
     Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, size as *const libc::winsize) })
         .map(drop)
 }
+
+/// Make `cmd`'s child start with no signal blocked. A child inherits its
+/// parent's signal mask across fork and exec, and pidlab blocks signals it
+/// reads from a signalfd (`lesson check`, the supervisor): a program it
+/// starts must not inherit that.
+pub fn unblock_signals_in_child(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, and
+    // only calls sigprocmask(2), which is async-signal-safe; it allocates
+    // nothing and touches no lock.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::signal::sigprocmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&SigSet::empty()),
+                None,
+            )
+            .map_err(std::io::Error::from)
+        });
+    }
+}

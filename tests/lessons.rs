@@ -1071,3 +1071,18 @@ fn exercise_checks_work_as_an_ordinary_user() {
     }
     assert!(entries(tmp.path()).is_empty(), "left behind: {:?}", entries(tmp.path()));
 }
+
+/// `lesson check` blocks SIGINT, SIGTERM and SIGHUP for itself (to clean
+/// up on Ctrl-C); the attendee's script must not inherit that mask.
+#[test]
+fn a_checked_script_starts_with_no_signal_blocked() {
+    let out_dir = private_tmp();
+    let mask = out_dir.path().join("mask");
+    let script = format!("#!/bin/bash\ngrep SigBlk /proc/self/status > {}\n", mask.display());
+    let dir = private_tmp();
+    let file = dir.path().join("exercise.sh");
+    std::fs::write(&file, script).unwrap();
+    let _ = check("04", &file);
+    let text = std::fs::read_to_string(&mask).expect("the script ran");
+    assert_eq!(text.trim(), "SigBlk:\t0000000000000000", "the script inherited a blocked mask");
+}

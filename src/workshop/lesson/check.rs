@@ -157,6 +157,9 @@ impl Bench {
         let dir = self.exe.parent().map(Path::to_path_buf).unwrap_or_default();
         let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
         cmd.env("PATH", path).env("PIDLAB_STATE_DIR", self.state.path());
+        // The check blocks SIGINT, SIGTERM and SIGHUP to read them from a
+        // signalfd; the attendee's script must start with none blocked.
+        crate::sys::unblock_signals_in_child(&mut cmd);
         cmd
     }
 
