@@ -93,6 +93,14 @@ fn refuse(message: String) -> anyhow::Error {
     Exit { code: SETUP_FAILED, message }.into()
 }
 
+/// The state directory, opened and checked (owned by the caller, not a
+/// symbolic link, writable by no one else), created 0700 first if
+/// `create`; `None` if it does not exist and was not to be made. For
+/// other files pidlab keeps there (`lesson status`).
+pub fn open_state_dir(create: bool) -> Result<Option<(PathBuf, OwnedFd)>> {
+    Ok(StateDir::open(create)?.map(|dir| (dir.path, dir.fd)))
+}
+
 /// The state directory, opened and checked.
 struct StateDir {
     path: PathBuf,

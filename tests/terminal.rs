@@ -12,6 +12,16 @@ use nix::unistd::Pid;
 
 const T: Duration = Duration::from_secs(20);
 
+/// `pidlab ARGS...` on a pseudo-terminal of script(1)'s, as a user at a
+/// terminal runs it: what is written to the session is typed there.
+fn on_a_terminal(args: &str) -> Running {
+    require("/usr/bin/script", "apt-get install bsdutils");
+    let command = format!("{} {args}", bin());
+    let mut cmd = std::process::Command::new("/usr/bin/script");
+    cmd.args(["-qec", &command, "/dev/null"]);
+    Running::start(&mut cmd)
+}
+
 /// Send SIGINT to `pid` and wait until it has taken it: two standard
 /// signals sent before the first is taken merge into one (signal(7)), as
 /// two Ctrl-C typed faster than pidlab reads them would.
@@ -79,11 +89,7 @@ fn ctrl_c_is_not_counted_when_pid_1_handles_it() {
 /// the terminal driver, sent to the foreground process group, pidlab's.
 #[test]
 fn ctrl_c_typed_on_a_terminal_reaches_pidlab_and_the_third_gets_out() {
-    require("/usr/bin/script", "apt-get install bsdutils");
-    let command = format!("{} run -- pidlab probe", bin());
-    let mut cmd = std::process::Command::new("/usr/bin/script");
-    cmd.args(["-qec", &command, "/dev/null"]);
-    let mut session = Running::start(&mut cmd);
+    let mut session = on_a_terminal("run -- pidlab probe");
     session.expect_line("probe: ready", T);
     // Each press after pidlab has said what it did with the one before
     // (its stderr is the same terminal).
@@ -124,11 +130,7 @@ fn sandbox_pid1(pid: i32) -> i32 {
 /// Ctrl-Z stops it and `fg` brings it back. Driven through script(1).
 #[test]
 fn run_it_gives_a_shell_where_ctrl_c_ctrl_z_and_fg_work() {
-    require("/usr/bin/script", "apt-get install bsdutils");
-    let command = format!("{} run -it -- sh", bin());
-    let mut cmd = std::process::Command::new("/usr/bin/script");
-    cmd.args(["-qec", &command, "/dev/null"]);
-    let mut session = Running::start(&mut cmd);
+    let mut session = on_a_terminal("run -it -- sh");
     // Computed answers, so that the terminal's echo of the typed line
     // (which holds the expression, not its value) never matches.
     session.write_stdin("echo pid=$((0+$$)) tty=$(tty)\n");
@@ -160,11 +162,7 @@ fn run_it_gives_a_shell_where_ctrl_c_ctrl_z_and_fg_work() {
 /// where the kernel drops it when PID 1 has no handler; the way out holds.
 #[test]
 fn with_it_three_ctrl_c_still_end_a_pid_1_that_drops_them() {
-    require("/usr/bin/script", "apt-get install bsdutils");
-    let command = format!("{} run -it -- pidlab probe", bin());
-    let mut cmd = std::process::Command::new("/usr/bin/script");
-    cmd.args(["-qec", &command, "/dev/null"]);
-    let mut session = Running::start(&mut cmd);
+    let mut session = on_a_terminal("run -it -- pidlab probe");
     session.expect_line("probe: ready", T);
     session.write_stdin("\x03");
     session.expect_line("was dropped", T);

@@ -105,18 +105,7 @@ pub fn run(args: ExecArgs) -> Result<i32> {
     setns(pidfd.as_fd(), kinds).context("setns into the sandbox's namespaces through a pidfd of PID 1")?;
 
     // -t: the command sends us its terminal's master end over this.
-    let console = match args.tty && !args.detach {
-        true => Some(
-            nix::sys::socket::socketpair(
-                nix::sys::socket::AddressFamily::Unix,
-                nix::sys::socket::SockType::SeqPacket,
-                None,
-                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-            )
-            .context("create the console socket")?,
-        ),
-        false => None,
-    };
+    let console = (args.tty && !args.detach).then(console::socket).transpose()?;
     let io = Io {
         detach: args.detach,
         interactive: args.interactive,

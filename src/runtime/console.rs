@@ -31,6 +31,14 @@ use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 use crate::runtime::step::{Doing, StepError};
 use crate::sys;
 
+/// The socket pair over which the workload sends pidlab its terminal's
+/// master end: (ours, theirs).
+pub fn socket() -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .context("create the console socket")
+}
+
 /// In the workload, before its exec: a pseudo-terminal from the sandbox's
 /// devpts; the master goes to pidlab through `socket`; the slave becomes
 /// the controlling terminal of a new session, and stdin, stdout, stderr.

@@ -118,18 +118,7 @@ pub fn start(
     let pidlab = sys::pidfd_open(getpid()).context("pidfd_open on pidlab itself")?;
     let terminal = Terminal::before_start(plan.interactive && !plan.tty, plan.tty);
     // -t: the workload sends us its terminal's master end over this.
-    let console = match plan.tty {
-        true => Some(
-            nix::sys::socket::socketpair(
-                nix::sys::socket::AddressFamily::Unix,
-                nix::sys::socket::SockType::SeqPacket,
-                None,
-                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-            )
-            .context("create the console socket")?,
-        ),
-        false => None,
-    };
+    let console = plan.tty.then(console::socket).transpose()?;
     // Block the signals we forward before PID 1 is born, so none that
     // arrives while it starts is lost; PID 1 unblocks them (step 13).
     let mut blocked = signals::proxied();

@@ -23,11 +23,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat, renameat};
-use nix::sys::stat::{Mode, fchmod, fstat};
+use nix::sys::stat::Mode;
 use nix::unistd::{UnlinkatFlags, unlinkat};
 use serde_json::{Value, json};
 
-use crate::exit_code::{Exit, SETUP_FAILED};
 use crate::record;
 
 const FILE: &str = ".lessons.json";
@@ -40,53 +39,10 @@ pub fn key(number: u32, stretch: bool) -> String {
     }
 }
 
-/// The state directory, opened and checked; `None` when it does not exist
-/// and was not to be made.
+/// The state directory, opened and checked as every state file is
+/// (`record::open_state_dir`).
 fn state_dir(create: bool) -> Result<Option<(PathBuf, OwnedFd)>> {
-    let path = record::base();
-    if create {
-        fs::create_dir_all(path.parent().unwrap_or(&path))
-            .with_context(|| format!("create the state directory {}", path.display()))?;
-        match nix::unistd::mkdir(&path, Mode::from_bits_truncate(0o700)) {
-            Ok(()) | Err(Errno::EEXIST) => {}
-            Err(errno) => {
-                return Err(errno).with_context(|| format!("create the state directory {}", path.display()));
-            }
-        }
-    }
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let fd = match nix::fcntl::open(&path, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) if !create => return Ok(None),
-        Err(Errno::ELOOP | Errno::ENOTDIR) => return Err(untrusted(&path, "is not a directory")),
-        Err(errno) => {
-            return Err(errno).with_context(|| format!("open the state directory {}", path.display()));
-        }
-    };
-    // Checked on the opened directory, so what is checked is what is used.
-    let stat = fstat(fd.as_fd()).with_context(|| format!("fstat {}", path.display()))?;
-    let (uid, mode) = (stat.st_uid, stat.st_mode & 0o7777);
-    if uid != nix::unistd::geteuid().as_raw() || mode & 0o022 != 0 {
-        return Err(untrusted(&path, &format!("belongs to uid {uid} with mode {mode:04o}")));
-    }
-    if mode & 0o077 != 0 {
-        fchmod(fd.as_fd(), Mode::from_bits_truncate(0o700))
-            .with_context(|| format!("chmod 0700 the state directory {}", path.display()))?;
-    }
-    Ok(Some((path, fd)))
-}
-
-fn untrusted(path: &std::path::Path, why: &str) -> anyhow::Error {
-    Exit {
-        code: SETUP_FAILED,
-        message: format!(
-            "the state directory {} {why}: pidlab keeps your lesson progress only in a directory of your own, \
-             mode 0700, not a symbolic link; remove it (as its owner or root), or set PIDLAB_STATE_DIR to a \
-             directory of yours",
-            path.display()
-        ),
-    }
-    .into()
+    record::open_state_dir(create)
 }
 
 /// Passed checks: exercise key -> when (seconds since the epoch).
