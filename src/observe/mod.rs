@@ -2,5 +2,6 @@
 //! /proc what a signal would do to each process, `trace` records what the
 //! kernel did with each signal (tracefs).
 
+pub mod event;
 pub mod explain;
 pub mod trace;
