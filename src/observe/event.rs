@@ -35,6 +35,11 @@ impl Who {
         self.nspid.last().copied().unwrap_or(self.host_pid)
     }
 
+    /// How many PID namespaces below the host's it lives in (0: the host's).
+    pub fn depth(&self) -> usize {
+        if self.inside { self.nspid.len().saturating_sub(1) } else { 0 }
+    }
+
     pub fn name(&self) -> &str {
         self.comm.as_deref().unwrap_or("?")
     }

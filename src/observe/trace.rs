@@ -36,6 +36,7 @@ use nix::time::{ClockId, clock_gettime};
 use serde_json::json;
 
 use super::event::{Event, Kind, Outcome, Who};
+use super::picture;
 use crate::cli::{Format, TraceArgs};
 use crate::procfs::{self, members};
 use crate::record::open_pid1;
@@ -579,6 +580,8 @@ pub fn run(args: TraceArgs) -> Result<i32> {
     if args.ready_fd.is_some() {
         await_sandbox(&args.name, Duration::from_secs(5))?;
     }
+    // Refused before anything is traced, not after.
+    let picture = args.svg.as_deref().map(picture_file).transpose()?;
     let sandbox = Sandbox::open(&args.name)?;
     let (_, pid1, pidfd) = open_pid1(&sandbox, "trace")?;
     if !nix::unistd::geteuid().is_root() {
@@ -668,7 +671,30 @@ pub fn run(args: TraceArgs) -> Result<i32> {
     } else {
         println!("verdict: {verdict}");
     }
+    if let (Some(mut file), Some(path)) = (picture, &args.svg) {
+        let title = format!("pidlab trace {}: every signal, sender to target", sandbox.name);
+        let svg = picture::svg(&title, &timeline.events, &verdict);
+        std::io::Write::write_all(&mut file, svg.as_bytes())
+            .with_context(|| format!("write the picture to {}", path.display()))?;
+    }
     Ok(0)
+}
+
+/// Open (create or empty) the file `--svg` names, refusing what cannot be
+/// drawn: without root there is no kernel record to draw.
+fn picture_file(path: &Path) -> Result<fs::File> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!(
+            "--svg {} draws the kernel's record of each signal, and reading tracefs needs root: run as root, or leave out --svg",
+            path.display()
+        );
+    }
+    fs::File::create(path).with_context(|| {
+        format!(
+            "--svg {}: cannot create the file; give a path in a directory you can write to",
+            path.display()
+        )
+    })
 }
 
 /// `pidlab run --trace`: `pidlab trace NAME` as a child, its timeline on
@@ -679,12 +705,19 @@ pub struct Follower {
 }
 
 impl Follower {
-    pub fn start(name: &str) -> Result<Follower> {
+    /// `svg`: `run --trace --svg FILE`, handed on as `trace --svg FILE`.
+    pub fn start(name: &str, svg: Option<&Path>) -> Result<Follower> {
         use std::os::fd::AsFd;
+        if let Some(file) = svg {
+            picture_file(file)?;
+        }
         let (ready, ready_tx) = nix::unistd::pipe().context("pipe")?; // inherited by the tracer
         let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
         let mut command = std::process::Command::new(std::env::current_exe()?);
         command.args(["trace", name, "--ready-fd", &ready_tx.as_raw_fd().to_string()]);
+        if let Some(file) = svg {
+            command.arg("--svg").arg(file);
+        }
         let child = command.stdout(stderr).spawn().context("start pidlab trace")?;
         Ok(Follower { child, ready })
     }

@@ -47,6 +47,8 @@ pub struct Plan {
     pub detached: bool,
     /// `--trace`: follow the sandbox's signals with `pidlab trace`.
     pub trace: bool,
+    /// `--svg FILE` with `--trace`: where the tracer draws its picture.
+    pub trace_svg: Option<std::path::PathBuf>,
     /// `--explain`: predict each signal's fate before sending it.
     pub explain: bool,
     pub pivot_root: bool,
@@ -211,6 +213,7 @@ impl Plan {
             rootless,
             detached: args.detach,
             trace: args.trace,
+            trace_svg: args.svg.clone(),
             explain: args.explain,
             pivot_root: args.pivot_root,
             volumes: args.volumes.iter().map(|v| Volume::parse(v)).collect::<Result<_>>()?,
