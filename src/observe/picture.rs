@@ -91,7 +91,7 @@ impl Fate {
             Fate::DefaultAction => "→ default action",
             Fate::DeliveredIgnored => "→ delivered, ignored",
             Fate::DroppedAtInit => "dropped at PID 1",
-            Fate::Blocked => "queued, never delivered (blocked, or sigwait)",
+            Fate::Blocked => "queued, not delivered",
             Fate::AncestorKill => "from an ancestor: PID 1 cannot refuse it",
             Fate::Teardown => "teardown kill, code=128",
             Fate::Ignored => "ignored",
@@ -107,7 +107,7 @@ impl Fate {
             Fate::DefaultAction => "delivered, default action",
             Fate::DeliveredIgnored => "delivered while ignored",
             Fate::DroppedAtInit => "dropped at PID 1 (no handler)",
-            Fate::Blocked => "blocked: queued, no delivery (or read by sigwait)",
+            Fate::Blocked => "queued, not delivered: blocked, or taken by sigwait",
             Fate::AncestorKill => "SIGKILL from an ancestor",
             Fate::Teardown => "kernel teardown kill (code=128)",
             Fate::Ignored => "ignored",
@@ -414,8 +414,17 @@ fn head(out: &mut String, tip: f64, y: f64, dir: f64, colour: &str) {
     );
 }
 
-/// Text with a white halo, readable across the lines it crosses.
+/// Text with a white halo, readable across the lines it crosses, moved
+/// left or right as needed to stay inside the picture.
 fn text(out: &mut String, x: f64, y: f64, anchor: &str, colour: &str, words: &str) {
+    // Bold 16 px DejaVu Sans: about 10 px a character.
+    let width = 10.0 * words.chars().count() as f64;
+    let left = match anchor {
+        "middle" => x - width / 2.0,
+        "end" => x - width,
+        _ => x,
+    };
+    let x = x + (MARGIN - left).max(0.0) - (left + width - (WIDTH - MARGIN)).max(0.0);
     let _ = write!(
         out,
         r##"<text x="{x:.1}" y="{y:.1}" font-size="16" font-weight="bold" text-anchor="{anchor}" fill="{colour}" stroke="#ffffff" stroke-width="4" stroke-linejoin="round" paint-order="stroke">{}</text>"##,
@@ -495,8 +504,8 @@ fn lifeline(out: &mut String, lane: &Lane, column: f64, top: f64, bottom: f64) {
 fn legend(out: &mut String, present: &[Fate], top: f64) -> usize {
     let (mut x, mut rows) = (MARGIN, 1);
     for fate in present {
-        // Bold 16 px DejaVu Sans: about 10.5 px a character.
-        let width = 44.0 + 10.5 * fate.legend().chars().count() as f64 + 28.0;
+        // Bold 16 px DejaVu Sans: under 10 px a character.
+        let width = 44.0 + 9.6 * fate.legend().chars().count() as f64 + 28.0;
         if x + width > WIDTH - MARGIN {
             x = MARGIN;
             rows += 1;
