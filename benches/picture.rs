@@ -26,7 +26,13 @@ const EVENTS: usize = 1000;
 const RUNS: usize = 21;
 
 fn who(host_pid: i32, nspid: &[i32], comm: &str) -> Who {
-    Who { host_pid, nspid: nspid.to_vec(), comm: Some(comm.into()), inside: nspid.len() > 1 }
+    Who {
+        host_pid,
+        nspid: nspid.to_vec(),
+        comm: Some(comm.into()),
+        inside: nspid.len() > 1,
+        process: host_pid,
+    }
 }
 
 /// A trace of `n` events: four at a time, each group in one millisecond.

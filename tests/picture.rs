@@ -89,8 +89,10 @@ fn pids(who: &Value) -> String {
 /// sent, an exit mark for each exit.
 fn check_structure(svg: &str, events: &[Value]) {
     let sent: Vec<&Value> = events.iter().filter(|e| e["event"] == "generate").collect();
+    // The processes: who sends or is sent a signal, or exits (a task seen
+    // only taking a signal is a thread of one of them).
     let mut traced = BTreeSet::new();
-    for e in events {
+    for e in events.iter().filter(|e| e["event"] != "deliver") {
         traced.insert(host_pid(&e["target"]));
         if e["event"] == "generate" {
             traced.insert(host_pid(&e["sender"]));

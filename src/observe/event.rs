@@ -22,6 +22,9 @@ pub struct Who {
     pub comm: Option<String>,
     /// A process of the sandbox (in one of its PID namespaces).
     pub inside: bool,
+    /// The process it belongs to (host PID): itself, or for a thread, its
+    /// thread group's leader. Not in the JSON, which names the task.
+    pub process: i32,
 }
 
 impl Who {

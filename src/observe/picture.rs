@@ -141,6 +141,12 @@ impl Fate {
 
 /// Each signal_deliver matched with the signal_generate it took (by index,
 /// generate -> deliver): the oldest queued one of that signal to that process.
+///
+/// A signal whose default action ends a process is not delivered under its
+/// own name: when it is queued the kernel turns it into a SIGKILL for every
+/// thread (complete_signal() in kernel/signal.c), so the target is seen
+/// taking a SIGKILL nobody sent. That SIGKILL takes the oldest signal
+/// queued to it.
 fn taken(events: &[Event]) -> HashMap<usize, usize> {
     let mut queued: HashMap<(i32, &str), std::collections::VecDeque<usize>> = HashMap::new();
     let mut taken = HashMap::new();
@@ -150,9 +156,16 @@ fn taken(events: &[Event]) -> HashMap<usize, usize> {
                 queued.entry((e.target.host_pid, signal)).or_default().push_back(i)
             }
             Kind::Deliver { signal } => {
-                if let Some(sent) =
-                    queued.get_mut(&(e.target.host_pid, signal.as_str())).and_then(|q| q.pop_front())
-                {
+                let pid = e.target.host_pid;
+                let mut sent = queued.get_mut(&(pid, signal.as_str())).and_then(|q| q.pop_front());
+                if sent.is_none() && e.outcome == Outcome::Killed {
+                    sent = queued
+                        .iter_mut()
+                        .filter(|((to, _), waiting)| *to == pid && !waiting.is_empty())
+                        .min_by_key(|(_, waiting)| waiting[0])
+                        .and_then(|(_, waiting)| waiting.pop_front());
+                }
+                if let Some(sent) = sent {
                     taken.insert(sent, i);
                 }
             }
@@ -205,7 +218,8 @@ pub fn svg(title: &str, events: &[Event], verdict: &str) -> String {
         .enumerate()
         .map(|(i, lane)| Lane { x: TIME_COLUMN + MARGIN + column * (i as f64 + 0.5), ..lane })
         .collect();
-    let lane_of: HashMap<i32, usize> = lanes.iter().enumerate().map(|(i, l)| (l.who.host_pid, i)).collect();
+    // Lifelines are processes: a thread's events are drawn on its process's.
+    let lane_of: HashMap<i32, usize> = lanes.iter().enumerate().map(|(i, l)| (l.who.process, i)).collect();
 
     let boxes_top = HEADER + 14.0;
     let lanes_top = boxes_top + LEVEL * depth.max(1) as f64;
@@ -214,7 +228,7 @@ pub fn svg(title: &str, events: &[Event], verdict: &str) -> String {
     let taken = taken(events);
     let fates = fates(events, &taken);
     let explained: std::collections::HashSet<usize> = taken.values().copied().collect();
-    let rows = rows(events, &explained, rows_top);
+    let rows = rows(events, &explained, &lane_of, rows_top);
     let rows_bottom = rows.iter().map(|r| r.y).fold(rows_top, f64::max) + ROW;
 
     let mut body = String::with_capacity(events.len() * 400 + 4096);
@@ -243,11 +257,11 @@ pub fn svg(title: &str, events: &[Event], verdict: &str) -> String {
     let mut arrows = String::new();
     for row in &rows {
         let event = &events[row.event];
-        let Some(&target) = lane_of.get(&event.target.host_pid) else { continue };
+        let Some(&target) = lane_of.get(&event.target.process) else { continue };
         match &event.kind {
             Kind::Generate { signal, sender, code, .. } => {
                 let fate = fates[&row.event];
-                let from = lane_of.get(&sender.host_pid).map_or(lanes[target].x, |&s| lanes[s].x);
+                let from = lane_of.get(&sender.process).map_or(lanes[target].x, |&s| lanes[s].x);
                 arrow(&mut arrows, from, lanes[target].x, row.y, signal, *code, fate);
             }
             Kind::Deliver { signal } => {
@@ -270,7 +284,8 @@ pub fn svg(title: &str, events: &[Event], verdict: &str) -> String {
     // Below the namespace boxes, which reach 10 px a level under the rows.
     let legend_top = rows_bottom + 10.0 * depth as f64 + 34.0;
     let mut footer = String::new();
-    let present: Vec<Fate> = Fate::ALL.into_iter().filter(|f| fates.values().any(|g| g == f)).collect();
+    let drawn: Vec<Fate> = rows.iter().filter_map(|r| fates.get(&r.event).copied()).collect();
+    let present: Vec<Fate> = Fate::ALL.into_iter().filter(|f| drawn.contains(f)).collect();
     let legend_rows = legend(&mut footer, &present, legend_top);
     let caption_top = legend_top + legend_rows as f64 * 26.0 + 16.0;
     let lines = wrap(&format!("Verdict: {verdict}"), 116);
@@ -307,19 +322,27 @@ pub fn svg(title: &str, events: &[Event], verdict: &str) -> String {
 }
 
 /// The processes of the trace, host side first, then by namespace depth
-/// and PID, so each namespace's lifelines sit side by side.
+/// and PID, so each namespace's lifelines sit side by side: those that
+/// send or are sent a signal, or exit. A thread has no lifeline of its
+/// own; it is drawn on its process's, labelled as the process (its main
+/// thread).
 fn lanes(events: &[Event]) -> Vec<Lane> {
     let mut seen: HashMap<i32, Who> = HashMap::new();
     for e in events {
-        let sender = match &e.kind {
-            Kind::Generate { sender, .. } => Some(sender),
-            _ => None,
+        let (target, sender) = match &e.kind {
+            Kind::Generate { sender, .. } => (Some(&e.target), Some(sender)),
+            Kind::Exit => (Some(&e.target), None),
+            Kind::Deliver { .. } => (None, None),
         };
-        for who in std::iter::once(&e.target).chain(sender) {
-            let known = seen.entry(who.host_pid).or_insert_with(|| who.clone());
-            // A process that execs changes its name: keep the latest.
-            if who.comm.is_some() {
-                known.comm.clone_from(&who.comm);
+        for who in target.into_iter().chain(sender) {
+            let main = who.host_pid == who.process;
+            let known = seen.entry(who.process).or_insert_with(|| who.clone());
+            // A signal's names are the kernel's at the time: a process that
+            // has exec'd since it was first seen has a new one. Keep the
+            // main thread's latest.
+            let named = matches!(e.kind, Kind::Generate { .. }) && who.comm.is_some();
+            if main && (known.host_pid != who.host_pid || named) {
+                *known = Who { comm: who.comm.clone().or(known.comm.take()), ..who.clone() };
             }
         }
     }
@@ -338,13 +361,33 @@ struct Row {
     y: f64,
 }
 
-/// A row for every signal sent, every exit, and every signal taken that
-/// no arrow of this trace explains (`explained`: the arrows' colours say
-/// how the others were taken). Rows follow time but are never closer than
-/// ROW.
-fn rows(events: &[Event], explained: &std::collections::HashSet<usize>, top: f64) -> Vec<Row> {
+/// A row for every signal sent, every exit, and every signal a process
+/// with a lifeline (`lanes`) took that no arrow of this trace explains
+/// (`explained`: the arrows' colours say how the others were taken). Rows
+/// follow time but are never closer than ROW.
+fn rows(
+    events: &[Event],
+    explained: &std::collections::HashSet<usize>,
+    lanes: &HashMap<i32, usize>,
+    top: f64,
+) -> Vec<Row> {
     let drawn: Vec<usize> = (0..events.len())
-        .filter(|i| !matches!(events[*i].kind, Kind::Deliver { .. }) || !explained.contains(i))
+        .filter(|&i| match events[i].kind {
+            // A thread taking its share of its process's fate is not news.
+            Kind::Deliver { .. } => {
+                let target = &events[i].target;
+                !explained.contains(&i)
+                    && target.host_pid == target.process
+                    && lanes.contains_key(&target.process)
+            }
+            // A thread's SIGKILL to itself as its process exits (the kernel
+            // reports it ignored: the group is already dying) is not news either.
+            Kind::Generate { ref sender, .. } => {
+                let target = &events[i].target;
+                !(sender.host_pid == target.host_pid && target.host_pid != target.process)
+            }
+            Kind::Exit => true,
+        })
         .collect();
     let (first, last) = match (drawn.first(), drawn.last()) {
         (Some(&a), Some(&b)) => (events[a].t, events[b].t),
@@ -575,7 +618,13 @@ mod tests {
     use super::*;
 
     fn who(host_pid: i32, nspid: &[i32]) -> Who {
-        Who { host_pid, nspid: nspid.to_vec(), comm: Some("p".into()), inside: nspid.len() > 1 }
+        Who {
+            host_pid,
+            nspid: nspid.to_vec(),
+            comm: Some("p".into()),
+            inside: nspid.len() > 1,
+            process: host_pid,
+        }
     }
 
     fn sent(t: f64, signal: &str, to: &Who, res: i64, outcome: Outcome) -> Event {
@@ -605,6 +654,55 @@ mod tests {
         assert_eq!(fates[&1], Fate::AlreadyPending);
         assert_eq!(fates[&3], Fate::Blocked, "no delivery took the second");
         assert_eq!(fates[&4], Fate::DroppedAtInit);
+    }
+
+    #[test]
+    fn a_fatal_signal_taken_as_sigkill_is_its_default_action() {
+        let shell = who(200, &[200, 2]);
+        let events = vec![
+            sent(0.1, "SIGTERM", &shell, 0, Outcome::Queued),
+            Event {
+                t: 0.1,
+                kind: Kind::Deliver { signal: "SIGKILL".into() },
+                target: shell.clone(),
+                outcome: Outcome::Killed,
+            },
+            // A thread of another process, killed with it: no lifeline, no row.
+            Event {
+                t: 0.1,
+                kind: Kind::Deliver { signal: "SIGKILL".into() },
+                target: who(301, &[301, 5]),
+                outcome: Outcome::Killed,
+            },
+        ];
+        let taken = taken(&events);
+        assert_eq!(fates(&events, &taken)[&0], Fate::DefaultAction);
+        let lanes = lanes(&events);
+        assert_eq!(lanes.iter().map(|l| l.who.host_pid).collect::<Vec<_>>(), [9, 200]);
+        let svg = svg("t", &events, "v");
+        assert_eq!(svg.matches("class=\"taken\"").count(), 0, "{svg}");
+    }
+
+    #[test]
+    fn a_thread_is_drawn_on_its_process_lifeline() {
+        let main = Who { comm: Some("redis-server".into()), ..who(300, &[300, 1]) };
+        let thread = Who { comm: Some("bio_aof_fsync".into()), process: 300, ..who(302, &[302, 3]) };
+        let events = vec![
+            sent(0.1, "SIGTERM", &main, 0, Outcome::Queued),
+            Event {
+                t: 0.2,
+                kind: Kind::Deliver { signal: "SIGKILL".into() },
+                target: thread.clone(),
+                outcome: Outcome::Killed,
+            },
+            Event { t: 0.3, kind: Kind::Exit, target: thread, outcome: Outcome::Exited },
+        ];
+        let lanes = lanes(&events);
+        let names: Vec<_> = lanes.iter().map(|l| (l.who.host_pid, l.who.name().to_string())).collect();
+        assert_eq!(names, [(9, "p".to_string()), (300, "redis-server".to_string())]);
+        let svg = svg("t", &events, "v");
+        assert_eq!(svg.matches("class=\"exit\"").count(), 1);
+        assert_eq!(svg.matches("class=\"taken\"").count(), 0, "the thread's share of the kill is not drawn");
     }
 
     #[test]

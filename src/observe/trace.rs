@@ -202,6 +202,8 @@ struct Member {
     /// Its PID at each level, host first (NSpid).
     nspid: Vec<i32>,
     comm: String,
+    /// The process it is a thread of (host PID; its own for a process).
+    tgid: i32,
 }
 
 impl Member {
@@ -244,7 +246,8 @@ impl Timeline {
 
     fn learn(&mut self, pid: i32) {
         if let Some(status) = procfs::Status::of(pid).filter(|s| !s.nspid.is_empty()) {
-            self.members.insert(pid, Member { nspid: status.nspid, comm: procfs::comm(pid) });
+            let tgid = if status.tgid > 0 { status.tgid } else { pid };
+            self.members.insert(pid, Member { nspid: status.nspid, comm: procfs::comm(pid), tgid });
         }
     }
 
@@ -255,8 +258,15 @@ impl Timeline {
                 nspid: m.nspid.clone(),
                 comm: Some(comm.unwrap_or(&m.comm).to_string()),
                 inside: true,
+                process: m.tgid,
             },
-            None => Who { host_pid: pid, nspid: vec![pid], comm: comm.map(str::to_string), inside: false },
+            None => Who {
+                host_pid: pid,
+                nspid: vec![pid],
+                comm: comm.map(str::to_string),
+                inside: false,
+                process: pid,
+            },
         }
     }
 
@@ -278,9 +288,14 @@ impl Timeline {
                 if record.fields.get("group_dead").map(String::as_str) != Some("true") {
                     return None;
                 }
-                self.members.get(&pid)?;
-                let comm = record.fields.get("comm").map(String::as_str);
-                Some(Event { t, kind: Kind::Exit, target: self.who(pid, comm), outcome: Outcome::Exited })
+                // The last thread to exit ends the process: when that is not
+                // the main thread, the exit is still the process's.
+                let tgid = self.members.get(&pid)?.tgid;
+                let target = match tgid == pid || !self.members.contains_key(&tgid) {
+                    true => self.who(pid, record.fields.get("comm").map(String::as_str)),
+                    false => self.who(tgid, None),
+                };
+                Some(Event { t, kind: Kind::Exit, target, outcome: Outcome::Exited })
             }
             "signal_generate" => {
                 let target = record.int("pid") as i32;
