@@ -303,3 +303,69 @@ fn svg_refuses_a_file_it_cannot_write_before_tracing() {
     assert_eq!(out.code(), 125, "{out:?}");
     assert!(out.stderr.contains("--trace"), "--svg needs --trace: {}", out.stderr);
 }
+
+/// The SVGs inlined in an HTML page.
+fn inline_svgs(html: &str) -> Vec<&str> {
+    html.match_indices("<svg ")
+        .map(|(at, _)| &html[at..at + html[at..].find("</svg>").unwrap() + 6])
+        .collect()
+}
+
+#[test]
+fn the_demo_page_has_the_table_and_a_rendered_trace_per_scenario() {
+    assert!(nix::unistd::geteuid().is_root(), "the demo's traces need root");
+    require("/usr/bin/redis-server", "apt-get install redis-server (.ci/run does)");
+    require("/usr/bin/redis-cli", "apt-get install redis-tools (.ci/run does)");
+    require("/usr/bin/tini", "apt-get install tini (.ci/run does)");
+    require("/bin/busybox", "apt-get install busybox-static (.ci/run does)");
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("demo.html");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/redis-stop.sh");
+    let mut cmd = Command::new("bash");
+    cmd.args([script, "--grace", "1", "--format", "json", "--html", page.to_str().unwrap()])
+        .env("PIDLAB", bin());
+    let out = run_within(cmd, Duration::from_secs(180));
+    assert_eq!(out.code(), 0, "{out:?}");
+    let rows: Vec<Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 6, "{out:?}");
+
+    let html = std::fs::read_to_string(&page).expect("the page was written");
+    assert!(!html.contains("<script") && !html.contains("src="), "self-contained, nothing to fetch");
+    assert!(!html.contains("class=\"missing\""), "a scenario has no picture: {}", out.stderr);
+    assert_eq!(html.matches("<tr><td>").count(), 6, "a table row per scenario");
+    let sections: Vec<&str> = html.split("<section class=\"scenario\"").skip(1).collect();
+    assert_eq!(sections.len(), 6);
+    for (row, section) in rows.iter().zip(&sections) {
+        let name = row["scenario"].as_str().unwrap().replace('&', "&amp;");
+        assert!(section.contains(&format!("<h2>{name}</h2>")), "sections in the table's order: {name}");
+        assert_eq!(inline_svgs(section).len(), 1, "{name}: one picture");
+    }
+    // What the table says is what the pictures show: dash drops SIGTERM at
+    // PID 1; in exec form redis-server's handler takes it.
+    let dropped = |s: &str| inline_svgs(s)[0].contains("data-fate=\"dropped\" data-signal=\"SIGTERM\"");
+    let handled = |s: &str| inline_svgs(s)[0].contains("data-fate=\"handler\" data-signal=\"SIGTERM\"");
+    assert!(dropped(sections[1]) && !handled(sections[1]), "shell form, dash");
+    assert!(handled(sections[0]) && !dropped(sections[0]), "exec form");
+
+    for (i, svg) in inline_svgs(&html).into_iter().enumerate() {
+        let file = dir.path().join(format!("scenario-{i}.svg"));
+        std::fs::write(&file, svg).unwrap();
+        let picture = Rendered::of(&file);
+        assert_eq!(picture.width, 1280, "scenario {i}");
+        let inked = picture.inked() as f64 / (picture.width * picture.height) as f64;
+        assert!(inked > 0.02, "scenario {i}'s picture is (nearly) blank: {inked:.3}");
+    }
+}
+
+#[test]
+fn the_demo_refuses_a_page_it_cannot_write_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("no-such-dir/demo.html");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/redis-stop.sh");
+    let mut cmd = Command::new("bash");
+    cmd.args([script, "--html", page.to_str().unwrap()]).env("PIDLAB", bin());
+    let out = run_within(cmd, T);
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert!(out.stderr.contains("cannot write the file"), "names the problem and the fix: {}", out.stderr);
+    assert!(!out.stdout.contains("=="), "nothing ran: {}", out.stdout);
+}
