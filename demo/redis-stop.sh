@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --grace) grace=${2:?--grace needs seconds}; shift 2 ;;
     --format) format=${2:?--format needs table or json}; shift 2 ;;
     --html) html=${2:?--html needs a file}; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
 done
