@@ -8,19 +8,24 @@
 # `docker stop` does (SIGTERM to PID 1, a grace period, then SIGKILL), and
 # then loads dump.rdb into a throw-away redis to see whether the key is there.
 #
-# Usage: demo/redis-stop.sh [--grace SECS] [--format table|json]
+# Usage: demo/redis-stop.sh [--grace SECS] [--format table|json] [--html FILE]
 #   --grace   seconds between SIGTERM and SIGKILL (default 10, as docker stop)
 #   --format  json: one JSON object per scenario on stdout, progress on stderr
+#   --html    also write FILE: one self-contained page (the summary table, and
+#             per scenario the kernel's trace drawn by `pidlab run --trace --svg`
+#             and redis's own log lines), the slide to show afterwards (root)
 # PIDLAB=/path/to/pidlab uses that binary instead of building one.
 set -euo pipefail
 
 grace=10
 format=table
+html=
 while [ $# -gt 0 ]; do
   case "$1" in
     --grace) grace=${2:?--grace needs seconds}; shift 2 ;;
     --format) format=${2:?--format needs table or json}; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --html) html=${2:?--html needs a file}; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -30,6 +35,19 @@ repo=$(dirname "$here")
 
 # --- set up what the demonstration needs --------------------------------
 case "$format" in table|json) ;; *) echo "--format must be table or json" >&2; exit 2 ;; esac
+if [ -n "$html" ]; then
+  # Refused now, not after a minute of redis: the pictures are the kernel's
+  # record, and the file must be writable.
+  if [ "$(id -u)" != 0 ]; then
+    echo "--html draws each scenario's kernel trace, and tracing needs root: run as root, or leave out --html" >&2
+    exit 2
+  fi
+  if ! { : >"$html"; } 2>/dev/null; then
+    echo "--html $html: cannot write the file; give a path in a directory you can write to" >&2
+    exit 2
+  fi
+  html=$(cd "$(dirname "$html")" && pwd)/$(basename "$html")
+fi
 if [ "$format" = json ]; then exec 3>&1 1>&2; fi   # progress to stderr, rows to fd 3
 # need PROGRAM PACKAGE: install it (as root) or say how (rootfs-scripts/need.sh).
 . "$here/../rootfs-scripts/need.sh"
@@ -75,16 +93,20 @@ scenarios=(
 )
 
 rows=()
+dirs=()
 for entry in "${scenarios[@]}"; do
   name=${entry%%|*}
   args=${entry#*|}
   dir="$work/$(echo "$name" | tr -c 'a-z0-9' '-')"
   mkdir -p "$dir"
+  dirs+=("$dir")
+  svg=
+  [ -n "$html" ] && svg="--svg \"$dir/trace.svg\""
   echo "== $name"
   # The stop signal comes 1.5 s after the start; the key is written well
   # before that (the socket answers within a few milliseconds).
   ( code=0
-    eval "\"$pidlab\" run $trace -v \"$dir:/data\" --stop-after 1.5 --stop-timeout $grace $args" \
+    eval "\"$pidlab\" run $trace $svg -v \"$dir:/data\" --stop-after 1.5 --stop-timeout $grace $args" \
       >"$dir/out.log" 2>&1 || code=$?
     echo "$code" >"$dir/rc" ) &
   runner=$!
@@ -117,7 +139,8 @@ for entry in "${scenarios[@]}"; do
   fi
   # Redis's own words about its shutdown, if it had any.
   grep -oE '(Received SIGTERM|User requested shutdown|Saving the final RDB snapshot|DB saved on disk|ready to exit)[^"]*' \
-    "$dir/out.log" | sed 's/^/     redis: /' || true
+    "$dir/out.log" >"$dir/redis-lines" || true
+  sed 's/^/     redis: /' "$dir/redis-lines"
   saved=no
   if [ -s "$dir/dump.rdb" ]; then
     redis-server --port 0 --unixsocket "$dir/check.sock" --dir "$dir" --dbfilename dump.rdb \
@@ -140,6 +163,50 @@ for entry in "${scenarios[@]}"; do
       "$([ $saved = yes ] && echo true || echo false)" "$rc" "$tail_log" >&3
   fi
 done
+
+# --- the page -------------------------------------------------------------
+escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
+cell() { if [ "$1" = yes ]; then echo "<td class=\"yes\">yes</td>"; else echo "<td class=\"no\">$1</td>"; fi; }
+write_html() {
+  cat <<'HEAD'
+<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>pidlab: who is PID 1 decides whether redis saves on docker stop</title>
+<style>
+body { font-family: "DejaVu Sans", Verdana, Arial, sans-serif; margin: 24px; color: #111; }
+table { border-collapse: collapse; font-size: 20px; }
+th, td { border: 1px solid #888; padding: 6px 14px; text-align: left; }
+th { background: #eef3fb; }
+td.yes { color: #1a7f37; font-weight: bold; } td.no { color: #c5221f; font-weight: bold; }
+section { margin-top: 48px; }
+section svg { max-width: 100%; height: auto; border: 1px solid #ccc; }
+pre { background: #f4f4f4; padding: 8px; font-size: 16px; }
+</style></head><body>
+<h1>docker stop with real redis: who is PID 1 decides whether the data is saved</h1>
+HEAD
+  echo "<p>SIGTERM 1.5 s after the start, SIGKILL $grace s later if still running. Each picture is the kernel's own record (<code>pidlab run --trace --svg</code>).</p>"
+  echo '<table id="summary"><tr><th>scenario</th><th>PID 1</th><th>stop took</th><th>redis got SIGTERM</th><th>data saved</th></tr>'
+  for row in "${rows[@]}"; do
+    IFS='|' read -r a b c d e <<<"$row"
+    echo "<tr><td><a href=\"#s$((++n))\">$(echo "$a" | escape)</a></td><td>$(echo "$b" | escape)</td><td>$(echo "$c" | escape)</td>$(cell "$d")$(cell "$e")</tr>"
+  done
+  echo '</table>'
+  n=0
+  for i in "${!rows[@]}"; do
+    IFS='|' read -r a _ <<<"${rows[$i]}"
+    echo "<section class=\"scenario\" id=\"s$((++n))\"><h2>$(echo "$a" | escape)</h2>"
+    if [ -s "${dirs[$i]}/trace.svg" ]; then cat "${dirs[$i]}/trace.svg"; else echo '<p class="missing">No picture: the trace did not finish.</p>'; fi
+    echo "<h3>redis's own log</h3><pre>"
+    if [ -s "${dirs[$i]}/redis-lines" ]; then escape <"${dirs[$i]}/redis-lines"; else echo "(nothing: redis never heard of the stop)"; fi
+    echo "</pre></section>"
+  done
+  echo '</body></html>'
+}
+if [ -n "$html" ]; then
+  n=0
+  write_html >"$html"
+  echo "== the page: $html"
+fi
 [ "$format" = json ] && exit 0
 
 echo

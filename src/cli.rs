@@ -222,6 +222,10 @@ pub struct TraceArgs {
     /// Output format: a numbered timeline, or one JSON object per event.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Also draw the trace as a sequence diagram in FILE (SVG), once the trace
+    /// ends: a lifeline per process, an arrow per signal (root only).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -580,6 +584,11 @@ pub struct RunArgs {
     /// The command, replacing CMD (like `docker run IMAGE ARG...`).
     #[arg(trailing_var_arg = true, value_name = "ARG")]
     pub args: Vec<String>,
+
+    /// With --trace: also draw the trace as a sequence diagram in FILE (SVG), when
+    /// the sandbox has ended (root only).
+    #[arg(long, value_name = "FILE", requires = "trace")]
+    pub svg: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,8 @@ pub struct Status {
     /// `State:`, its letter: R running, S sleeping, D disk, T stopped,
     /// Z zombie, ...
     pub state: char,
+    /// `Tgid:`, the process a thread belongs to (its own PID for the main thread).
+    pub tgid: i32,
     /// `PPid:`, 0 when the parent is in an ancestor PID namespace.
     pub ppid: i32,
     /// `NSpid:`, outermost (this /proc's namespace) first.
@@ -65,6 +67,7 @@ impl Status {
             match key {
                 "Name" => status.name = value.to_string(),
                 "State" => status.state = value.chars().next().unwrap_or('?'),
+                "Tgid" => status.tgid = value.parse().unwrap_or(0),
                 "PPid" => status.ppid = value.parse().unwrap_or(0),
                 "NSpid" => status.nspid = value.split_whitespace().filter_map(|n| n.parse().ok()).collect(),
                 "SigBlk" => status.blocked = hex(value),

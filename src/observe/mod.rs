@@ -1,6 +1,9 @@
 //! How a running sandbox is seen from outside: `explain` predicts from
 //! /proc what a signal would do to each process, `trace` records what the
-//! kernel did with each signal (tracefs).
+//! kernel did with each signal (tracefs), and `picture` draws a trace as a
+//! sequence diagram (`trace --svg`).
 
+pub mod event;
 pub mod explain;
+pub mod picture;
 pub mod trace;

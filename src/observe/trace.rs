@@ -33,8 +33,10 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::time::{ClockId, clock_gettime};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::event::{Event, Kind, Outcome, Who};
+use super::picture;
 use crate::cli::{Format, TraceArgs};
 use crate::procfs::{self, members};
 use crate::record::open_pid1;
@@ -200,6 +202,8 @@ struct Member {
     /// Its PID at each level, host first (NSpid).
     nspid: Vec<i32>,
     comm: String,
+    /// The process it is a thread of (host PID; its own for a process).
+    tgid: i32,
 }
 
 impl Member {
@@ -214,7 +218,7 @@ pub struct Timeline {
     members: HashMap<i32, Member>,
     /// The PID namespaces of the sandbox (inode numbers of /proc/PID/ns/pid).
     namespaces: Vec<u64>,
-    pub events: Vec<Value>,
+    pub events: Vec<Event>,
 }
 
 impl Timeline {
@@ -242,21 +246,32 @@ impl Timeline {
 
     fn learn(&mut self, pid: i32) {
         if let Some(status) = procfs::Status::of(pid).filter(|s| !s.nspid.is_empty()) {
-            self.members.insert(pid, Member { nspid: status.nspid, comm: procfs::comm(pid) });
+            let tgid = if status.tgid > 0 { status.tgid } else { pid };
+            self.members.insert(pid, Member { nspid: status.nspid, comm: procfs::comm(pid), tgid });
         }
     }
 
-    fn who(&self, pid: i32, comm: Option<&str>) -> Value {
+    fn who(&self, pid: i32, comm: Option<&str>) -> Who {
         match self.members.get(&pid) {
-            Some(m) => {
-                json!({ "host_pid": pid, "nspid": m.nspid, "comm": comm.unwrap_or(&m.comm), "inside": true })
-            }
-            None => json!({ "host_pid": pid, "nspid": [pid], "comm": comm, "inside": false }),
+            Some(m) => Who {
+                host_pid: pid,
+                nspid: m.nspid.clone(),
+                comm: Some(comm.unwrap_or(&m.comm).to_string()),
+                inside: true,
+                process: m.tgid,
+            },
+            None => Who {
+                host_pid: pid,
+                nspid: vec![pid],
+                comm: comm.map(str::to_string),
+                inside: false,
+                process: pid,
+            },
         }
     }
 
     /// Turn one trace record into a timeline event, if it concerns the sandbox.
-    fn ingest(&mut self, record: &Record) -> Option<Value> {
+    fn ingest(&mut self, record: &Record) -> Option<Event> {
         let t = ((record.time - self.start) * 1000.0).round() / 1000.0;
         match record.event.as_str() {
             "sched_process_fork" => {
@@ -273,9 +288,14 @@ impl Timeline {
                 if record.fields.get("group_dead").map(String::as_str) != Some("true") {
                     return None;
                 }
-                self.members.get(&pid)?;
-                let comm = record.fields.get("comm").map(String::as_str);
-                Some(json!({ "t": t, "event": "exit", "target": self.who(pid, comm), "outcome": "exited" }))
+                // The last thread to exit ends the process: when that is not
+                // the main thread, the exit is still the process's.
+                let tgid = self.members.get(&pid)?.tgid;
+                let target = match tgid == pid || !self.members.contains_key(&tgid) {
+                    true => self.who(pid, record.fields.get("comm").map(String::as_str)),
+                    false => self.who(tgid, None),
+                };
+                Some(Event { t, kind: Kind::Exit, target, outcome: Outcome::Exited })
             }
             "signal_generate" => {
                 let target = record.int("pid") as i32;
@@ -288,12 +308,17 @@ impl Timeline {
                     return None; // a child of the sandbox's supervisor exiting: not the sandbox's business
                 }
                 let outcome = self.generate_outcome(record, sender, target, sig);
-                Some(json!({
-                    "t": t, "event": "generate", "signal": signal_name(sig),
-                    "sender": self.who(sender, Some(&record.task_comm)),
-                    "target": self.who(target, record.fields.get("comm").map(String::as_str)),
-                    "code": record.int("code"), "res": record.int("res"), "outcome": outcome,
-                }))
+                Some(Event {
+                    t,
+                    kind: Kind::Generate {
+                        signal: signal_name(sig),
+                        sender: self.who(sender, Some(&record.task_comm)),
+                        code: record.int("code"),
+                        res: record.int("res"),
+                    },
+                    target: self.who(target, record.fields.get("comm").map(String::as_str)),
+                    outcome,
+                })
             }
             "signal_deliver" => {
                 let target = record.task_pid;
@@ -303,19 +328,23 @@ impl Timeline {
                 let sig = record.int("sig") as i32;
                 let handler = record.fields.get("sa_handler").map(String::as_str).unwrap_or("0");
                 let outcome = match handler {
-                    "0" if sig == libc::SIGKILL => "killed".to_string(),
-                    "0" => "delivered at its default action".to_string(),
-                    "1" => "delivered while ignored".to_string(),
-                    _ => "delivered to its handler".to_string(),
+                    "0" if sig == libc::SIGKILL => Outcome::Killed,
+                    "0" => Outcome::DefaultAction,
+                    "1" => Outcome::DeliveredIgnored,
+                    _ => Outcome::Handler,
                 };
-                Some(json!({ "t": t, "event": "deliver", "signal": signal_name(sig),
-                             "target": self.who(target, Some(&record.task_comm)), "outcome": outcome }))
+                Some(Event {
+                    t,
+                    kind: Kind::Deliver { signal: signal_name(sig) },
+                    target: self.who(target, Some(&record.task_comm)),
+                    outcome,
+                })
             }
             _ => None,
         }
     }
 
-    fn generate_outcome(&self, record: &Record, sender: i32, target: i32, sig: i32) -> String {
+    fn generate_outcome(&self, record: &Record, sender: i32, target: i32, sig: i32) -> Outcome {
         let target_init = self.members.get(&target).is_some_and(Member::is_init);
         let sender_inside = self.members.contains_key(&sender);
         let kernel_only = sig == libc::SIGKILL || sig == libc::SIGSTOP;
@@ -323,78 +352,59 @@ impl Timeline {
             // From an ancestor namespace SIGKILL cannot be dropped at a
             // namespace's init, so the kernel says the sender was inside,
             // even if it exited before we could look at it.
-            return "dropped: PID 1 of its namespace has no handler for it, and from inside the namespace nothing gets through without one, not even SIGKILL (the sender must be inside: from outside SIGKILL is never dropped)".into();
+            return Outcome::DroppedSenderInside;
         }
         let kernel = record.int("code") == 128;
         match record.int("res") {
-            0 if sig == libc::SIGKILL && kernel && sender_inside => {
-                "queued: the kernel kills every process of a namespace whose init has exited".into()
-            }
-            0 if sig == libc::SIGKILL && target_init && !sender_inside => {
-                "queued: SIGKILL from an ancestor namespace always reaches PID 1".into()
-            }
-            0 => "queued".into(),
-            1 if target_init && ignored_by(target, sig) => "ignored: PID 1 set it to SIG_IGN".into(),
-            1 if target_init && !sender_inside => {
-                "dropped: PID 1 of its namespace has no handler for it, and only SIGKILL and SIGSTOP from an ancestor namespace get through (pid_namespaces(7))".into()
-            }
-            1 if target_init => {
-                "dropped: PID 1 of its namespace has no handler for it, and from inside the namespace nothing gets through without one, not even SIGKILL".into()
-            }
-            1 => "ignored: SIG_IGN, or a default action of ignore".into(),
-            2 => "already pending: not queued twice".into(),
-            _ => "lost: the signal queue was full".into(),
+            0 if sig == libc::SIGKILL && kernel && sender_inside => Outcome::QueuedTeardown,
+            0 if sig == libc::SIGKILL && target_init && !sender_inside => Outcome::QueuedAncestorKill,
+            0 => Outcome::Queued,
+            1 if target_init && ignored_by(target, sig) => Outcome::IgnoredByInit,
+            1 if target_init && !sender_inside => Outcome::DroppedFromOutside,
+            1 if target_init => Outcome::DroppedFromInside,
+            1 => Outcome::Ignored,
+            2 => Outcome::AlreadyPending,
+            _ => Outcome::Lost,
         }
     }
 
     /// One paragraph in plain words: what reached whom, what was dropped,
     /// how it ended.
     pub fn verdict(&self) -> String {
-        let mut sentences = Vec::new();
-        let name = |who: &Value| {
-            let pids: Vec<String> = who["nspid"]
-                .as_array()
-                .map(|a| a.iter().map(|n| n.to_string()).collect())
-                .unwrap_or_default();
-            format!(
-                "{} (PID {})",
-                who["comm"].as_str().unwrap_or("?"),
-                pids.last().cloned().unwrap_or_default()
-            )
-        };
-        for e in &self.events {
-            let t = e["t"].as_f64().unwrap_or(0.0);
-            let sig = e["signal"].as_str().unwrap_or("?");
-            let outcome = e["outcome"].as_str().unwrap_or("");
-            match e["event"].as_str() {
-                Some("generate") if e["res"] == 1 && outcome.starts_with("dropped") => sentences.push(format!(
-                    "At {t:.2} s {sig} sent to {} was dropped by the kernel: PID 1 had no handler for it.",
-                    name(&e["target"])
-                )),
-                Some("generate")
-                    if e["code"] == 128 && e["res"] == 0 && sig == "SIGKILL" && e["sender"]["inside"] == true =>
-                {
-                    sentences.push(format!(
-                        "At {t:.2} s the kernel killed {} in the teardown of its namespace, which follows the death of a PID 1.",
-                        name(&e["target"])
-                    ))
-                }
-                Some("generate") if sig == "SIGKILL" && e["sender"]["inside"] == false => sentences.push(format!(
-                    "At {t:.2} s SIGKILL from outside the namespace reached {}.",
-                    name(&e["target"])
-                )),
-                Some("deliver") if outcome == "delivered to its handler" => sentences.push(format!(
-                    "At {t:.2} s {} received {sig} in its handler.",
-                    name(&e["target"])
-                )),
-                _ => {}
-            }
-        }
-        if sentences.is_empty() {
-            return "No signal reached or missed the sandbox while it was traced.".into();
-        }
-        sentences.join(" ")
+        verdict(&self.events)
     }
+}
+
+/// One paragraph in plain words: what reached whom, what was dropped, how
+/// it ended.
+pub fn verdict(events: &[Event]) -> String {
+    let mut sentences = Vec::new();
+    let name = |who: &Who| format!("{} (PID {})", who.name(), who.own_pid());
+    for e in events {
+        let t = e.t;
+        let target = name(&e.target);
+        match &e.kind {
+            Kind::Generate { signal, res: 1, .. } if e.outcome.is_dropped_at_init() => sentences.push(format!(
+                "At {t:.2} s {signal} sent to {target} was dropped by the kernel: PID 1 had no handler for it."
+            )),
+            Kind::Generate { signal, sender, code: 128, res: 0 } if signal == "SIGKILL" && sender.inside => {
+                sentences.push(format!(
+                    "At {t:.2} s the kernel killed {target} in the teardown of its namespace, which follows the death of a PID 1."
+                ))
+            }
+            Kind::Generate { signal, sender, .. } if signal == "SIGKILL" && !sender.inside => {
+                sentences.push(format!("At {t:.2} s SIGKILL from outside the namespace reached {target}."))
+            }
+            Kind::Deliver { signal } if e.outcome == Outcome::Handler => {
+                sentences.push(format!("At {t:.2} s {target} received {signal} in its handler."))
+            }
+            _ => {}
+        }
+    }
+    if sentences.is_empty() {
+        return "No signal reached or missed the sandbox while it was traced.".into();
+    }
+    sentences.join(" ")
 }
 
 /// True if /proc says `pid` has `sig` at SIG_IGN.
@@ -560,38 +570,24 @@ fn await_sandbox(name: &str, limit: Duration) -> Result<()> {
 }
 
 /// Print one event, numbered, in the chosen format.
-fn show(n: usize, event: &Value, format: Format) {
+fn show(n: usize, event: &Event, format: Format) {
     if format == Format::Json {
-        let mut line = event.clone();
+        let mut line = event.to_json();
         line["n"] = json!(n);
         println!("{line}");
         return;
     }
-    let who = |w: &Value| {
-        let pids = procfs::pids_text_of(&w["nspid"]);
-        let place = if w["inside"] == true { pids } else { format!("{pids} (host)") };
-        format!("{} {}", w["comm"].as_str().unwrap_or("?"), place)
+    let who = |w: &Who| {
+        let place = if w.inside { w.pids() } else { format!("{} (host)", w.pids()) };
+        format!("{} {place}", w.name())
     };
-    let t = event["t"].as_f64().unwrap_or(0.0);
-    match event["event"].as_str() {
-        Some("generate") => println!(
-            "{n:>3} {t:>8.3}s  {} -> {} by {}: {}",
-            event["signal"].as_str().unwrap_or("?"),
-            who(&event["target"]),
-            who(&event["sender"]),
-            event["outcome"].as_str().unwrap_or("")
-        ),
-        Some("deliver") => println!(
-            "{n:>3} {t:>8.3}s  {} at {}: {}",
-            event["signal"].as_str().unwrap_or("?"),
-            who(&event["target"]),
-            event["outcome"].as_str().unwrap_or("")
-        ),
-        _ => println!(
-            "{n:>3} {t:>8.3}s  {} {}",
-            who(&event["target"]),
-            event["outcome"].as_str().unwrap_or("")
-        ),
+    let (t, target, outcome) = (event.t, who(&event.target), event.outcome.text());
+    match &event.kind {
+        Kind::Generate { signal, sender, .. } => {
+            println!("{n:>3} {t:>8.3}s  {signal} -> {target} by {}: {outcome}", who(sender))
+        }
+        Kind::Deliver { signal } => println!("{n:>3} {t:>8.3}s  {signal} at {target}: {outcome}"),
+        Kind::Exit => println!("{n:>3} {t:>8.3}s  {target} {outcome}"),
     }
 }
 
@@ -599,6 +595,8 @@ pub fn run(args: TraceArgs) -> Result<i32> {
     if args.ready_fd.is_some() {
         await_sandbox(&args.name, Duration::from_secs(5))?;
     }
+    // Refused before anything is traced, not after.
+    let picture = args.svg.as_deref().map(picture_file).transpose()?;
     let sandbox = Sandbox::open(&args.name)?;
     let (_, pid1, pidfd) = open_pid1(&sandbox, "trace")?;
     if !nix::unistd::geteuid().is_root() {
@@ -668,8 +666,8 @@ pub fn run(args: TraceArgs) -> Result<i32> {
                 if let Some(record) = parse_line(&line)
                     && let Some(event) = timeline.ingest(&record)
                 {
-                    timeline.events.push(event.clone());
-                    show(timeline.events.len(), &event, args.format);
+                    show(timeline.events.len() + 1, &event, args.format);
+                    timeline.events.push(event);
                 }
             }
         }
@@ -688,7 +686,30 @@ pub fn run(args: TraceArgs) -> Result<i32> {
     } else {
         println!("verdict: {verdict}");
     }
+    if let (Some(mut file), Some(path)) = (picture, &args.svg) {
+        let title = format!("pidlab trace {}: every signal, sender to target", sandbox.name);
+        let svg = picture::svg(&title, &timeline.events, &verdict);
+        std::io::Write::write_all(&mut file, svg.as_bytes())
+            .with_context(|| format!("write the picture to {}", path.display()))?;
+    }
     Ok(0)
+}
+
+/// Open (create or empty) the file `--svg` names, refusing what cannot be
+/// drawn: without root there is no kernel record to draw.
+fn picture_file(path: &Path) -> Result<fs::File> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!(
+            "--svg {} draws the kernel's record of each signal, and reading tracefs needs root: run as root, or leave out --svg",
+            path.display()
+        );
+    }
+    fs::File::create(path).with_context(|| {
+        format!(
+            "--svg {}: cannot create the file; give a path in a directory you can write to",
+            path.display()
+        )
+    })
 }
 
 /// `pidlab run --trace`: `pidlab trace NAME` as a child, its timeline on
@@ -699,15 +720,20 @@ pub struct Follower {
 }
 
 impl Follower {
-    pub fn start(name: &str) -> Result<Follower> {
+    /// `svg`: `run --trace --svg FILE`, handed on as `trace --svg FILE`.
+    pub fn start(name: &str, svg: Option<&Path>) -> Result<Follower> {
         use std::os::fd::AsFd;
+        if let Some(file) = svg {
+            picture_file(file)?;
+        }
         let (ready, ready_tx) = nix::unistd::pipe().context("pipe")?; // inherited by the tracer
         let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
-        let child = std::process::Command::new(std::env::current_exe()?)
-            .args(["trace", name, "--ready-fd", &ready_tx.as_raw_fd().to_string()])
-            .stdout(stderr)
-            .spawn()
-            .context("start pidlab trace")?;
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        command.args(["trace", name, "--ready-fd", &ready_tx.as_raw_fd().to_string()]);
+        if let Some(file) = svg {
+            command.arg("--svg").arg(file);
+        }
+        let child = command.stdout(stderr).spawn().context("start pidlab trace")?;
         Ok(Follower { child, ready })
     }
 

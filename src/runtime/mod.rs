@@ -101,7 +101,7 @@ pub fn start(
     // child we fork is born inside the new namespace — it would see none of
     // the host's PIDs. It waits for the sandbox to appear.
     let tracer = match (plan.trace, sandbox) {
-        (true, Some(sandbox)) => Some(trace::Follower::start(&sandbox.name)?),
+        (true, Some(sandbox)) => Some(trace::Follower::start(&sandbox.name, plan.trace_svg.as_deref())?),
         _ => None,
     };
     let (report_rx, report_tx) = pipe2(OFlag::O_CLOEXEC).context("create the report pipe")?;

@@ -53,6 +53,8 @@ pub struct Plan {
     pub step: Option<crate::runtime::walkthrough::Pace>,
     /// `--trace`: follow the sandbox's signals with `pidlab trace`.
     pub trace: bool,
+    /// `--svg FILE` with `--trace`: where the tracer draws its picture.
+    pub trace_svg: Option<std::path::PathBuf>,
     /// `--explain`: predict each signal's fate before sending it.
     pub explain: bool,
     pub pivot_root: bool,
@@ -228,6 +230,7 @@ impl Plan {
                 None => None,
             },
             trace: args.trace,
+            trace_svg: args.svg.clone(),
             explain: args.explain,
             pivot_root: args.pivot_root,
             volumes: args.volumes.iter().map(|v| Volume::parse(v)).collect::<Result<_>>()?,
