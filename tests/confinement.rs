@@ -300,3 +300,36 @@ fn the_workload_cannot_type_into_the_users_terminal() {
     let open = run_it("--security-opt seccomp=unconfined");
     assert!(open.stdout.contains("typed"), "{open:?}");
 }
+
+/// README Safety: "a --rootfs DIR is bound as pidlab checked it". The
+/// owner of DIR (here this test) swaps one of its directories for a
+/// symbolic link to a host directory after pidlab checked it and before
+/// the root is built (held there by `--step`): pidlab must refuse, not
+/// bind the host's directory into the sandbox.
+#[test]
+fn a_rootfs_entry_swapped_for_a_link_after_the_check_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("root");
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", dir.join("bin/sh")).unwrap();
+    let secret = tmp.path().join("host-secret");
+    std::fs::create_dir(&secret).unwrap();
+    std::fs::write(secret.join("marker"), "host\n").unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    let script =
+        format!("exec \"$0\" run --step --rootfs {} -- /bin/sh -c 'cat /etc/marker' 2>&1", dir.display());
+    cmd.args(["-c", &script, bin()]);
+    let mut walk = Running::start(&mut cmd);
+    for step in [2, 3, 4, 5] {
+        walk.expect_line(&format!("── step {step}/14"), T);
+        walk.write_stdin("\n");
+    }
+    walk.expect_line("── step 6/14", T);
+    std::fs::rename(dir.join("etc"), tmp.path().join("old-etc")).unwrap();
+    std::os::unix::fs::symlink(&secret, dir.join("etc")).unwrap();
+    walk.write_stdin(&"\n".repeat(20));
+    let out = walk.finish(T);
+    assert!(!out.stdout.contains("\nhost"), "the host directory was bound into the sandbox: {out:?}");
+    assert!(out.stdout.contains("became a symbolic link"), "{out:?}");
+}

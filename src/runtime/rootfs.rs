@@ -209,8 +209,9 @@ impl Root {
         let mut own_tmpfs = Vec::new();
         match &self.layout {
             Layout::Prepared(dir) => {
+                let dir_fd = open_source(dir, true)?;
                 let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
-                mount(Some(dir), root, None::<&str>, flags, None::<&str>)
+                mount(Some(&fd_path(&dir_fd)), root, None::<&str>, flags, None::<&str>)
                     .doing(|| format!("bind {} on {}", dir.display(), root.display()))?;
             }
             Layout::Assembled(entries) => {
@@ -613,6 +614,11 @@ fn add_dev_nodes(dev: &Path) -> Result<(), StepError> {
 
 /// Bind-mount `source` on a new mount point `target`, read-only if asked.
 fn bind(source: &Path, target: &Path, read_only: bool, is_dir: bool) -> Result<(), StepError> {
+    // Opened now, as it is, and mounted through its descriptor: the path
+    // was checked on the host before PID 1 existed, and whoever owns it
+    // could have swapped a part of it for a symbolic link since (to /etc,
+    // say); the mount must take what was planned or nothing.
+    let source_fd = open_source(source, is_dir)?;
     if is_dir {
         mkdir(target)?;
     } else if fs::symlink_metadata(target).is_err() {
@@ -621,12 +627,62 @@ fn bind(source: &Path, target: &Path, read_only: bool, is_dir: bool) -> Result<(
     // MS_REC: take the mounts below source along. In a user namespace a
     // non-recursive bind of a tree with locked submounts is refused.
     let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
-    mount(Some(source), target, None::<&str>, flags, None::<&str>)
+    mount(Some(&fd_path(&source_fd)), target, None::<&str>, flags, None::<&str>)
         .doing(|| format!("bind {} on {}", source.display(), target.display()))?;
     if read_only {
         make_read_only(target)?;
     }
     Ok(())
+}
+
+/// Open a host path pidlab is about to bind, following no symbolic link in
+/// any part of it (every such path was made canonical when it was checked,
+/// so a link now means it changed), and check it is still a directory, or
+/// not one, as planned.
+fn open_source(source: &Path, dir_wanted: bool) -> Result<OwnedFd, StepError> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+        .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = match openat2(nix::fcntl::AT_FDCWD, source, how) {
+        Err(Errno::ELOOP) => {
+            return Err(StepError::new(
+                Errno::ELOOP,
+                format!(
+                    "{} (or a directory above it) became a symbolic link after pidlab checked it; \
+                     pidlab binds only what it checked",
+                    source.display()
+                ),
+            ));
+        }
+        other => other.doing(|| format!("open {}", source.display()))?,
+    };
+    let kind = nix::sys::stat::fstat(&fd).map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT);
+    if kind == Ok(SFlag::S_IFLNK) {
+        // O_PATH | O_NOFOLLOW opens a link in the last part as the link.
+        return Err(StepError::new(
+            Errno::ELOOP,
+            format!(
+                "{} became a symbolic link after pidlab checked it; pidlab binds only what it checked",
+                source.display()
+            ),
+        ));
+    }
+    if (kind == Ok(SFlag::S_IFDIR)) != dir_wanted {
+        return Err(StepError::new(
+            Errno::EINVAL,
+            format!(
+                "{} changed since pidlab checked it (a directory became a file, or the reverse)",
+                source.display()
+            ),
+        ));
+    }
+    Ok(fd)
+}
+
+/// The path that names exactly what a descriptor refers to: mount(2)
+/// follows /proc/self/fd/N to the open file itself, not to a path.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 /// A bind mount is made with its source's flags; read-only needs a second
