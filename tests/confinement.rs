@@ -333,3 +333,25 @@ fn a_rootfs_entry_swapped_for_a_link_after_the_check_is_refused() {
     assert!(!out.stdout.contains("\nhost"), "the host directory was bound into the sandbox: {out:?}");
     assert!(out.stdout.contains("became a symbolic link"), "{out:?}");
 }
+
+/// A workload can leave a FIFO where /etc/passwd was in a root it may
+/// write (`--rootfs DIR`). pidlab reads that file to resolve `-u`; it must
+/// not open the FIFO and wait for a writer that never comes.
+#[test]
+fn a_fifo_for_etc_passwd_does_not_hang_user_resolution() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("root");
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", dir.join("bin/sh")).unwrap();
+    nix::unistd::mkfifo(&dir.join("etc/passwd"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let root = dir.to_str().unwrap();
+    let started = std::time::Instant::now();
+    let out = run_within(pidlab(["run", "--rootfs", root, "-u", "1000", "--", "/bin/sh", "-c", UID_OF_SELF]), T);
+    assert!(started.elapsed() < T, "pidlab hung on the FIFO: {out:?}");
+    assert_eq!((out.code(), out.stdout.split_whitespace().next()), (0, Some("1000")), "{out:?}");
+}
+
+/// The real user ID of the shell, from /proc with shell built-ins only
+/// (`id` would read /etc/passwd, which here is the FIFO).
+const UID_OF_SELF: &str = "while read -r key value; do [ \"$key\" = Uid: ] && echo $value; done < /proc/self/status; :";

@@ -355,13 +355,22 @@ pub fn read_in_root(root: &Path, target: &Path) -> Option<String> {
     let root = open_dir(root).ok()?;
     let relative = target.strip_prefix("/").unwrap_or(target);
     let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY)
+        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let fd = openat2(&root, relative, how).ok()?;
+    let file = fs::File::from(openat2(&root, relative, how).ok()?);
+    // The root file system may have been written by an earlier workload:
+    // a FIFO or a device there must not block or feed pidlab forever.
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut fs::File::from(fd), &mut text).ok()?;
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_ROOT_FILE), &mut text).ok()?;
     Some(text)
 }
+
+/// The most pidlab reads of a file in a root file system (/etc/passwd,
+/// /etc/group): far more than any real one, small enough to be harmless.
+const MAX_ROOT_FILE: u64 = 1 << 20;
 
 fn open_dir(dir: &Path) -> nix::Result<OwnedFd> {
     nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
