@@ -15,6 +15,26 @@ pub fn colour() -> bool {
     !no_color && nix::unistd::isatty(std::io::stdout()).unwrap_or(false)
 }
 
+/// `text` with every control character written as an escape (`\x1b`,
+/// `\n`), for text that came from a workload: a process name or command
+/// line is whatever the workload made it, and printed raw it could move the
+/// cursor, rewrite earlier lines or forge a line of pidlab's own. JSON
+/// output needs no such care: serde_json escapes control characters.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\t' => "\\t".to_string(),
+            c if c.is_control() => format!("\\x{:02x}", c as u32),
+            c => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// Print one JSON document (a verb's whole answer).
 pub fn document(value: &Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("a JSON value serialises"));
@@ -31,19 +51,25 @@ pub fn line(value: &Value) {
 pub fn table(rows: &[Vec<String>], right: &[usize]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
-        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|cell| cell.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| printable(cell).chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for row in rows {
         let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
+        for (c, cell) in row.iter().map(|cell| printable(cell)).enumerate() {
             let pad = widths[c] - cell.chars().count();
             let last = c + 1 == row.len();
             if right.contains(&c) {
                 line.push_str(&" ".repeat(pad));
-                line.push_str(cell);
+                line.push_str(&cell);
             } else {
-                line.push_str(cell);
+                line.push_str(&cell);
                 if !last {
                     line.push_str(&" ".repeat(pad));
                 }
@@ -73,5 +99,13 @@ mod tests {
             table(&rows, &[1]),
             "NAME           PID  CMD\na-long-name      7  sleep 1\nb            12345  x\n"
         );
+    }
+
+    #[test]
+    fn control_characters_from_a_workload_are_shown_escaped() {
+        assert_eq!(printable("redis-server *:6379"), "redis-server *:6379");
+        assert_eq!(printable("a\x1b[2Jb\nc\u{9b}"), "a\\x1b[2Jb\\nc\\x9b");
+        let rows = vec![vec!["x\x07".to_string(), "y".into()], vec!["long".to_string(), "z".into()]];
+        assert_eq!(table(&rows, &[]), "x\\x07  y\nlong    z\n");
     }
 }

@@ -347,11 +347,13 @@ fn a_fifo_for_etc_passwd_does_not_hang_user_resolution() {
     nix::unistd::mkfifo(&dir.join("etc/passwd"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
     let root = dir.to_str().unwrap();
     let started = std::time::Instant::now();
-    let out = run_within(pidlab(["run", "--rootfs", root, "-u", "1000", "--", "/bin/sh", "-c", UID_OF_SELF]), T);
+    let out =
+        run_within(pidlab(["run", "--rootfs", root, "-u", "1000", "--", "/bin/sh", "-c", UID_OF_SELF]), T);
     assert!(started.elapsed() < T, "pidlab hung on the FIFO: {out:?}");
     assert_eq!((out.code(), out.stdout.split_whitespace().next()), (0, Some("1000")), "{out:?}");
 }
 
 /// The real user ID of the shell, from /proc with shell built-ins only
 /// (`id` would read /etc/passwd, which here is the FIFO).
-const UID_OF_SELF: &str = "while read -r key value; do [ \"$key\" = Uid: ] && echo $value; done < /proc/self/status; :";
+const UID_OF_SELF: &str =
+    "while read -r key value; do [ \"$key\" = Uid: ] && echo $value; done < /proc/self/status; :";

@@ -700,13 +700,14 @@ fn render_inspect(doc: &Value) -> String {
     // space apart, as ps(1) prints them), then its signals and limits.
     let pids: Vec<String> = processes.iter().map(|p| procfs::pids_text_of(&p["nspid"])).collect();
     let pids_width = pids.iter().map(String::len).max().unwrap_or(0);
-    let comm_width = processes.iter().map(|p| text(&p["comm"]).chars().count()).max().unwrap_or(0);
+    let comm_width =
+        processes.iter().map(|p| output::printable(&text(&p["comm"])).chars().count()).max().unwrap_or(0);
     for (p, pids) in processes.iter().zip(&pids) {
         out.push_str(&format!(
             "  {pids:<pids_width$} {} {:<comm_width$} {}\n",
             p["state"].as_str().unwrap_or("?"),
-            text(&p["comm"]),
-            p["cmdline"].as_str().unwrap_or("")
+            output::printable(&text(&p["comm"])),
+            output::printable(p["cmdline"].as_str().unwrap_or(""))
         ));
         for (key, label) in [("caught", "caught"), ("ignored", "ignored"), ("blocked", "blocked")] {
             if let Some(list) = names(&p[key]).filter(|n| !n.is_empty()) {

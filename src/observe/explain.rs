@@ -129,7 +129,7 @@ pub fn render(rows: &[Value], sig: Signal, to_all: bool) -> String {
         out.push_str(&format!(
             "  {:<12} {:<8} {:<9} {}\n",
             procfs::pids_text_of(&row["nspid"]),
-            row["comm"].as_str().unwrap_or("?"),
+            crate::output::printable(row["comm"].as_str().unwrap_or("?")),
             row["outcome"].as_str().unwrap_or(""),
             row["why"].as_str().unwrap_or("")
         ));

@@ -428,7 +428,7 @@ fn monotonic() -> f64 {
 fn observe(args: &TraceArgs, sandbox: &Sandbox, pid1: i32, pidfd: &std::os::fd::OwnedFd) -> Result<i32> {
     let say = |n: usize, label: &str, text: String| match args.format {
         Format::Json => println!("{}", json!({ "n": n, "event": label, "text": text, "recorded": false })),
-        Format::Table => println!("{n:>3} {label:<9} {text}"),
+        Format::Table => println!("{n:>3} {label:<9} {}", crate::output::printable(&text)),
     };
     let stop_signal = sandbox
         .record()
@@ -579,7 +579,7 @@ fn show(n: usize, event: &Event, format: Format) {
     }
     let who = |w: &Who| {
         let place = if w.inside { w.pids() } else { format!("{} (host)", w.pids()) };
-        format!("{} {place}", w.name())
+        format!("{} {place}", crate::output::printable(&w.name()))
     };
     let (t, target, outcome) = (event.t, who(&event.target), event.outcome.text());
     match &event.kind {
