@@ -579,7 +579,7 @@ fn show(n: usize, event: &Event, format: Format) {
     }
     let who = |w: &Who| {
         let place = if w.inside { w.pids() } else { format!("{} (host)", w.pids()) };
-        format!("{} {place}", crate::output::printable(&w.name()))
+        format!("{} {place}", crate::output::printable(w.name()))
     };
     let (t, target, outcome) = (event.t, who(&event.target), event.outcome.text());
     match &event.kind {
