@@ -89,7 +89,7 @@ fn state_dir_error(what: &str) -> String {
 }
 
 /// A refusal with exit code 125.
-fn refuse(message: String) -> anyhow::Error {
+pub fn refuse(message: String) -> anyhow::Error {
     Exit { code: SETUP_FAILED, message }.into()
 }
 

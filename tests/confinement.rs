@@ -357,3 +357,18 @@ fn a_fifo_for_etc_passwd_does_not_hang_user_resolution() {
 /// (`id` would read /etc/passwd, which here is the FIFO).
 const UID_OF_SELF: &str =
     "while read -r key value; do [ \"$key\" = Uid: ] && echo $value; done < /proc/self/status; :";
+
+/// A chrooted process's root is not hidden from the other processes of its
+/// PID namespace: through `/proc/PID/root/..` they reach the host's root.
+/// So a chrooted sandbox may not join a pivot_rooted one's namespace.
+#[test]
+fn a_chrooted_sandbox_may_not_join_a_pivot_rooted_ones_pid_namespace() {
+    let lab = Lab::new();
+    lab.start(&["run", "-d", "--pivot-root", "--name", "web", "--", "pidlab", "probe"]);
+    let out = lab.run(&["run", "--pid", "container:web", "--", "true"]);
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("add --pivot-root"), "no fix named: {out:?}");
+    let pivoted = lab.run(&["run", "--pivot-root", "--pid", "container:web", "--", "true"]);
+    assert_eq!(pivoted.code(), 0, "{pivoted:?}");
+    lab.finish();
+}

@@ -151,7 +151,7 @@ pub fn start(
                 }
                 None
             }
-            PidNamespace::Container(name) => Some((name, pidns::join(name)?)),
+            PidNamespace::Container(name) => Some((name, pidns::join(name, plan.pivot_root)?)),
             PidNamespace::Host => None,
         })
     };

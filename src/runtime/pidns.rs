@@ -43,11 +43,21 @@ pub fn unshare_for_children() -> nix::Result<()> {
 /// through a pidfd of NAME's PID 1 it can never join a process that reused
 /// its number. Returns that pidfd: it becomes readable when NAME's PID 1
 /// exits, which ends the namespace and every process in it.
-pub fn join(name: &str) -> Result<OwnedFd> {
+///
+/// A chroot does not confine a process's root from others that see it in
+/// /proc: NAME's workload could walk `/proc/PID/root/..` of ours out to
+/// the host. So if NAME was pivot_rooted, ours must be too (`pivot_root`).
+pub fn join(name: &str, pivot_root: bool) -> Result<OwnedFd> {
     use nix::sched::setns;
     use std::os::fd::AsFd;
     let sandbox = crate::record::Sandbox::open(name)?;
-    let (_, _, pidfd) = crate::record::open_pid1(&sandbox, "join the PID namespace of")?;
+    let (record, _, pidfd) = crate::record::open_pid1(&sandbox, "join the PID namespace of")?;
+    if record.pivot_root && !pivot_root {
+        return Err(crate::record::refuse(format!(
+            "--pid container:{name}: {name} runs pivot_rooted, and a chrooted process in its PID namespace \
+             would give its workload a way to the host's root (/proc/PID/root/..): add --pivot-root"
+        )));
+    }
     setns(pidfd.as_fd(), CloneFlags::CLONE_NEWPID)
         .with_context(|| format!("setns into {name}'s PID namespace through a pidfd of its PID 1"))?;
     Ok(pidfd)
