@@ -187,6 +187,17 @@ pub fn descendants(pid: i32) -> Vec<i32> {
     found
 }
 
+/// The workload's PID 1 under `pid1`: with `--nest N`, PID 1 of the
+/// innermost namespace (the outer ones are pidlab's own `pidlab:nest-K`,
+/// which pass every signal on to it); else `pid1` itself.
+pub fn innermost_init(pid1: i32) -> Option<(i32, Status)> {
+    members(pid1)
+        .into_iter()
+        .filter_map(|pid| Status::of(pid).map(|s| (pid, s)))
+        .filter(|(_, s)| s.is_namespace_init())
+        .max_by_key(|(_, s)| s.nspid.len())
+}
+
 /// The inode of the process's PID namespace (`/proc/PID/ns/pid`).
 pub fn pid_namespace(pid: i32) -> Option<u64> {
     fs::metadata(format!("/proc/{pid}/ns/pid")).ok().map(|m| m.ino())

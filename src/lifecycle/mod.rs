@@ -536,12 +536,7 @@ pub fn ps(args: PsArgs) -> Result<i32> {
 /// (the outer ones are pidlab's own `pidlab:nest-K`), as a host PID and its
 /// command line.
 fn workload(pid1: i32) -> Value {
-    let innermost = procfs::members(pid1)
-        .into_iter()
-        .filter_map(|pid| procfs::Status::of(pid).map(|s| (pid, s)))
-        .filter(|(_, s)| s.is_namespace_init())
-        .max_by_key(|(_, s)| s.nspid.len());
-    match innermost {
+    match procfs::innermost_init(pid1) {
         Some((pid, status)) => {
             json!({ "host_pid": pid, "level": status.nspid.len() - 1, "cmdline": cmdline(pid) })
         }

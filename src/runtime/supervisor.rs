@@ -284,21 +284,25 @@ impl Drop for Watcher {
     }
 }
 
-/// The way out of a foreground run whose PID 1 drops what we forward
-/// (a workload without a SIGINT handler ignores Ctrl-C: that is the PID 1
-/// rule, and the lesson). Each dropped signal is said on the spot; the
-/// third within 2 s SIGKILLs PID 1, which nothing in the namespace can
-/// refuse.
+/// The way out of a foreground run that a signal does not end: a PID 1
+/// that drops what we forward (a workload without a SIGINT handler ignores
+/// Ctrl-C: that is the PID 1 rule, and the lesson), or one that catches it
+/// and carries on (a shell waiting for its command). Three forwarded
+/// signals within 2 s SIGKILL PID 1, which nothing in the namespace can
+/// refuse; a dropped one is said on the spot. With `--nest`, what counts
+/// is the innermost PID 1, the workload's: the outer levels pass every
+/// signal on to it.
 #[derive(Default)]
 struct Escape {
-    dropped: Vec<Instant>,
+    sent: Vec<Instant>,
 }
 
 impl Escape {
     const WINDOW: Duration = Duration::from_secs(2);
 
-    /// After `sig` went to PID 1 (forwarded by us, or sent inside by its
-    /// terminal). `pidfd`: PID 1's, to SIGKILL it through (else by PID).
+    /// After `sig` went to PID 1, forwarded by us (`pidfd`: PID 1's, to
+    /// SIGKILL it through) or sent inside by its terminal (`None`: then a
+    /// caught Ctrl-C does not count, as an interactive shell catches it).
     fn after(
         &mut self,
         sig: Signal,
@@ -306,34 +310,45 @@ impl Escape {
         name: Option<&str>,
         pidfd: Option<std::os::fd::BorrowedFd<'_>>,
     ) {
-        let Some(status) = crate::procfs::Status::of(pid1.as_raw()) else { return };
-        let (outcome, _) = crate::observe::explain::predict(&status, sig, signals::waited_for(pid1.as_raw()));
-        if outcome != "dropped" {
-            self.dropped.clear();
+        let Some((workload, status)) = crate::procfs::innermost_init(pid1.as_raw()) else { return };
+        let (outcome, _) = crate::observe::explain::predict(&status, sig, signals::waited_for(workload));
+        let dropped = outcome == "dropped";
+        if !dropped && pidfd.is_none() {
+            self.sent.clear();
             return;
         }
         let now = Instant::now();
-        self.dropped.retain(|at| now.duration_since(*at) < Self::WINDOW);
-        self.dropped.push(now);
-        match self.dropped.len() {
-            1 => {
-                let elsewhere = match name {
-                    Some(name) => format!(", or `pidlab kill {name}` from another terminal"),
-                    None => format!(", or `kill -9 {}` from another terminal", nix::unistd::getpid()),
-                };
-                say!(
-                    "pidlab: {sig} to PID 1 was dropped: it has no handler for it, and the kernel drops such \
-                     a signal to a namespace's PID 1. Press Ctrl-C twice more within 2 s to SIGKILL it{elsewhere}"
-                );
-            }
-            2 => say!("pidlab: {sig} dropped again; once more within 2 s sends SIGKILL"),
+        self.sent.retain(|at| now.duration_since(*at) < Self::WINDOW);
+        self.sent.push(now);
+        let elsewhere = match name {
+            Some(name) => format!(", or `pidlab kill {name}` from another terminal"),
+            None => format!(", or `kill -9 {}` from another terminal", nix::unistd::getpid()),
+        };
+        match (self.sent.len(), dropped) {
+            (1, true) => say!(
+                "pidlab: {sig} to PID 1 was dropped: it has no handler for it, and the kernel drops such \
+                 a signal to a namespace's PID 1. Press Ctrl-C twice more within 2 s to SIGKILL it{elsewhere}"
+            ),
+            // Caught: PID 1 may well be ending as asked; say nothing yet.
+            (1, false) => {}
+            (2, true) => say!("pidlab: {sig} dropped again; once more within 2 s sends SIGKILL"),
+            (2, false) => say!(
+                "pidlab: PID 1 {}, and is still running. Press Ctrl-C once more within 2 s to SIGKILL \
+                 it{elsewhere}",
+                match outcome {
+                    "queued" => format!("has {sig} blocked (queued for it)"),
+                    _ => format!("caught {sig}"),
+                }
+            ),
             _ => {
-                say!("pidlab: sending SIGKILL to PID 1 (host PID {pid1}): three dropped signals within 2 s");
+                say!(
+                    "pidlab: sending SIGKILL to PID 1 (host PID {pid1}): three signals within 2 s did not end it"
+                );
                 match pidfd {
                     Some(pidfd) => drop(sys::pidfd_send_signal(pidfd, Signal::SIGKILL)),
                     None => drop(nix::sys::signal::kill(pid1, Signal::SIGKILL)),
                 }
-                self.dropped.clear();
+                self.sent.clear();
             }
         }
     }
