@@ -188,7 +188,7 @@ pub fn spawn_watcher(us: BorrowedFd<'_>) -> nix::Result<Pid> {
     let stack = Stack::new(64 * 1024)?;
     // Born with its name: a child's name is its parent's at clone time, and
     // anyone looking at our children must tell it from PID 1 at once.
-    let ours = nix::sys::prctl::get_name()?;
+    let ours = own_name()?;
     nix::sys::prctl::set_name(c"pidlab:watch")?;
     let flags = libc::CLONE_VM | libc::CLONE_FILES | libc::SIGCHLD;
     // SAFETY: the stack is a fresh mapping that is never unmapped (forgotten
@@ -200,6 +200,19 @@ pub fn spawn_watcher(us: BorrowedFd<'_>) -> nix::Result<Pid> {
     let pid = Errno::result(rc)?;
     std::mem::forget(stack);
     Ok(Pid::from_raw(pid))
+}
+
+/// The calling thread's name (PR_GET_NAME). Not nix's `prctl::get_name`
+/// (0.32): it hands the kernel an immutable buffer to write into, which the
+/// optimiser may assume still holds zeros; a release build then read back
+/// "" and, restoring it, left pidlab nameless (blank in `ps` and in the
+/// trace, and `--step` took that for a process gone).
+fn own_name() -> nix::Result<std::ffi::CString> {
+    let mut buf = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes (TASK_COMM_LEN), NUL
+    // included, into the buffer, which is ours and mutable.
+    Errno::result(unsafe { libc::prctl(libc::PR_GET_NAME, buf.as_mut_ptr(), 0, 0, 0) })?;
+    std::ffi::CStr::from_bytes_until_nul(&buf).map(std::ffi::CStr::to_owned).map_err(|_| Errno::EINVAL)
 }
 
 /// Tell the watcher which process to kill if we die (`None`: none). The

@@ -337,3 +337,17 @@ fn orphans_of_a_pid_1_that_does_not_reap_stay_zombies() {
         assert_eq!(status_field(z, "PPid"), probe.to_string(), "adopted by PID 1");
     }
 }
+
+/// `pidlab run` keeps its name while it supervises: `ps`, the trace's
+/// sender column and `--step`'s look at pidlab itself all read it. (It
+/// names the watcher it starts by renaming itself for a moment; a release
+/// build once restored an empty name.)
+#[test]
+fn a_running_pidlab_is_named_pidlab() {
+    let mut sandbox = Running::start(&mut pidlab(["run", "--", "pidlab", "probe"]));
+    sandbox.expect_line("probe: ready", T);
+    assert_eq!(comm(sandbox.pid()), "pidlab");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(sandbox.pid()), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    let _ = sandbox.finish(T);
+}
