@@ -56,18 +56,29 @@ fn each_step_shows_what_the_kernel_changed() {
     assert!(section(&out.stderr, 14).contains("ps inside: 1 sleep"), "{}", out.stderr);
 }
 
-/// Every step the recipe runs is shown, and only those: with flags that
-/// add steps (rootless, nesting, a terminal), all fourteen.
+/// Every step the recipe runs is shown, and those it does without are
+/// named as skipped, with why; with flags that add steps (rootless,
+/// nesting, a terminal), all fourteen run.
 #[test]
 fn every_step_of_the_recipe_is_shown() {
     let plain = run_within(pidlab(["run", "--step=log", "--", "true"]), T);
-    let shown = |stderr: &str| -> Vec<u32> {
-        (1..=14).filter(|n| stderr.contains(&format!("── step {n}/14 "))).collect()
+    let headers = |stderr: &str, skipped: bool| -> Vec<u32> {
+        (1..=14)
+            .filter(|n| {
+                stderr
+                    .lines()
+                    .any(|l| l.contains(&format!("── step {n}/14 ")) && l.contains(": skipped, ") == skipped)
+            })
+            .collect()
     };
+    let shown = |stderr: &str| headers(stderr, false);
     assert_eq!(shown(&plain.stderr), [2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 14], "{plain:?}");
+    assert_eq!(headers(&plain.stderr, true), [1, 9, 10], "{plain:?}");
+    assert!(!plain.stderr.contains("already exited"), "a step took a live process for gone: {plain:?}");
     let all = run_within(pidlab(["run", "--step=log", "--rootless", "--nest", "2", "-t", "--", "true"]), T);
     assert_eq!(all.code(), 0, "{all:?}");
     assert_eq!(shown(&all.stderr), (1..=14).collect::<Vec<_>>(), "{all:?}");
+    assert_eq!(headers(&all.stderr, true), [0u32; 0], "{all:?}");
 }
 
 #[test]

@@ -273,6 +273,9 @@ pub struct Walkthrough {
     /// Ctrl-C at a pause (SIGINT is blocked while the sandbox starts).
     interrupt: SignalFd,
     before: Option<Snapshot>,
+    /// The number of the last step shown, so a step this run does without
+    /// is named as skipped rather than silently missing.
+    shown: u32,
 }
 
 impl Walkthrough {
@@ -281,10 +284,14 @@ impl Walkthrough {
         set.add(Signal::SIGINT);
         set.thread_block().context("block SIGINT")?;
         let interrupt = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
-        Ok(Walkthrough { pace, interrupt, before: None })
+        Ok(Walkthrough { pace, interrupt, before: None, shown: 0 })
     }
 
-    fn header(step: Step, plan: &Plan) {
+    fn header(&mut self, step: Step, plan: &Plan) {
+        for skipped in (self.shown + 1..step as u32).filter_map(Step::from_number) {
+            say!("pidlab: ── {skipped}: skipped, {}", skipped_because(skipped, plan));
+        }
+        self.shown = step as u32;
         say!("pidlab: ── {step}");
         say!("pidlab:    {}", calls(step, plan));
         say!("pidlab:    why: {}", why(step));
@@ -328,7 +335,7 @@ impl Walkthrough {
     /// Steps 1 and 2, in pidlab itself: shown the same way, observed on
     /// pidlab's own /proc entries.
     pub fn in_pidlab<T>(&mut self, step: Step, plan: &Plan, run: impl FnOnce() -> Result<T>) -> Result<T> {
-        Self::header(step, plan);
+        self.header(step, plan);
         self.pause()?;
         let me = nix::unistd::getpid().as_raw();
         let before = Snapshot::of(me, None);
@@ -367,7 +374,7 @@ impl Walkthrough {
             };
             match message {
                 Message::StepBegin { step } => {
-                    Self::header(step, plan);
+                    self.header(step, plan);
                     self.before = Some(Snapshot::of(innermost(pid1), Some(pid1)));
                     self.pause()?;
                     Message::Go.send(go).context("let PID 1 run the step")?;
@@ -387,6 +394,20 @@ impl Walkthrough {
                 _ => {}
             }
         }
+    }
+}
+
+/// Why this run does without `step`: the plan asks for nothing it does.
+fn skipped_because(step: Step, plan: &Plan) -> &'static str {
+    match step {
+        Step::UserNamespace => "pidlab runs as root: no user namespace (--rootless makes one)",
+        Step::Nest => "one PID namespace (--nest N makes N)",
+        Step::Terminal => "no -t: the workload writes to pidlab's own output",
+        Step::Seccomp => "--security-opt seccomp=unconfined",
+        Step::PidNamespace if !matches!(plan.pid_namespace, PidNamespace::New) => {
+            "--pid joins a PID namespace that already exists"
+        }
+        _ => "nothing in this run needs it",
     }
 }
 
