@@ -1086,3 +1086,12 @@ fn a_checked_script_starts_with_no_signal_blocked() {
     let text = std::fs::read_to_string(&mask).expect("the script ran");
     assert_eq!(text.trim(), "SigBlk:\t0000000000000000", "the script inherited a blocked mask");
 }
+
+/// The orphans of a probe that never reaps must be counted once they have
+/// exited, not while they still live: with their default life (0.2 s) the
+/// starter is still NOT YET.
+#[test]
+fn lesson_07_counts_zombies_after_the_orphans_have_lived() {
+    let out = check_answer("7", "exercise.sh", "pidlab run -d --name ex07 -- pidlab probe --orphans 5\n");
+    assert_not_yet(&out, &["5 zombies are left"]);
+}

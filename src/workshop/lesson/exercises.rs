@@ -222,26 +222,45 @@ pub fn check_7(file: &Path) -> Result<Verdict> {
     })
 }
 
-/// How many zombies are left in `name` once its PID 1 has had 2 s to
-/// reap them (an init reaps within milliseconds), and PID 1's command
-/// line.
+/// How many zombies are left in `name` once every orphan has exited and
+/// its PID 1 has had 2 s more to reap them (an init reaps within
+/// milliseconds), and PID 1's command line. The orphans are the processes
+/// made after the probe, whose PID inside `probe: pid=N` gave: until each
+/// is a zombie or gone, no count proves anything (each lives
+/// `--orphan-life` seconds, 0.2 by default).
 fn zombies_left(bench: &Bench, name: &str) -> Result<(usize, String)> {
-    let zombies = || -> Result<(usize, String)> {
+    let probe: i64 = bench
+        .logs(name)?
+        .lines()
+        .find_map(|l| l.strip_prefix("probe: pid=")?.split_whitespace().next()?.parse().ok())
+        .unwrap_or(1);
+    // (zombies, orphans still alive, PID 1's command line)
+    let look = || -> Result<(usize, usize, String)> {
         let inspect = bench.pidlab(&["inspect", name, "--format", "json"])?;
         let v: Value = serde_json::from_str(&inspect.stdout).unwrap_or(Value::Null);
         let procs = v["processes"].as_array().cloned().unwrap_or_default();
         let pid1 = procs.first().and_then(|p| p["cmdline"].as_str()).map(str::to_string);
         let pid1 =
             pid1.unwrap_or_else(|| format!("unknown: `pidlab inspect {name}` said {}", inspect.text()));
-        Ok((procs.iter().filter(|p| p["state"] == "Z").count(), pid1))
+        let inner = |p: &Value| p["nspid"].as_array().and_then(|n| n.last()).and_then(Value::as_i64);
+        let zombies = procs.iter().filter(|p| p["state"] == "Z").count();
+        let alive = procs.iter().filter(|p| p["state"] != "Z" && inner(p).is_some_and(|n| n > probe)).count();
+        Ok((zombies, alive, pid1))
     };
+    let step = std::time::Duration::from_millis(20);
+    // The orphans' own lives first (bounded: --orphan-life is a few seconds
+    // in every lesson), then PID 1's chance to reap.
+    let lives_end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while look()?.1 > 0 && std::time::Instant::now() < lives_end {
+        std::thread::sleep(step);
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
-        let (count, pid1) = zombies()?;
+        let (count, _, pid1) = look()?;
         if count == 0 || std::time::Instant::now() >= deadline {
             return Ok((count, pid1));
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(step);
     }
 }
 
