@@ -324,6 +324,11 @@ impl Drop for Bench {
                 Ok(ran) => ran.text(),
                 Err(err) => format!("{err:#}"),
             };
+            // Gone meanwhile (a foreground run removes its own record as
+            // it ends): nothing was left behind, so nothing to say.
+            if !self.names().contains(&name) {
+                continue;
+            }
             say!("pidlab: lesson check could not remove the sandbox {name}: {failure}");
         }
     }
