@@ -967,7 +967,7 @@ fn the_tour_shows_what_it_says() {
     let save = bash(&tour_line("mkdir -p data; pidlab run -v"));
     assert_eq!(save.code(), 0, "{save:?}");
     let saved = bash(&tour_line("cat data/state"));
-    assert_eq!(saved.stdout.trim(), "saved on SIGTERM by pid 1", "{saved:?}");
+    assert_eq!(saved.stdout.trim(), "saved on SIGTERM by the probe, pid 1 in its namespace", "{saved:?}");
     let init = tour_line("pidlab run --init -- ps");
     let ps = bash(&init);
     let rows: Vec<Vec<&str>> = ps.stdout.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();

@@ -243,7 +243,7 @@ fn chroot_escape() -> Result<String> {
 /// temporary name, then rename, so a reader never sees half a file.
 fn save_state(file: &Path, signal: &str) -> Result<()> {
     let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, format!("saved on {signal} by pid {}\n", getpid()))
+    std::fs::write(&tmp, format!("saved on {signal} by the probe, pid {} in its namespace\n", getpid()))
         .with_context(|| format!("write {}", tmp.display()))?;
     std::fs::rename(&tmp, file).with_context(|| format!("rename to {}", file.display()))
 }

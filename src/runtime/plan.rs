@@ -115,7 +115,10 @@ impl Plan {
             if !file.not_applied.is_empty() {
                 let list: Vec<String> =
                     file.not_applied.iter().map(|(l, i)| format!("{i} (line {l})")).collect();
-                say!("pidlab: not applied, pidlab runs images and does not build them: {}", list.join(", "));
+                say!(
+                    "pidlab: not applied (pidlab builds no image and runs none: it takes a Dockerfile's run settings only): {}",
+                    list.join(", ")
+                );
             }
             image = file.image;
         }
