@@ -116,14 +116,17 @@ for entry in "${scenarios[@]}"; do
   done
   redis-cli -s "$dir/redis.sock" set lesson "written before the stop" >/dev/null
   start=$(date +%s.%N)
-  while kill -0 "$runner" 2>/dev/null; do
-    t=$(echo "$(date +%s.%N) - $start" | bc)
-    printf '\r   %4.1f s: SIGTERM at 1.5 s, SIGKILL at %s s if still running ' "$t" "$(echo "1.5 + $grace" | bc)"
-    sleep 0.25
-  done
+  # A live clock on a terminal only: in a log, one line per scenario.
+  if [ -t 1 ]; then
+    while kill -0 "$runner" 2>/dev/null; do
+      t=$(echo "$(date +%s.%N) - $start" | bc)
+      printf '\r   %4.1f s: SIGTERM at 1.5 s, SIGKILL at %s s if still running ' "$t" "$(echo "1.5 + $grace" | bc)"
+      sleep 0.25
+    done
+  fi
   wait "$runner" || true
   rc=$(cat "$dir/rc")
-  printf '\r%60s\r' ''
+  if [ -t 1 ]; then printf '\r%60s\r' ''; fi
 
   # What happened, from pidlab's and redis's own words.
   took=$(grep -oE 'exited [0-9.]+ s after|within [0-9.]+ s of' "$dir/out.log" | grep -oE '[0-9.]+' || true)
@@ -210,10 +213,18 @@ fi
 [ "$format" = json ] && exit 0
 
 echo
-printf '%-32s %-14s %-22s %-16s %s\n' "scenario" "PID 1" "stop took" "redis got TERM" "data saved"
-for row in "${rows[@]}"; do
+# Each column as wide as its widest cell, two spaces apart.
+table=("scenario|PID 1|stop took|redis got TERM|data saved" "${rows[@]}")
+widths=(0 0 0 0)
+for row in "${table[@]}"; do
+  IFS='|' read -r -a cells <<<"$row"
+  for i in 0 1 2 3; do
+    [ "${#cells[$i]}" -gt "${widths[$i]}" ] && widths[$i]=${#cells[$i]}
+  done
+done
+for row in "${table[@]}"; do
   IFS='|' read -r a b c d e <<<"$row"
-  printf '%-32s %-14s %-22s %-16s %s\n' "$a" "$b" "$c" "$d" "$e"
+  printf "%-${widths[0]}s  %-${widths[1]}s  %-${widths[2]}s  %-${widths[3]}s  %s\n" "$a" "$b" "$c" "$d" "$e"
 done
 echo
 echo "When redis-server is PID 1 (exec form, or a shell that execs it) SIGTERM runs its handler and it saves at once."
