@@ -106,6 +106,6 @@ mod tests {
         assert_eq!(printable("redis-server *:6379"), "redis-server *:6379");
         assert_eq!(printable("a\x1b[2Jb\nc\u{9b}"), "a\\x1b[2Jb\\nc\\x9b");
         let rows = vec![vec!["x\x07".to_string(), "y".into()], vec!["long".to_string(), "z".into()]];
-        assert_eq!(table(&rows, &[]), "x\\x07  y\nlong    z\n");
+        assert_eq!(table(&rows, &[]), "x\\x07  y\nlong   z\n");
     }
 }
