@@ -215,3 +215,20 @@ fn exec_takes_i_and_t() {
     assert!(out.trim().starts_with("/dev/pts/"), "{out}");
     lab.finish();
 }
+
+/// When pidlab's terminal goes away (SIGHUP), nobody is left to stop the
+/// run, and a PID 1 that drops SIGHUP would keep it going unseen: pidlab
+/// stops it as `docker stop` does, stop signal then SIGKILL after the
+/// grace period (here 1 s).
+#[test]
+fn a_hangup_stops_a_foreground_run() {
+    let mut sandbox = Running::start(&mut pidlab(["run", "--stop-timeout", "1", "--", "pidlab", "probe"]));
+    sandbox.expect_line("probe: ready", T);
+    let hung_up = std::time::Instant::now();
+    kill(Pid::from_raw(sandbox.pid()), Signal::SIGHUP).unwrap();
+    let out = sandbox.finish(T);
+    let took = hung_up.elapsed();
+    assert_eq!(out.code(), 137, "{out:?}");
+    assert!(out.stderr.contains("the terminal is gone"), "{out:?}");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "stopped after {took:?}");
+}

@@ -208,6 +208,14 @@ pub fn supervise(
                 // ESRCH: PID 1 is exiting right now; nothing to do.
                 let _ = sys::pidfd_send_signal(pidfd.as_fd(), sig);
                 escape.after(sig, child, sandbox.map(|s| s.name.as_str()), Some(pidfd.as_fd()));
+                // Our terminal hung up (or someone sent us SIGHUP): no one
+                // is left to see or stop this run, and a PID 1 that drops
+                // SIGHUP would keep it going unseen. Stop it as `docker
+                // stop` does: the stop signal, the grace period, SIGKILL.
+                if sig == Signal::SIGHUP && matches!(phase, Phase::Running) {
+                    say!("pidlab: SIGHUP: the terminal is gone; stopping the sandbox");
+                    phase = advance(phase, &plan.stop, pidfd.as_fd(), child);
+                }
             }
             continue;
         }
