@@ -19,7 +19,7 @@
 //! calls only.
 
 use std::convert::Infallible;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
@@ -410,17 +410,26 @@ pub fn timeout_until(deadline: Option<std::time::Instant>) -> nix::poll::PollTim
 /// one mount only, so a host mount nested under a read-only bind stayed
 /// writable. Linux 5.12 and later.
 pub fn make_read_only_recursive(path: &std::ffi::CStr) -> nix::Result<()> {
+    mount_setattr_read_only(libc::AT_FDCWD, path, libc::AT_SYMLINK_NOFOLLOW)
+}
+
+/// The same for the mount an open descriptor names (AT_EMPTY_PATH).
+pub fn make_read_only_recursive_fd(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    mount_setattr_read_only(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH)
+}
+
+fn mount_setattr_read_only(dirfd: RawFd, path: &std::ffi::CStr, flags: libc::c_int) -> nix::Result<()> {
     let attr =
         libc::mount_attr { attr_set: libc::MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
     // SAFETY: `path` is a NUL-terminated string and `attr` a valid
     // mount_attr of the size passed; both live for the call, and the kernel
-    // only reads them.
+    // only reads them. `dirfd` is AT_FDCWD or a descriptor the caller holds.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
+            dirfd,
             path.as_ptr(),
-            libc::AT_RECURSIVE | libc::AT_SYMLINK_NOFOLLOW,
+            libc::AT_RECURSIVE | flags,
             &attr as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
         )

@@ -372,3 +372,36 @@ fn a_chrooted_sandbox_may_not_join_a_pivot_rooted_ones_pid_namespace() {
     assert_eq!(pivoted.code(), 0, "{pivoted:?}");
     lab.finish();
 }
+
+/// A root bound whole (`--rootfs DIR` with pidlab's mount points) is a
+/// directory its owner can still change: DIR/proc swapped for a link
+/// after the check (here while `--step` holds at step 7) must not take
+/// the proc mount elsewhere and leave /proc/sys writable.
+#[test]
+fn a_proc_mount_point_swapped_for_a_link_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("root");
+    for sub in ["bin", "proc", "dev", "tmp", ".pidlab", "d/zz"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::write(dir.join(".pidlab/pidlab"), "").unwrap();
+    std::fs::copy("/bin/busybox", dir.join("bin/sh")).unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    // Where the proc mount would land (DIR/d), and where it should be.
+    let probe = "for f in /d/sys/kernel/core_pattern /proc/sys/kernel/core_pattern; do \
+                 [ -w $f ] && w=yes; done; echo writable=${w:-no}";
+    let script = format!("exec \"$0\" run --step --rootfs {} -- /bin/sh -c '{probe}' 2>&1", dir.display());
+    cmd.args(["-c", &script, bin()]);
+    let mut walk = Running::start(&mut cmd);
+    for step in 2..=6 {
+        walk.expect_line(&format!("── step {step}/14"), T);
+        walk.write_stdin("\n");
+    }
+    walk.expect_line("── step 7/14", T);
+    std::fs::rename(dir.join("proc"), dir.join("proc.real")).unwrap();
+    std::os::unix::fs::symlink("d/zz/..", dir.join("proc")).unwrap();
+    walk.write_stdin(&"\n".repeat(20));
+    let out = walk.finish(T);
+    assert!(!out.stdout.contains("writable=yes"), "/proc/sys was writable: {out:?}");
+    assert!(out.stdout.contains("became a symbolic link"), "{out:?}");
+}

@@ -115,15 +115,20 @@ fn three_ctrl_c_end_a_nested_pid_1_that_drops_them() {
 fn ctrl_c_typed_on_a_terminal_reaches_pidlab_and_the_third_gets_out() {
     let mut session = on_a_terminal("run -- pidlab probe");
     session.expect_line("probe: ready", T);
-    // Each press after pidlab has said what it did with the one before
-    // (its stderr is the same terminal).
+    press_ctrl_c_three_times(&mut session);
+    let out = session.finish(T);
+    assert!(out.stdout.contains("sending SIGKILL"), "{out:?}");
+}
+
+/// Type Ctrl-C three times, each after pidlab has said what it did with
+/// the one before (its stderr is the same terminal): dropped, dropped
+/// again, and the third gets out.
+fn press_ctrl_c_three_times(session: &mut Running) {
     session.write_stdin("\x03");
     session.expect_line("was dropped", T);
     session.write_stdin("\x03");
     session.expect_line("dropped again", T);
     session.write_stdin("\x03");
-    let out = session.finish(T);
-    assert!(out.stdout.contains("sending SIGKILL"), "{out:?}");
 }
 
 /// The sandbox's PID 1 among the descendants of `pid`: the process whose
@@ -188,11 +193,7 @@ fn run_it_gives_a_shell_where_ctrl_c_ctrl_z_and_fg_work() {
 fn with_it_three_ctrl_c_still_end_a_pid_1_that_drops_them() {
     let mut session = on_a_terminal("run -it -- pidlab probe");
     session.expect_line("probe: ready", T);
-    session.write_stdin("\x03");
-    session.expect_line("was dropped", T);
-    session.write_stdin("\x03");
-    session.expect_line("dropped again", T);
-    session.write_stdin("\x03");
+    press_ctrl_c_three_times(&mut session);
     session.expect_line("sending SIGKILL", T);
     let _ = session.finish(T);
 }

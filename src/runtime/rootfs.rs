@@ -37,7 +37,7 @@
 //! namespaces"): the host's /proc would show the host's processes.
 
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::symlink;
 use std::path::{Component, Path, PathBuf};
 
@@ -735,14 +735,31 @@ pub fn make_private() -> Result<(), StepError> {
 /// Then, unless `--security-opt systempaths=unconfined`, confine it as
 /// Docker does (`confine_proc`). `dev_null` is the root's /dev/null.
 pub fn mount_proc(target: &Path, paths: SystemPaths, dev_null: &Path) -> Result<(), StepError> {
+    // Through descriptors, following no symbolic link: a prepared root's
+    // /proc is an entry of a directory someone else may change while we
+    // work. Swapped for a link, it would take the proc mount elsewhere and
+    // leave the confinement below (made by path) nothing to confine.
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("proc"), target, Some("proc"), flags, None::<&str>)
+    let mount_point = open_source(target, true)?;
+    mount(Some("proc"), &fd_path(&mount_point), Some("proc"), flags, None::<&str>)
         .doing(|| format!("mount proc on {}", target.display()))?;
+    // The proc mount itself (a lookup by name crosses into it), checked.
+    let proc = open_source(target, true)?;
+    let is_proc = nix::sys::statfs::fstatfs(&proc).is_ok_and(|fs| fs.filesystem_type() == PROC_SUPER_MAGIC);
+    if !is_proc {
+        return Err(StepError::new(
+            Errno::EINVAL,
+            format!("{} is not the proc pidlab just mounted: it changed meanwhile", target.display()),
+        ));
+    }
     match paths {
-        SystemPaths::Confined => confine_proc(target, dev_null),
+        SystemPaths::Confined => confine_proc(&proc, target, dev_null),
         SystemPaths::Unconfined => Ok(()),
     }
 }
+
+/// `statfs(2)`'s type of a procfs.
+const PROC_SUPER_MAGIC: nix::sys::statfs::FsType = nix::sys::statfs::PROC_SUPER_MAGIC;
 
 /// What `--security-opt systempaths=...` chose for /proc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -782,27 +799,63 @@ const MASKED_PROC: [&str; 10] = [
 /// Make Docker's read-only /proc paths read-only and hide its masked ones,
 /// in the procfs mounted at `proc`. Root inside cannot undo either: it
 /// holds no CAP_SYS_ADMIN, and seccomp refuses mount and umount2.
-fn confine_proc(proc: &Path, dev_null: &Path) -> Result<(), StepError> {
+fn confine_proc(proc: &OwnedFd, shown: &Path, dev_null: &Path) -> Result<(), StepError> {
+    // Each entry is opened beneath the proc mount, following no link: in
+    // a procfs none of these is one, so a link means something is wrong.
+    let entry = |name: &str| {
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+        openat2(proc, name, how)
+    };
     for name in READ_ONLY_PROC {
-        let path = proc.join(name);
+        let path = shown.join(name);
         // A bind of the path onto itself makes it a mount of its own,
         // whose flags can then differ from the rest of /proc. A path this
-        // kernel does not have is skipped (ENOENT), with no extra look.
-        match mount(Some(&path), &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>) {
-            Err(Errno::ENOENT) => continue,
-            other => other.doing(|| format!("bind {} onto itself", path.display()))?,
-        }
-        make_read_only(&path)?;
+        // kernel does not have is skipped, except sys, which every kernel
+        // has: without it, something is wrong, and nothing is confined.
+        let fd = match entry(name) {
+            Err(Errno::ENOENT) if name != "sys" => continue,
+            other => other.doing(|| format!("open {}", path.display()))?,
+        };
+        mount(
+            Some(&fd_path(&fd)),
+            &fd_path(&fd),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .doing(|| format!("bind {} onto itself", path.display()))?;
+        // Opened again, by name: the lookup crosses into the new bind.
+        let bound = entry(name).doing(|| format!("open {}", path.display()))?;
+        crate::sys::make_read_only_recursive_fd(bound.as_fd())
+            .doing(|| format!("make {} read-only (mount_setattr, Linux 5.12+)", path.display()))?;
+    }
+    let null = open_source(dev_null, false)?;
+    let is_null = nix::sys::stat::fstat(&null).is_ok_and(|st| {
+        SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+            && st.st_rdev == nix::sys::stat::makedev(1, 3)
+    });
+    if !is_null {
+        return Err(StepError::new(
+            Errno::EINVAL,
+            format!("{} is not the null device (1, 3): it cannot hide /proc files", dev_null.display()),
+        ));
     }
     for name in MASKED_PROC {
-        let path = proc.join(name);
-        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
-        if meta.is_dir() {
+        let path = shown.join(name);
+        let fd = match entry(name) {
+            Err(Errno::ENOENT) => continue,
+            other => other.doing(|| format!("open {}", path.display()))?,
+        };
+        let is_dir = nix::sys::stat::fstat(&fd)
+            .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR);
+        if is_dir {
             let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-            mount(Some("tmpfs"), &path, Some("tmpfs"), flags, Some("size=0,mode=0555"))
+            mount(Some("tmpfs"), &fd_path(&fd), Some("tmpfs"), flags, Some("size=0,mode=0555"))
                 .doing(|| format!("hide {} under an empty tmpfs", path.display()))?;
         } else {
-            mount(Some(dev_null), &path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            mount(Some(&fd_path(&null)), &fd_path(&fd), None::<&str>, MsFlags::MS_BIND, None::<&str>)
                 .doing(|| format!("hide {} under {}", path.display(), dev_null.display()))?;
         }
     }
