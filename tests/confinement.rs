@@ -360,9 +360,10 @@ const UID_OF_SELF: &str =
 
 /// A chrooted process's root is not hidden from the other processes of its
 /// PID namespace: through `/proc/PID/root/..` they reach the host's root.
-/// So a chrooted sandbox may not join a pivot_rooted one's namespace.
+/// So a chrooted and a pivot_rooted sandbox may not share one, whichever
+/// joins the other.
 #[test]
-fn a_chrooted_sandbox_may_not_join_a_pivot_rooted_ones_pid_namespace() {
+fn sandboxes_sharing_a_pid_namespace_switch_root_the_same_way() {
     let lab = Lab::new();
     lab.start(&["run", "-d", "--pivot-root", "--name", "web", "--", "pidlab", "probe"]);
     let out = lab.run(&["run", "--pid", "container:web", "--", "true"]);
@@ -370,6 +371,12 @@ fn a_chrooted_sandbox_may_not_join_a_pivot_rooted_ones_pid_namespace() {
     assert!(out.stderr.contains("add --pivot-root"), "no fix named: {out:?}");
     let pivoted = lab.run(&["run", "--pivot-root", "--pid", "container:web", "--", "true"]);
     assert_eq!(pivoted.code(), 0, "{pivoted:?}");
+    // The other way round too: a pivot_rooted joiner would reach the
+    // host through the chrooted sandbox's processes.
+    lab.start(&["run", "-d", "--name", "chrooted", "--", "pidlab", "probe"]);
+    let out = lab.run(&["run", "--pivot-root", "--pid", "container:chrooted", "--", "true"]);
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("run chrooted with --pivot-root too"), "no fix named: {out:?}");
     lab.finish();
 }
 

@@ -45,17 +45,27 @@ pub fn unshare_for_children() -> nix::Result<()> {
 /// exits, which ends the namespace and every process in it.
 ///
 /// A chroot does not confine a process's root from others that see it in
-/// /proc: NAME's workload could walk `/proc/PID/root/..` of ours out to
-/// the host. So if NAME was pivot_rooted, ours must be too (`pivot_root`).
+/// /proc: from `/proc/PID/root/..` of a chrooted process, anyone in its
+/// PID namespace walks out to the host. So the two sandboxes must switch
+/// root the same way (`pivot_root`): a chrooted one would hand that way out
+/// to a pivot_rooted neighbour, whichever of them joins.
 pub fn join(name: &str, pivot_root: bool) -> Result<OwnedFd> {
     use nix::sched::setns;
     use std::os::fd::AsFd;
     let sandbox = crate::record::Sandbox::open(name)?;
     let (record, _, pidfd) = crate::record::open_pid1(&sandbox, "join the PID namespace of")?;
-    if record.pivot_root && !pivot_root {
+    if record.pivot_root != pivot_root {
+        let fix = if record.pivot_root {
+            "add --pivot-root"
+        } else {
+            "run {name} with --pivot-root too, or drop --pivot-root here (both then escapable, as documented)"
+        };
         return Err(crate::record::refuse(format!(
-            "--pid container:{name}: {name} runs pivot_rooted, and a chrooted process in its PID namespace \
-             would give its workload a way to the host's root (/proc/PID/root/..): add --pivot-root"
+            "--pid container:{name}: {name} is {}, this sandbox would be {}; a chrooted process in a shared PID \
+             namespace gives every other process there a way to the host's root (/proc/PID/root/..): {}",
+            if record.pivot_root { "pivot_rooted" } else { "chrooted" },
+            if pivot_root { "pivot_rooted" } else { "chrooted" },
+            fix.replace("{name}", name)
         )));
     }
     setns(pidfd.as_fd(), CloneFlags::CLONE_NEWPID)
