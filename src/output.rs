@@ -21,7 +21,7 @@ pub fn colour() -> bool {
 /// cursor, rewrite earlier lines or forge a line of pidlab's own. JSON
 /// output needs no such care: serde_json escapes control characters.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(|c| c.is_control() || reorders(c)) {
         return text.into();
     }
     text.chars()
@@ -29,10 +29,18 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
             '\n' => "\\n".to_string(),
             '\t' => "\\t".to_string(),
             c if c.is_control() => format!("\\x{:02x}", c as u32),
+            c if reorders(c) => format!("\\u{{{:04x}}}", c as u32),
             c => c.to_string(),
         })
         .collect::<String>()
         .into()
+}
+
+/// Unicode's invisible direction marks and overrides (LRM, RLM, ALM, the
+/// embeddings, overrides and isolates): they reorder what a terminal
+/// shows after them, so a listing could read differently from what it is.
+fn reorders(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Print one JSON document (a verb's whole answer).
@@ -105,6 +113,7 @@ mod tests {
     fn control_characters_from_a_workload_are_shown_escaped() {
         assert_eq!(printable("redis-server *:6379"), "redis-server *:6379");
         assert_eq!(printable("a\x1b[2Jb\nc\u{9b}"), "a\\x1b[2Jb\\nc\\x9b");
+        assert_eq!(printable("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
         let rows = vec![vec!["x\x07".to_string(), "y".into()], vec!["long".to_string(), "z".into()]];
         assert_eq!(table(&rows, &[]), "x\\x07  y\nlong   z\n");
     }

@@ -190,11 +190,12 @@ fn a_full_tmp_does_not_matter_and_a_full_state_directory_is_refused() {
 fn a_workloads_control_characters_are_printed_escaped() {
     let lab = Lab::new();
     let script = r#"printf "\033[2Jx" > /proc/$$/comm; echo named; sleep 60"#;
-    let name = lab.ok(&["run", "-d", "--", "sh", "-c", script, "a\x1b[31mred"]).trim().to_string();
+    let name = lab.ok(&["run", "-d", "--", "sh", "-c", script, "a\x1b[31mred\u{202e}"]).trim().to_string();
     lab.ok(&["logs", "--wait-for", "named", &name]);
     for verb in [vec!["ps"], vec!["inspect", &name], vec!["explain", &name, "TERM"]] {
         let out = lab.ok(&verb);
         assert!(!out.contains('\x1b'), "`pidlab {}` printed a raw escape: {out:?}", verb.join(" "));
+        assert!(!out.contains('\u{202e}'), "`pidlab {}` printed a raw override: {out:?}", verb.join(" "));
         assert!(
             out.contains(r"\x1b"),
             "`pidlab {}` hid the escape instead of showing it: {out:?}",

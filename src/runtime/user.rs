@@ -55,8 +55,9 @@ impl User {
             Some(uid) => users.iter().find(|u| u.uid == uid).cloned(),
             None => Some(users.iter().find(|u| u.name == user_part).cloned().ok_or_else(|| {
                 anyhow::anyhow!(
-                    "--user {spec:?}: unable to find user {user_part}: no matching entries in the root's \
+                    "--user {spec:?}: unable to find user {}: no matching entries in the root's \
                      /etc/passwd{}; give a number, or use a root that has the user",
+                    crate::output::printable(user_part),
                     if passwd.is_none() { " (the root has none)" } else { "" }
                 )
             })?),
@@ -73,7 +74,8 @@ impl User {
                     Some(gid) => gid,
                     None => groups_file.iter().find(|e| e.name == g).map(|e| e.gid).ok_or_else(|| {
                         anyhow::anyhow!(
-                            "--user {spec:?}: unable to find group {g}: no matching entries in the root's /etc/group"
+                            "--user {spec:?}: unable to find group {}: no matching entries in the root's /etc/group",
+                            crate::output::printable(g)
                         )
                     })?,
                 };
@@ -197,6 +199,9 @@ mod tests {
         assert_eq!(r("redis:wheel").unwrap().gid, 10);
         assert!(r("redis:wheel").unwrap().groups.is_empty());
         assert!(r("nobody").unwrap_err().to_string().contains("no matching entries"));
+        // A name from a Dockerfile's USER is not the caller's: shown escaped.
+        assert!(!r("x\x1b]0;T\x07y").unwrap_err().to_string().contains('\x1b'));
+        assert!(!r("redis:\x1b[2J").unwrap_err().to_string().contains('\x1b'));
         assert!(r("redis:nogroup").is_err());
         assert!(r("4294967295").is_err());
         assert!(r(":1").is_err());
