@@ -330,7 +330,10 @@ impl Escape {
         self.sent.push(now);
         let elsewhere = match name {
             Some(name) => format!(", or `pidlab kill {name}` from another terminal"),
-            None => format!(", or `kill -9 {}` from another terminal", nix::unistd::getpid()),
+            None => format!(
+                ", or `kill -9 {}` (this pidlab: its sandbox dies with it) from another terminal",
+                nix::unistd::getpid()
+            ),
         };
         match (self.sent.len(), dropped) {
             (1, true) => say!(
