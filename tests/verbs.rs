@@ -137,7 +137,8 @@ fn logs_tail_and_wait_for() {
         ]
     );
     lab.ok(&["run", "-d", "--name", "cut", "--", "printf", "a\\nb"]);
-    assert_eq!(lab.run(&["wait", "cut"]).code(), 0);
+    let waited = lab.run(&["wait", "cut"]);
+    assert_eq!(waited.code(), 0, "{waited:?}");
     let objects: Vec<Value> = lab.ok(&["logs", "--format", "json", "cut"]).lines().map(json).collect();
     assert_eq!(
         (&objects[0]["line"], &objects[1]["line"], objects.len()),
