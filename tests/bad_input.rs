@@ -185,3 +185,12 @@ fn explain_suggests_a_real_flag() {
     assert!(!out.contains("--to all"), "{out}");
     lab.finish();
 }
+
+/// A whole command line in one exec-form element is a program named with
+/// spaces: the kernel says ENOENT, and pidlab says why and how to split it.
+#[test]
+fn a_one_element_exec_array_with_spaces_is_explained() {
+    let out = run(["run", "--cmd", r#"["sleep 0"]"#]);
+    assert_eq!(out.code(), 127, "{out:?}");
+    assert!(out.stderr.contains(r#"split it (["sleep","0"])"#), "{out:?}");
+}

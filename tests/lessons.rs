@@ -1095,3 +1095,14 @@ fn lesson_07_counts_zombies_after_the_orphans_have_lived() {
     let out = check_answer("7", "exercise.sh", "pidlab run -d --name ex07 -- pidlab probe --orphans 5\n");
     assert_not_yet(&out, &["5 zombies are left"]);
 }
+
+/// Lesson 5 with the whole command line in one exec-form element: the
+/// verdict says why it is not found and how to split it, without the
+/// note about FROM that every lesson Dockerfile earns.
+#[test]
+fn lesson_05_one_element_exec_array_is_explained() {
+    let out =
+        check_answer("5", "Dockerfile", "FROM redis\nCMD [\"pidlab probe --on-term-save /data/state\"]\n");
+    assert_not_yet(&out, &[r#"split it (["pidlab","probe","--on-term-save","/data/state"])"#]);
+    assert!(!out.stdout.contains("not applied"), "{out:?}");
+}

@@ -465,6 +465,14 @@ pub fn classify(report: &crate::runtime::step::Report, launch: &Launch) -> exit_
                 launch.argv[0]
             ),
             Pid1::Init => format!(". The root has no {}: give --init a path inside the root", launch.argv[0]),
+            Pid1::Program if launch.argv[0].contains(' ') => format!(
+                ". No program is named {:?}: in exec form each word is an element of its own, so a one-element \
+                 array holding a whole command line names a program with spaces in its name; split it \
+                 ({}), or write the line in shell form",
+                launch.argv[0],
+                serde_json::to_string(&launch.argv[0].split_whitespace().collect::<Vec<_>>())
+                    .expect("strings serialise")
+            ),
             Pid1::Program => format!(". {} was not found in the root (PATH is searched inside the root)", launch.argv[0]),
         });
     }
