@@ -29,6 +29,17 @@ fn kill_init_and_child(init: i32) {
     let _ = kill(Pid::from_raw(init), Signal::SIGKILL);
 }
 
+/// Kills an init and its workload when dropped, so a test that fails
+/// half-way (a line that never came) leaves neither behind: the workload
+/// leads its own process group, which the test's group kill misses.
+struct Reaped(i32);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        kill_init_and_child(self.0);
+    }
+}
+
 /// A bash workload that traps `signals` (numbers) and says which arrived.
 fn trapper(signals: &[i32]) -> String {
     let traps: String = signals.iter().map(|n| format!("trap 'echo caught {n}' {n}; ")).collect();
@@ -42,6 +53,7 @@ fn caught_under(init: &[&str], signals: &[i32]) -> Vec<i32> {
     let mut cmd = std::process::Command::new(init[0]);
     cmd.args(&init[1..]).args(["--", "/bin/bash", "-c", &script]);
     let mut running = Running::start(&mut cmd);
+    let reaped = Reaped(running.pid());
     running.expect_line("ready", T);
     let mut caught = Vec::new();
     for n in signals {
@@ -49,7 +61,7 @@ fn caught_under(init: &[&str], signals: &[i32]) -> Vec<i32> {
         let line = running.expect_line(&format!("caught {n}"), T);
         caught.push(line.trim_start_matches("caught ").parse().unwrap());
     }
-    kill_init_and_child(running.pid());
+    drop(reaped);
     let _ = running.finish(T);
     caught
 }
@@ -81,10 +93,11 @@ fn rewrite_and_exit_code_remapping() {
     let script = trapper(&[libc::SIGQUIT]);
     let mut running =
         Running::start(&mut pidlab(["init", "--rewrite", "15:3", "--", "/bin/bash", "-c", &script]));
+    let reaped = Reaped(running.pid());
     running.expect_line("ready", T);
     send(running.pid(), libc::SIGTERM);
     running.expect_line("caught 3", T);
-    kill_init_and_child(running.pid());
+    drop(reaped);
     let _ = running.finish(T);
 
     let out = run(["init", "-e", "143", "--", "sh", "-c", "kill -TERM $$"]);
