@@ -745,7 +745,8 @@ pub fn mount_proc(target: &Path, paths: SystemPaths, dev_null: &Path) -> Result<
         .doing(|| format!("mount proc on {}", target.display()))?;
     // The proc mount itself (a lookup by name crosses into it), checked.
     let proc = open_source(target, true)?;
-    let is_proc = nix::sys::statfs::fstatfs(&proc).is_ok_and(|fs| fs.filesystem_type() == PROC_SUPER_MAGIC);
+    let is_proc = nix::sys::statfs::fstatfs(&proc)
+        .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
     if !is_proc {
         return Err(StepError::new(
             Errno::EINVAL,
@@ -757,9 +758,6 @@ pub fn mount_proc(target: &Path, paths: SystemPaths, dev_null: &Path) -> Result<
         SystemPaths::Unconfined => Ok(()),
     }
 }
-
-/// `statfs(2)`'s type of a procfs.
-const PROC_SUPER_MAGIC: nix::sys::statfs::FsType = nix::sys::statfs::PROC_SUPER_MAGIC;
 
 /// What `--security-opt systempaths=...` chose for /proc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

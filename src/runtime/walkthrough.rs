@@ -289,7 +289,7 @@ impl Walkthrough {
 
     fn header(&mut self, step: Step, plan: &Plan) {
         for skipped in (self.shown + 1..step as u32).filter_map(Step::from_number) {
-            say!("pidlab: ── {skipped}: skipped, {}", skipped_because(skipped, plan));
+            say!("pidlab: ── {skipped}: skipped, {}", skipped_because(skipped));
         }
         self.shown = step as u32;
         say!("pidlab: ── {step}");
@@ -397,16 +397,12 @@ impl Walkthrough {
     }
 }
 
-/// Why this run does without `step`: the plan asks for nothing it does.
-fn skipped_because(step: Step, plan: &Plan) -> &'static str {
+/// Why a run does without `step`: only these three depend on the flags.
+fn skipped_because(step: Step) -> &'static str {
     match step {
         Step::UserNamespace => "pidlab runs as root: no user namespace (--rootless makes one)",
         Step::Nest => "one PID namespace (--nest N makes N)",
         Step::Terminal => "no -t: the workload writes to pidlab's own output",
-        Step::Seccomp => "--security-opt seccomp=unconfined",
-        Step::PidNamespace if !matches!(plan.pid_namespace, PidNamespace::New) => {
-            "--pid joins a PID namespace that already exists"
-        }
         _ => "nothing in this run needs it",
     }
 }
