@@ -259,27 +259,24 @@ fn pid1_dies_with_its_foreground_run_after_a_credential_change() {
     lab.finish();
 }
 
-#[test]
-fn pid1_dies_with_its_shim_after_a_credential_change() {
-    let lab = Lab::new();
-    let m = marker(3);
-    lab.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "g",
-        "--",
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "sleep",
-        &m,
-    ]);
-    let rec = record(&lab, "g");
+/// `run -d --name NAME` of a `sleep` that drops to `nobody` first (a
+/// credential change clears PR_SET_PDEATHSIG), once it is sleeping: its
+/// PID 1 and its shim, by host PID.
+fn detached_sleep_as_nobody(lab: &Lab, name: &str, mark: u32) -> (i32, i32) {
+    let m = marker(mark);
+    let setpriv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", &m];
+    lab.ok(&[&["run", "-d", "--name", name, "--"][..], &setpriv].concat());
+    let rec = record(lab, name);
     let (pid1, shim) =
         (rec["pid1"]["pid"].as_i64().unwrap() as i32, rec["supervisor"]["pid"].as_i64().unwrap() as i32);
     wait_until(T, "PID 1 execs sleep", || comm(pid1) == "sleep");
+    (pid1, shim)
+}
+
+#[test]
+fn pid1_dies_with_its_shim_after_a_credential_change() {
+    let lab = Lab::new();
+    let (pid1, shim) = detached_sleep_as_nobody(&lab, "g", 3);
     let pid1_fd = pidfd_open(Pid::from_raw(pid1));
     sigkill(shim);
     let outlived = !exits_within(&pid1_fd, Duration::from_secs(5));
@@ -295,24 +292,7 @@ fn pid1_dies_with_its_shim_after_a_credential_change() {
 #[test]
 fn a_sandbox_whose_supervisor_is_gone_is_shown_and_removable() {
     let lab = Lab::new();
-    let m = marker(4);
-    lab.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "o",
-        "--",
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "sleep",
-        &m,
-    ]);
-    let rec = record(&lab, "o");
-    let (pid1, shim) =
-        (rec["pid1"]["pid"].as_i64().unwrap() as i32, rec["supervisor"]["pid"].as_i64().unwrap() as i32);
-    wait_until(T, "PID 1 execs sleep", || comm(pid1) == "sleep");
+    let (pid1, shim) = detached_sleep_as_nobody(&lab, "o", 4);
     let pid1_fd = pidfd_open(Pid::from_raw(pid1));
     // The shim and everything of pidlab's it started, except PID 1.
     let listed = std::fs::read_to_string(format!("/proc/{shim}/task/{shim}/children")).unwrap();
@@ -344,7 +324,7 @@ fn a_sandbox_whose_supervisor_is_gone_is_shown_and_removable() {
     assert_eq!(inspect.code(), 0, "{inspect:?}");
     assert_eq!(rm.code(), 0, "{rm:?}");
     assert!(killed, "rm -f left PID 1 running");
-    assert!(sleepers(&m).is_empty());
+    assert!(sleepers(&marker(4)).is_empty());
     lab.finish();
 }
 
