@@ -644,10 +644,10 @@ fn bind(source: &Path, target: &Path, read_only: bool, is_dir: bool) -> Result<(
     Ok(())
 }
 
-/// Open a host path pidlab is about to bind, following no symbolic link in
-/// any part of it (every such path was made canonical when it was checked,
-/// so a link now means it changed), and check it is still a directory, or
-/// not one, as planned.
+/// Open a path pidlab is about to bind from or mount on, following no
+/// symbolic link in any part of it (every such path was made canonical
+/// when it was checked, so a link now means it changed), and check it is
+/// still a directory, or not one, as planned.
 fn open_source(source: &Path, dir_wanted: bool) -> Result<OwnedFd, StepError> {
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
@@ -658,7 +658,7 @@ fn open_source(source: &Path, dir_wanted: bool) -> Result<OwnedFd, StepError> {
                 Errno::ELOOP,
                 format!(
                     "{} (or a directory above it) became a symbolic link after pidlab checked it; \
-                     pidlab binds only what it checked",
+                     pidlab mounts only what it checked",
                     source.display()
                 ),
             ));
@@ -671,7 +671,7 @@ fn open_source(source: &Path, dir_wanted: bool) -> Result<OwnedFd, StepError> {
         return Err(StepError::new(
             Errno::ELOOP,
             format!(
-                "{} became a symbolic link after pidlab checked it; pidlab binds only what it checked",
+                "{} became a symbolic link after pidlab checked it; pidlab mounts only what it checked",
                 source.display()
             ),
         ));
