@@ -73,7 +73,8 @@ fn three_ctrl_c_end_a_pid_1_that_drops_them() {
 /// A PID 1 that handles SIGINT gets every one; when it carries on all the
 /// same (a shell waiting for its command does), the third within 2 s
 /// still gets the user out. With `--nest`, the workload is the innermost
-/// PID 1, reached through pidlab's own outer inits.
+/// PID 1, reached through pidlab's own outer inits. Other signals it
+/// handles do not count.
 #[test]
 fn three_ctrl_c_end_a_pid_1_that_catches_them_and_carries_on() {
     for nest in ["1", "3"] {
@@ -91,6 +92,16 @@ fn three_ctrl_c_end_a_pid_1_that_catches_them_and_carries_on() {
         assert!(!out.stderr.contains("was dropped"), "--nest {nest}: {out:?}");
         assert!(out.stderr.contains("sending SIGKILL"), "--nest {nest}: {out:?}");
     }
+    // Any other signal PID 1 handles is forwarded as often as it comes.
+    let mut sandbox = Running::start(&mut pidlab(["run", "--", "pidlab", "probe", "--catch", "USR1"]));
+    sandbox.expect_line("probe: ready", T);
+    for _ in 1..=4 {
+        kill(Pid::from_raw(sandbox.pid()), Signal::SIGUSR1).unwrap();
+        sandbox.expect_line("caught SIGUSR1", T);
+    }
+    kill(Pid::from_raw(sandbox.pid()), Signal::SIGKILL).unwrap();
+    let out = sandbox.finish(T);
+    assert!(!out.stderr.contains("sending SIGKILL"), "handled USR1s ended the run: {out:?}");
 }
 
 /// The same for a PID 1 that drops Ctrl-C three levels down: pidlab's

@@ -296,7 +296,7 @@ impl Drop for Watcher {
 /// that drops what we forward (a workload without a SIGINT handler ignores
 /// Ctrl-C: that is the PID 1 rule, and the lesson), or one that catches it
 /// and carries on (a shell waiting for its command). Three forwarded
-/// signals within 2 s SIGKILL PID 1, which nothing in the namespace can
+/// signals within 2 s (dropped ones, or Ctrl-C however taken) SIGKILL PID 1, which nothing in the namespace can
 /// refuse; a dropped one is said on the spot. With `--nest`, what counts
 /// is the innermost PID 1, the workload's: the outer levels pass every
 /// signal on to it.
@@ -321,7 +321,9 @@ impl Escape {
         let Some((workload, status)) = crate::procfs::innermost_init(pid1.as_raw()) else { return };
         let (outcome, _) = crate::observe::explain::predict(&status, sig, signals::waited_for(workload));
         let dropped = outcome == "dropped";
-        if !dropped && pidfd.is_none() {
+        // A signal PID 1 takes counts only if it is Ctrl-C forwarded by
+        // us: a USR1 or HUP it handles is its business, however often sent.
+        if !dropped && (pidfd.is_none() || sig != Signal::SIGINT) {
             self.sent.clear();
             return;
         }
