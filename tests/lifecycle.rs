@@ -222,13 +222,29 @@ fn run_rm_removes_the_sandbox_when_it_exits_and_logs_follow_until_the_end() {
 }
 
 #[test]
-fn an_unnamed_foreground_run_is_not_registered() {
+fn an_unnamed_foreground_run_gets_a_generated_name_that_ps_and_kill_reach() {
     let lab = Lab::new();
-    let mut fg = Running::start(&mut lab.cmd(&["run", "--", "pidlab", "probe", "--catch", "USR1"]));
+    // The probe leaves SIGINT and SIGTERM at their defaults: as PID 1 it
+    // ignores both, so only a SIGKILL, by name from here, ends it.
+    let mut fg = Running::start(&mut lab.cmd(&["run", "--", "pidlab", "probe"]));
     fg.expect_line("probe: ready", T);
-    let ps: serde_json::Value = serde_json::from_str(&lab.ok(&["ps", "-a", "--format", "json"])).unwrap();
-    assert_eq!(ps, serde_json::json!([]), "nothing to address it by, so nothing registered");
-    assert!(sandboxes_in(lab.state.path()).is_empty());
+    let mut listed = serde_json::Value::Null;
+    wait_until(T, "the unnamed run in `ps`", || {
+        listed = serde_json::from_str(&lab.ok(&["ps", "--format", "json"])).unwrap();
+        listed.as_array().is_some_and(|a| a.len() == 1)
+    });
+    let name = listed[0]["name"].as_str().unwrap().to_string();
+    assert_eq!(name.split('-').count(), 3, "a readable generated name: {name}");
+    assert_eq!(listed[0]["state"], "running", "{listed}");
+    assert_eq!(
+        listed[0]["pid1"]["host_pid"],
+        *chain_until(fg.pid(), "pidlab", T).last().unwrap(),
+        "{listed}"
+    );
+    lab.ok(&["kill", &name]);
+    let out = fg.finish(T);
+    assert_eq!(out.code(), 137, "SIGKILLed by `pidlab kill {name}`: {out:?}");
+    assert!(sandboxes_in(lab.state.path()).is_empty(), "a foreground run takes its record with it");
 }
 
 #[test]

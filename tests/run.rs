@@ -165,7 +165,8 @@ fn no_mount_reaches_the_host_during_or_after_a_run() {
     let mount_point = state.path().join(".root").display().to_string();
     assert!(!during.iter().any(|l| l.contains(&mount_point)), "the root's mounts leaked to the host");
     assert_eq!(during.len(), before.len(), "the host's mount table changed during the run");
-    assert!(sandboxes_in(state.path()).is_empty(), "an unnamed run registers nothing");
+    // Registered under a generated name while it runs, so `ps` finds it.
+    wait_until(T, "the run's record", || sandboxes_in(state.path()).len() == 1);
     assert!(entries(tmp.path()).is_empty(), "pidlab wrote to TMPDIR: {:?}", entries(tmp.path()));
     // End it cleanly: SIGTERM to pidlab is forwarded, the probe saves and exits.
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(sandbox.pid()), nix::sys::signal::Signal::SIGTERM)
@@ -175,7 +176,7 @@ fn no_mount_reaches_the_host_during_or_after_a_run() {
     std::fs::remove_file(&save).expect("the probe saved its state through the volume");
     let after = host_mounts();
     assert_eq!(after.len(), before.len(), "the host's mount table changed");
-    assert!(sandboxes_in(state.path()).is_empty());
+    assert!(sandboxes_in(state.path()).is_empty(), "a foreground run takes its record with it");
 }
 
 #[test]

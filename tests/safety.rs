@@ -42,6 +42,12 @@ fn a_sigkilled_pidlab_run_leaves_no_workload_running_and_nothing_on_disk() {
         // mount point (which the host sees empty) and its mounts died with
         // the sandbox's namespace.
         assert!(entries(tmp.path()).is_empty(), "left in TMPDIR: {:?}", entries(tmp.path()));
+        // Its record (the run's generated name) could not be removed by a
+        // SIGKILLed pidlab: the next `ps` sees it is dead and removes it.
+        let mut ps = pidlab(["ps", "-a", "-q"]);
+        ps.env("PIDLAB_STATE_DIR", state.path());
+        let ps = run_within(ps, T);
+        assert_eq!((ps.code(), ps.stdout.as_str()), (0, ""), "a dead run is not listed: {ps:?}");
         assert!(sandboxes_in(state.path()).is_empty(), "left in the state directory");
     }
 }

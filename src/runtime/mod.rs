@@ -75,42 +75,98 @@ pub fn run(args: RunArgs) -> Result<i32> {
         let name = args.name.clone().unwrap_or_else(record::generate_name);
         return shim::detach(&plan, root, &name, args.rm);
     }
-    // A named foreground sandbox is registered while it runs, so that
-    // `pidlab exec`, `stop` and `ps` reach it from another terminal; it
-    // leaves no state behind when it ends. An unnamed one could not be
-    // addressed anyway, and skips the state files (about 0.5 ms).
-    // `--trace` follows the sandbox by name, so it needs one too.
-    let name = args.name.clone().or_else(|| args.trace.then(record::generate_name));
-    let sandbox = name.as_deref().map(Sandbox::claim).transpose()?;
-    let result = root.create().and_then(|root| start(&plan, &root, sandbox.as_ref(), None));
-    if let Some(sandbox) = sandbox {
+    // A foreground sandbox is registered while it runs, so that `pidlab
+    // ps`, `exec`, `stop` and `kill` reach it from another terminal; it
+    // leaves no state behind when it ends. Without --name it gets a
+    // generated one, which the Ctrl-C escape names (`Register`).
+    let named = match (&args.name, args.trace) {
+        (Some(name), _) => Some(Sandbox::claim(name)?),
+        // `--trace` follows the sandbox by name from its first signal.
+        (None, true) => Some(claim_generated()?),
+        (None, false) => None,
+    };
+    let register = match &named {
+        Some(sandbox) => Register::BeforeWorkload(sandbox),
+        None => Register::AfterExec,
+    };
+    let result = root.create().and_then(|root| start(&plan, &root, register, None));
+    if let Some(sandbox) = named {
         let _ = sandbox.remove();
     }
     result
 }
 
+/// When a sandbox's record is written, relative to its workload's start.
+pub enum Register<'a> {
+    /// Before the workload runs: PID 1 waits for pidlab's go-ahead (step
+    /// 3) until the record is written, so `ps`, `exec` and `stop` find
+    /// the sandbox as soon as it runs. The caller has claimed the name (a
+    /// script may use a name it chose the moment `run` starts) and
+    /// removes the record.
+    BeforeWorkload(&'a Sandbox),
+    /// Once PID 1 has exec'd the workload, under a generated name that
+    /// nobody could know sooner, and removed when the sandbox ends. PID 1
+    /// needs no go-ahead, so it borrows pidlab's memory until it execs
+    /// instead of copying it, and the record is written while the
+    /// workload runs: `cargo bench --bench startup` prices it.
+    AfterExec,
+}
+
+/// Claim a generated name; one already taken (about one chance in 2^35
+/// with a thousand sandboxes) is tried again with another.
+fn claim_generated() -> Result<Sandbox> {
+    let mut tries = 0;
+    loop {
+        let name = record::generate_name();
+        match Sandbox::claim(&name) {
+            Err(_) if tries < 3 && Sandbox::open(&name).is_ok() => tries += 1,
+            claimed => return claimed,
+        }
+    }
+}
+
+/// `Register::AfterExec`: claim a generated name for the running PID 1
+/// `child`. A state directory pidlab may not use costs the sandbox its
+/// record (`ps` and `kill` will not find it), not its run.
+fn register_after_exec(plan: &Plan, child: nix::unistd::Pid) -> Option<Sandbox> {
+    let claimed = claim_generated().and_then(|sandbox| {
+        match sandbox.write_record(&plan.record(&sandbox.name, child)) {
+            Ok(()) => Ok(sandbox),
+            Err(err) => {
+                let _ = sandbox.remove();
+                Err(err)
+            }
+        }
+    });
+    match claimed {
+        Ok(sandbox) => Some(sandbox),
+        Err(err) => {
+            say!("pidlab: this sandbox has no record, so `pidlab ps` and `kill` will not find it: {err:#}");
+            None
+        }
+    }
+}
+
 /// Steps 1 and 2 on the host, then spawn PID 1, which runs `pid1`; the
 /// parent records the sandbox and supervises it.
-pub fn start(
-    plan: &Plan,
-    root: &Root,
-    sandbox: Option<&Sandbox>,
-    started: Option<&mut dyn FnMut()>,
-) -> Result<i32> {
+pub fn start(plan: &Plan, root: &Root, register: Register, started: Option<&mut dyn FnMut()>) -> Result<i32> {
+    let register_first = matches!(register, Register::BeforeWorkload(_));
     // The tracer is started first: once we have unshared CLONE_NEWPID, every
     // child we fork is born inside the new namespace — it would see none of
     // the host's PIDs. It waits for the sandbox to appear.
-    let tracer = match (plan.trace, sandbox) {
-        (true, Some(sandbox)) => Some(trace::Follower::start(&sandbox.name, plan.trace_svg.as_deref())?),
+    let tracer = match (plan.trace, &register) {
+        (true, Register::BeforeWorkload(sandbox)) => {
+            Some(trace::Follower::start(&sandbox.name, plan.trace_svg.as_deref())?)
+        }
         _ => None,
     };
     let (report_rx, report_tx) = pipe2(OFlag::O_CLOEXEC).context("create the report pipe")?;
-    // A sandbox with a name waits (step 3) for our go-ahead, given once its
-    // record is written and its tracer is on: `pidlab ps`, `exec` and
-    // `stop` find it as soon as the workload runs, and the tracer misses
-    // nothing.
+    // A sandbox registered before its workload runs waits (step 3) for
+    // our go-ahead, given once its record is written and its tracer is on:
+    // `pidlab ps`, `exec` and `stop` find it as soon as the workload runs,
+    // and the tracer misses nothing (`Register`).
     // With --step, PID 1 waits on the same pipe before every step.
-    let go = match sandbox.is_some() || plan.step.is_some() {
+    let go = match register_first || plan.step.is_some() {
         true => Some(pipe2(OFlag::O_CLOEXEC).context("create the go pipe")?),
         false => None,
     };
@@ -176,9 +232,18 @@ pub fn start(
     // pipe means PID 1 has exec'd (or exited).
     drop(report_tx);
     drop(pidlab);
-    if let Some(sandbox) = sandbox {
-        sandbox.write_record(&plan.record(&sandbox.name, child))?;
-    }
+    let generated = match register {
+        Register::BeforeWorkload(sandbox) => {
+            sandbox.write_record(&plan.record(&sandbox.name, child))?;
+            None
+        }
+        // PID 1 has exec'd (or failed) by now: it borrowed our memory.
+        Register::AfterExec => register_after_exec(plan, child),
+    };
+    let sandbox = match register {
+        Register::BeforeWorkload(sandbox) => Some(sandbox),
+        Register::AfterExec => generated.as_ref(),
+    };
     let mut reported = Vec::new();
     if let Some((go_rx, go_tx)) = go {
         drop(go_rx);
@@ -214,6 +279,9 @@ pub fn start(
     let pid1 = supervisor::Pid1 { pid: child, pidfd, report: report_rx, reported };
     let result = supervisor::supervise(pid1, terminal, plan, sandbox, started, relay);
     drop(watcher);
+    if let Some(sandbox) = generated {
+        let _ = sandbox.remove();
+    }
     if let Some(tracer) = tracer {
         tracer.finish();
     }

@@ -82,7 +82,7 @@ fn shim(plan: &Plan, root: RootPlan, name: &str, ready: OwnedFd, remove_when_don
                 let _ = Message::Started.send(&pipe);
             }
         };
-        start(plan, &root, Some(&sandbox), Some(&mut tell_ready))
+        start(plan, &root, super::Register::BeforeWorkload(&sandbox), Some(&mut tell_ready))
     });
     // Failed before PID 1 ran: no record is left behind.
     let started = ready.is_none();
