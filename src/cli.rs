@@ -124,7 +124,9 @@ const LOGS_EXAMPLES: &str = "Examples:
   pidlab logs --wait-for ready web              # until the service says it is ready";
 const RM_EXAMPLES: &str = "Examples:
   pidlab rm web
-  pidlab rm -f web db                           # kill them first if they run";
+  pidlab rm -f web db                           # kill them first if they run
+  pidlab rm --all                               # every sandbox that has exited
+  pidlab rm -f --all                            # every sandbox of yours: a clean slate";
 const EXPLAIN_EXAMPLES: &str = "Examples:
   pidlab explain web SIGTERM                    # prediction, per process, from /proc
   pidlab explain --to-all web TERM";
@@ -403,8 +405,12 @@ pub struct LogsArgs {
 #[derive(Debug, Args)]
 pub struct RmArgs {
     /// The sandboxes to remove.
-    #[arg(required = true, value_name = "NAME")]
+    #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "NAME")]
     pub names: Vec<String>,
+    /// Every sandbox `pidlab ps -a` lists: the exited ones, and with -f the
+    /// running ones too (without -f each running one is refused, as by name).
+    #[arg(short, long)]
+    pub all: bool,
     /// Kill a sandbox first if it is running.
     #[arg(short, long)]
     pub force: bool,
@@ -450,19 +456,23 @@ pub struct RunArgs {
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub dockerfile: Option<PathBuf>,
 
-    /// Put an init in front of the workload, as PID 1: `--init` or `--init=tini`
-    /// (pidlab's init with tini's contract), `--init=drain` (forward to every
-    /// process, leave when all have left), or `--init=PATH` (a program in the root,
-    /// run as PATH -- CMD..., as `docker run --init` runs docker-init).
-    #[arg(long, value_name = "tini|drain|PATH", num_args = 0..=1, require_equals = true,
-          default_missing_value = "tini")]
+    /// Put an init in front of the workload, as PID 1: `--init` (pidlab's own init,
+    /// with tini's contract; also `--init=pidlab`), `--init=drain` (pidlab's, forwarding
+    /// the stop signal to every process and leaving when all have left), `--init=tini` or
+    /// `--init=dumb-init` (those programs, from the root's PATH), or `--init=PATH` (any
+    /// program in the root). Each runs as INIT -- CMD..., as `docker run --init` runs
+    /// docker-init, which is tini.
+    #[arg(long, value_name = "pidlab|drain|tini|dumb-init|PATH", num_args = 0..=1,
+          require_equals = true, default_missing_value = "pidlab")]
     pub init: Option<String>,
 
-    /// With the built-in init: forward signals to the workload's process group (tini -g).
+    /// With the init: forward signals to the workload's process group (pidlab's init
+    /// --group, tini -g; dumb-init always does).
     #[arg(long, requires = "init")]
     pub init_group: bool,
 
-    /// With the built-in init: narrate each signal forwarded and child reaped, on stderr.
+    /// With the init: narrate each signal forwarded and child reaped, on stderr
+    /// (tini -v, dumb-init --verbose).
     #[arg(long, requires = "init")]
     pub init_verbose: bool,
 

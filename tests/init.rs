@@ -209,6 +209,38 @@ fn pidlab_init_runs_under_another_runtime_and_as_a_subreaper() {
     // init_options.rs::drain_outside_a_pid_namespace_is_a_subreaper.
 }
 
+/// `--init=tini` is the tini program, as an attendee who knows `docker run
+/// --init` expects; pidlab's own init is `--init` (or `--init=pidlab`).
+#[test]
+fn each_init_choice_runs_the_program_it_names() {
+    require(TINI, "apt-get install tini (.ci/run does)");
+    require("/usr/bin/dumb-init", "apt-get install dumb-init (.ci/run does)");
+    for (flags, pid1, argv) in [
+        (&["--init"][..], "pidlab:init", "pidlab init -- cat"),
+        (&["--init=pidlab"], "pidlab:init", "pidlab init -- cat"),
+        (&["--init=tini", "--init-group"], "tini", "tini -g -- cat"),
+        (&["--init=dumb-init"], "dumb-init", "dumb-init -- cat"),
+    ] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--", "cat", "/proc/1/comm", "/proc/1/cmdline"]);
+        let out = run(&args);
+        assert_eq!(out.code(), 0, "{flags:?}: {out:?}");
+        let (comm, cmdline) = out.stdout.split_once('\n').unwrap_or_default();
+        assert_eq!(comm, pid1, "{flags:?}: PID 1 is {comm}");
+        let words: Vec<&str> = cmdline.split('\0').filter(|w| !w.is_empty()).collect();
+        let words = words.iter().map(|w| w.rsplit('/').next().unwrap()).collect::<Vec<_>>().join(" ");
+        assert!(words.starts_with(argv), "{flags:?}: PID 1's argv is {words:?}");
+    }
+    // A root without tini: the error says how to get it, and the way back.
+    let empty = tempfile::tempdir().unwrap();
+    let out = run(["run", "--rootfs", empty.path().to_str().unwrap(), "--init=tini", "--", "true"]);
+    assert_eq!(out.code(), 125, "{out:?}");
+    for needle in ["no tini on its PATH", "apt-get install tini", "--init for pidlab's own init"] {
+        assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
+    }
+}
+
 #[test]
 fn bad_init_choices_are_refused() {
     for (args, needle) in [
@@ -216,6 +248,7 @@ fn bad_init_choices_are_refused() {
         (vec!["run", "--init=bogus", "--", "true"], "--init=drain"),
         (vec!["run", "--init-group", "--", "true"], "--init"),
         (vec!["run", "--init=/usr/bin/tini", "--init-group", "--", "true"], "pidlab's own init"),
+        (vec!["run", "--init=dumb-init", "--init-group", "--", "true"], "already sends every signal"),
     ] {
         let out = run(&args);
         assert_eq!(out.code(), 125, "{args:?}: {out:?}");

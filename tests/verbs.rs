@@ -54,6 +54,28 @@ fn stop_kill_and_rm_take_several_names_and_go_on_past_a_missing_one() {
 }
 
 #[test]
+fn rm_all_removes_the_exited_sandboxes_and_with_force_the_running_ones() {
+    let lab = Lab::new();
+    exited(&lab, "done1", 0);
+    exited(&lab, "done2", 3);
+    lab.start(&["run", "-d", "--name", "live", "--", "pidlab", "probe"]);
+    let rm = lab.run(&["rm", "--all"]);
+    assert_eq!(rm.code(), 125, "the running one is refused, as by name: {rm:?}");
+    assert!(rm.stderr.contains("live is running") && rm.stderr.contains("rm -f"), "{rm:?}");
+    assert_eq!(lines(&rm.stdout), ["done1", "done2"], "{rm:?}");
+    assert_eq!(lines(&lab.ok(&["ps", "-a", "-q"])), ["live"]);
+    let pid1 = json(&lab.ok(&["inspect", "live", "--format", "json"]))["pid1"]["host_pid"].as_i64().unwrap();
+    let pidfd = pidfd_open(nix::unistd::Pid::from_raw(pid1 as i32));
+    assert_eq!(lines(&lab.ok(&["rm", "-f", "--all"])), ["live"]);
+    assert!(exits_within(&pidfd, T), "rm -f --all killed the running sandbox");
+    assert_eq!(lab.ok(&["ps", "-a", "-q"]), "", "a clean slate");
+    let both = lab.run(&["rm", "--all", "live"]);
+    assert_eq!(both.code(), 125, "--all with names is a usage error: {both:?}");
+    assert!(both.stderr.contains("'--all' cannot be used with"), "{both:?}");
+    lab.finish();
+}
+
+#[test]
 fn ps_quiet_and_filters() {
     let lab = Lab::new();
     lab.start(&["run", "-d", "--name", "web-1", "--", "pidlab", "probe"]);

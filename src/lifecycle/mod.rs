@@ -456,7 +456,11 @@ fn count_lines(log: &mut logfile::Reader, chunk: &mut [u8]) -> std::io::Result<u
 }
 
 pub fn rm(args: RmArgs) -> Result<i32> {
-    each(&args.names, args.format, |name| {
+    let names = match args.all {
+        true => Sandbox::all()?.into_iter().map(|sandbox| sandbox.name).collect(),
+        false => args.names,
+    };
+    each(&names, args.format, |name| {
         rm_one(name, args.force)?;
         Ok(Done { line: Some(name.to_string()), json: json!({ "name": name }) })
     })

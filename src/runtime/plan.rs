@@ -414,8 +414,24 @@ fn init_argv(choice: &str, args: &RunArgs, stop_signal: i32) -> Result<Vec<Strin
         }
         argv
     };
+    // Options of pidlab's init that some other inits have too.
+    let mapped = |name: &str, group: Option<&str>, verbose: &str| -> Result<Vec<String>> {
+        let mut argv = vec![name.to_string()];
+        match (args.init_group, group) {
+            (false, _) => {}
+            (true, Some(flag)) => argv.push(flag.to_string()),
+            (true, None) => bail!(
+                "--init-group: {name} already sends every signal to the workload's whole process group (it \
+                 starts it in a session of its own); leave the flag out"
+            ),
+        }
+        if args.init_verbose {
+            argv.push(verbose.to_string());
+        }
+        Ok(argv)
+    };
     match choice {
-        "tini" => Ok(builtin(&[])),
+        "pidlab" => Ok(builtin(&[])),
         "drain" => {
             // The sandbox's stop signal goes to every process; with
             // --init-group, other signals go to the workload's group.
@@ -425,16 +441,23 @@ fn init_argv(choice: &str, args: &RunArgs, stop_signal: i32) -> Result<Vec<Strin
             };
             Ok(builtin(&["--drain", "--grace", &grace, "--stop-signal", &signals::name_of(stop_signal)]))
         }
+        // The real programs, found on the PATH of the root (the default
+        // root shares the host's /usr), run as `docker run --init` runs
+        // docker-init (which is tini): `tini -- CMD...`.
+        "tini" => mapped("tini", Some("-g"), "-v"),
+        "dumb-init" => mapped("dumb-init", None, "--verbose"),
         path if path.starts_with('/') => {
             if args.init_group || args.init_verbose {
                 bail!(
-                    "--init-group and --init-verbose apply to pidlab's own init (--init or --init=drain), not to {path}"
+                    "--init-group and --init-verbose apply to pidlab's own init (--init or --init=drain) and \
+                     to --init=tini and --init=dumb-init, not to {path}"
                 );
             }
             Ok(vec![path.to_string()])
         }
         other => bail!(
-            "--init={other}: use --init (or --init=tini), --init=drain, or an absolute path in the root such as --init=/usr/bin/tini"
+            "--init={other}: use --init (pidlab's own init), --init=drain, --init=tini or --init=dumb-init \
+             (those programs, from the root), or an absolute path in the root such as --init=/sbin/my-init"
         ),
     }
 }
@@ -462,6 +485,11 @@ pub fn classify(report: &crate::runtime::step::Report, launch: &Launch) -> exit_
         message.push_str(&match launch.pid1 {
             Pid1::Shell => format!(
                 ". The root has no {}: use a root that has it, choose another with --shell, or use exec form (--cmd '[\"prog\", \"arg\"]')",
+                launch.argv[0]
+            ),
+            Pid1::Init if !launch.argv[0].contains('/') => format!(
+                ". The root has no {0} on its PATH: install it (`apt-get install {0}`: the default root \
+                 shares the host's /usr), put it in your --rootfs, or use --init for pidlab's own init",
                 launch.argv[0]
             ),
             Pid1::Init => format!(". The root has no {}: give --init a path inside the root", launch.argv[0]),
