@@ -228,6 +228,46 @@ fn exec_takes_i_and_t() {
     lab.finish();
 }
 
+/// Resize the terminal `pid` has as stdin, as a terminal emulator does when
+/// its window changes: the kernel sends SIGWINCH to the terminal's
+/// foreground process group (pidlab, with -t).
+fn resize_terminal_of(pid: i32, rows: u16, cols: u16) {
+    use std::os::fd::AsRawFd;
+    let tty = std::fs::OpenOptions::new().write(true).open(format!("/proc/{pid}/fd/0")).unwrap();
+    let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which lives
+    // across the call.
+    let done = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    assert_eq!(done, 0, "TIOCSWINSZ on {pid}'s terminal: {}", std::io::Error::last_os_error());
+}
+
+/// `run -it` and `exec -it`: the sandbox's terminal takes the size of
+/// pidlab's, when it starts and each time pidlab's is resized.
+#[test]
+fn the_sandbox_terminal_follows_the_size_of_yours() {
+    let lab = Lab::new();
+    lab.start(&["run", "-d", "--name", "sized", "--", "pidlab", "probe"]);
+    for args in ["run -it -- sh", "exec -it sized sh"] {
+        require("/usr/bin/script", "apt-get install bsdutils");
+        let mut cmd = std::process::Command::new("/usr/bin/script");
+        cmd.args(["-qec", &format!("{} {args}", bin()), "/dev/null"]);
+        cmd.env("PIDLAB_STATE_DIR", lab.state.path());
+        let mut session = Running::start(&mut cmd);
+        let pidlab = chain_until(session.pid(), "pidlab", T)[0];
+        for (rows, cols) in [(31, 97), (45, 132)] {
+            resize_terminal_of(pidlab, rows, cols);
+            // `stty size` inside; the arithmetic keeps the echo of the typed
+            // line from matching.
+            session.write_stdin("echo size=$(stty size | tr ' ' x)$((1+1))\n");
+            session.expect_line(&format!("size={rows}x{cols}2"), T);
+        }
+        session.write_stdin("exit\n");
+        let out = session.finish(T);
+        assert_eq!(out.code(), 0, "{args}: {out:?}");
+    }
+    lab.finish();
+}
+
 /// When pidlab's terminal goes away (SIGHUP), nobody is left to stop the
 /// run, and a PID 1 that drops SIGHUP would keep it going unseen: pidlab
 /// stops it as `docker stop` does, stop signal then SIGKILL after the

@@ -197,14 +197,34 @@ pub fn receive_master(socket: &OwnedFd, pid1: &OwnedFd) -> Result<Option<OwnedFd
 }
 
 /// `exec -t`: relay until the process behind `pidfd` exits, then drain.
+/// A change of our terminal's size (SIGWINCH, read from a signalfd) is
+/// passed on, as `run -t` does.
 pub fn relay_until_exit(relay: &mut Relay, pidfd: &OwnedFd) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
     let stdin = std::io::stdin();
+    let mut winch = SigSet::empty();
+    winch.add(Signal::SIGWINCH);
+    // Blocked, so that it queues for the signalfd (the command was forked
+    // before: it keeps its own mask).
+    let resized = winch
+        .thread_block()
+        .ok()
+        .and_then(|()| SignalFd::with_flags(&winch, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok());
+    // A resize between Relay::new's copy and the block above.
+    relay.copy_window_size();
     loop {
         let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        let master_at = fds.len();
         if let Some(master) = relay.master.as_ref() {
             fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
         }
+        let resized_at = fds.len();
+        if let Some(resized) = &resized {
+            fds.push(PollFd::new(resized.as_fd(), PollFlags::POLLIN));
+        }
+        let stdin_at = fds.len();
         let reads_input = relay.reads_input();
         if reads_input {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
@@ -215,14 +235,20 @@ pub fn relay_until_exit(relay: &mut Relay, pidfd: &OwnedFd) {
             Ok(_) => {}
         }
         let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
-        let (exited, output, input) =
-            (ready(0), relay.master.is_some() && ready(1), reads_input && ready(fds.len() - 1));
+        let exited = ready(0);
+        let output = relay.master.is_some() && ready(master_at);
+        let size = resized.is_some() && ready(resized_at);
+        let input = reads_input && ready(stdin_at);
         drop(fds);
         if exited {
             break;
         }
         if output {
             relay.copy_output();
+        }
+        if let Some(resized) = resized.as_ref().filter(|_| size) {
+            while let Ok(Some(_)) = resized.read_signal() {}
+            relay.copy_window_size();
         }
         if input {
             relay.copy_input();
