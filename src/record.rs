@@ -192,14 +192,19 @@ fn untrusted(path: &Path, why: &str) -> anyhow::Error {
     ))
 }
 
-/// A sandbox's name: what `--name` gives, or a generated one.
+/// A sandbox's name: what `--name` gives, or a generated one; and what a
+/// verb (`stop NAME`) is given, before it becomes a path in the state
+/// directory.
 pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && !name.starts_with('.');
     if !ok {
-        bail!("--name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'");
+        bail!(
+            "{name:?} cannot be a sandbox's name: a name is 1 to 64 letters, digits, '-', '_' or '.', not \
+             starting with '.'"
+        );
     }
     Ok(())
 }
@@ -237,7 +242,7 @@ impl Sandbox {
     /// never both find the name stale, remove each other's directory, and
     /// both start a sandbox.
     pub fn claim(name: &str) -> Result<Sandbox> {
-        check_name(name)?;
+        check_name(name).context("--name")?;
         let state = StateDir::open(true)?.context("the state directory vanished")?;
         let _lock = state.lock()?;
         if let Some(existing) = state.sandbox(name)? {

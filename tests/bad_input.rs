@@ -125,6 +125,7 @@ fn lifecycle_refusals_name_the_problem_and_the_fix() {
         (&["rm", "busy"], &["is running", "rm -f"]),
         (&["run", "-d", "--name", "busy", "--", "true"], &["is taken", "choose another --name"]),
         (&["run", "-d", "--name", "no/slash", "--", "true"], &["--name", "letters, digits"]),
+        (&["stop", "../x"], &["\"../x\" cannot be a sandbox's name", "letters, digits"]),
         (&["kill", "-s", "SIGNOPE", "busy"], &["SIGNOPE", "SIGTERM"]),
         (&["explain", "busy", "NOPE"], &["NOPE"]),
         (&["logs", "--wait-for", "never", "--timeout", "0.2", "busy"], &["never", "did not appear"]),
@@ -135,6 +136,13 @@ fn lifecycle_refusals_name_the_problem_and_the_fix() {
         assert_eq!(out.code(), expected, "pidlab {args:?}: {out:?}");
         for needle in *needles {
             assert!(out.stderr.contains(needle), "pidlab {args:?}: stderr lacks {needle:?}: {}", out.stderr);
+        }
+        if !args.contains(&"--name") {
+            assert!(
+                !out.stderr.contains("--name"),
+                "pidlab {args:?}: blames a flag not given: {}",
+                out.stderr
+            );
         }
     }
     // Nothing changed: both sandboxes are as they were.

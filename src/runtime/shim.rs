@@ -36,7 +36,7 @@ use crate::sys;
 /// its word (`message.rs`): `Started` once the workload was exec'd, or
 /// `NotStarted` with the setup error (a name already taken among them).
 pub fn detach(plan: &Plan, root: RootPlan, name: &str, remove_when_done: bool) -> Result<i32> {
-    record::check_name(name)?;
+    record::check_name(name).context("--name")?;
     let (ready_rx, ready_tx) = pipe2(OFlag::O_CLOEXEC).context("create the ready pipe")?;
     match sys::fork().context("fork the shim")? {
         ForkResult::Child => {
