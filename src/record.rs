@@ -601,9 +601,15 @@ pub fn open_pid1(sandbox: &Sandbox, verb: &str) -> Result<(Record, Process, Owne
         format!("read {}'s record (sandbox.json): missing, or not one this pidlab wrote", sandbox.name)
     })?;
     let pid1 = record.pid1;
-    let pidfd = sys::pidfd_open(nix::unistd::Pid::from_raw(pid1.pid)).context("pidfd_open on PID 1")?;
+    let just_exited = || refuse(format!("cannot {verb} {}: PID 1 has just exited", sandbox.name));
+    let pidfd = match sys::pidfd_open(nix::unistd::Pid::from_raw(pid1.pid)) {
+        Ok(pidfd) => pidfd,
+        // Reaped between the look above and now.
+        Err(Errno::ESRCH) => return Err(just_exited()),
+        Err(errno) => return Err(errno).context("pidfd_open on PID 1"),
+    };
     if !pid1.alive() {
-        return Err(refuse(format!("cannot {verb} {}: PID 1 has just exited", sandbox.name)));
+        return Err(just_exited());
     }
     // A sandbox run with --pid container:NAME or --pid host is not PID 1
     // of a namespace of its own; every other one is.

@@ -34,6 +34,7 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use anyhow::{Context, Result};
+use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sched::{CloneFlags, setns};
 use nix::sys::stat::Mode;
@@ -67,16 +68,25 @@ pub fn run(args: ExecArgs) -> Result<i32> {
         )));
     }
     let (target, pidfd) = if level == 1 { (pid1.pid, pidfd) } else { descend(pid1.pid, level - 1)? };
-    let root = open(
+    // Racing `stop` or `kill`: each step below can find PID 1 gone, and
+    // says so in these words rather than with the errno it got.
+    let gone = || refuse(format!("cannot exec into {}: the sandbox is stopping or stopped", args.name));
+    let root = match open(
         format!("/proc/{target}/root").as_str(),
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
-    )
-    .with_context(|| format!("open /proc/{target}/root"))?;
+    ) {
+        Ok(root) => root,
+        // ENOENT: PID 1 is exiting (its root is released before it becomes
+        // a zombie, and as the init of a namespace it then waits for the
+        // kernel to kill the rest); the pidfd keeps its PID from reuse.
+        Err(Errno::ENOENT | Errno::ESRCH) => return Err(gone()),
+        Err(errno) => return Err(errno).with_context(|| format!("open /proc/{target}/root")),
+    };
     // The pidfd refers to the process we checked; if it is still running
     // now, the /proc/PID/root just opened was its root, not a newcomer's.
     if pidns::has_exited(&pidfd) {
-        return Err(refuse(format!("cannot exec into {}: its PID 1 has just exited", args.name)));
+        return Err(gone());
     }
     let limits = limits.with_options(&args, target, record.rootless)?;
     let env: Vec<CString> = limits
@@ -102,7 +112,14 @@ pub fn run(args: ExecArgs) -> Result<i32> {
         // The user namespace grants the rights to enter the others.
         kinds |= CloneFlags::CLONE_NEWUSER;
     }
-    setns(pidfd.as_fd(), kinds).context("setns into the sandbox's namespaces through a pidfd of PID 1")?;
+    match setns(pidfd.as_fd(), kinds) {
+        Ok(()) => {}
+        Err(Errno::ESRCH) => return Err(gone()),
+        Err(_) if pidns::has_exited(&pidfd) => return Err(gone()),
+        Err(errno) => {
+            return Err(errno).context("setns into the sandbox's namespaces through a pidfd of PID 1");
+        }
+    }
 
     // -t: the command sends us its terminal's master end over this.
     let console = (args.tty && !args.detach).then(console::socket).transpose()?;
