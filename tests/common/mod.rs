@@ -22,8 +22,9 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pidlab")
 }
 
-/// `pidlab ARGS...`, with a private TMPDIR so a test can check that nothing
-/// was left in it.
+/// `pidlab ARGS...`, with the test's environment: a test that checks what
+/// pidlab leaves in TMPDIR sets a private one itself (`private_tmp`, or
+/// `Lab`, whose commands have one).
 pub fn pidlab<I, S>(args: I) -> Command
 where
     I: IntoIterator<Item = S>,
