@@ -121,7 +121,8 @@ const RESTART_EXAMPLES: &str = "Examples:
 const LOGS_EXAMPLES: &str = "Examples:
   pidlab logs web
   pidlab logs -n 20 -f web                      # the last 20 lines, then follow
-  pidlab logs --wait-for ready web              # until the service says it is ready";
+  pidlab logs --wait-for ready web              # until the service says it is ready
+  pidlab logs -t --since 10m web                # the last ten minutes, each line's time";
 const RM_EXAMPLES: &str = "Examples:
   pidlab rm web
   pidlab rm -f web db                           # kill them first if they run
@@ -389,15 +390,23 @@ pub struct LogsArgs {
     /// wait until a service says it is ready.
     #[arg(long, value_name = "TEXT")]
     pub wait_for: Option<String>,
-    /// docker's --until takes a timestamp; pidlab's "wait for TEXT" is --wait-for.
-    /// Refused with that advice.
-    #[arg(long, hide = true, value_name = "TEXT")]
+    /// Show each line's time (RFC 3339, UTC, nanoseconds), as docker logs -t.
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    /// Only lines written since TIME: a duration back from now (10m, 1h30m), a Unix
+    /// time, or an RFC 3339 time with its zone (2026-11-29T07:48:03Z).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only lines written before TIME (same forms as --since); with -f, stop following
+    /// then.
+    #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
     /// With --wait-for: give up after SECS (at most 604800, a week).
     #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true,
           value_parser = Seconds::parse)]
     pub timeout: Seconds,
-    /// Output format: the output as it is, or one JSON object per line.
+    /// Output format: the output as it is (the workload's stderr on stderr), or one
+    /// JSON object per line (name, stream, time, line).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }

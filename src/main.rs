@@ -24,6 +24,7 @@ macro_rules! say {
 
 // The ground floor: what every layer reads.
 mod cli;
+mod clock;
 mod duration;
 mod exit_code;
 mod logfile;

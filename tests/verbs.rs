@@ -151,11 +151,12 @@ fn logs_tail_and_wait_for() {
     // JSON: a stream, one object a line, the same `name` as everywhere.
     let objects: Vec<Value> =
         lab.ok(&["logs", "--format", "json", "-n", "2", "talk"]).lines().map(json).collect();
+    let fields: Vec<_> = objects.iter().map(|o| (&o["name"], &o["stream"], &o["line"])).collect();
     assert_eq!(
-        objects,
+        fields,
         [
-            serde_json::json!({ "name": "talk", "line": "line 5" }),
-            serde_json::json!({ "name": "talk", "line": "ready" })
+            (&"talk".into(), &"stdout".into(), &"line 5".into()),
+            (&"talk".into(), &"stdout".into(), &"ready".into())
         ]
     );
     lab.ok(&["run", "-d", "--name", "cut", "--", "printf", "a\\nb"]);
@@ -167,10 +168,81 @@ fn logs_tail_and_wait_for() {
         (&"a".into(), &"b".into(), 2),
         "a last line without its newline"
     );
-    // docker's --until is a timestamp: pidlab refuses it and names the new spelling.
+    // docker's --until is a timestamp: a text is refused, naming --wait-for.
     let old = lab.run(&["logs", "--until", "ready", "talk"]);
     assert_eq!(old.code(), 125, "{old:?}");
-    assert!(old.stderr.contains("--wait-for"), "{old:?}");
+    assert!(old.stderr.contains("not a time") && old.stderr.contains("--wait-for"), "{old:?}");
+    lab.finish();
+}
+
+/// `date -u -d TIME +%s.%N`: coreutils reads the time `logs -t` printed,
+/// as seconds since the epoch.
+fn epoch_of(time: &str) -> f64 {
+    let out = std::process::Command::new("date").args(["-u", "-d", time, "+%s.%N"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("date cannot read {time:?}"))
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// As `docker logs`: the workload's stderr is kept apart (and printed on
+/// stderr), `-t` gives each line the time it was written, and
+/// `--since`/`--until` keep the lines of a time window.
+#[test]
+fn logs_keep_stderr_apart_with_times_and_windows() {
+    let lab = Lab::new();
+    let started = now();
+    lab.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "chat",
+        "--",
+        "sh",
+        "-c",
+        "echo early; echo oops >&2; sleep 1; echo late",
+    ]);
+    assert_eq!(lab.run(&["wait", "chat"]).code(), 0);
+    let ended = now();
+    let plain = lab.run(&["logs", "chat"]);
+    assert_eq!((plain.stdout.as_str(), plain.stderr.as_str()), ("early\nlate", "oops\n"), "{plain:?}");
+    let stamped = lab.run(&["logs", "-t", "chat"]);
+    let mut times = Vec::new();
+    for line in stamped.stdout.lines().chain(stamped.stderr.lines()) {
+        let (time, text) = line.split_once(' ').unwrap();
+        let at = epoch_of(time);
+        assert!(
+            started - 0.01 <= at && at <= ended + 0.01,
+            "{line}: not within the run ({started}..{ended})"
+        );
+        times.push((text.to_string(), time.to_string(), at));
+    }
+    let time_of = |want: &str| times.iter().find(|(text, ..)| text == want).unwrap().clone();
+    let (late, early) = (time_of("late"), time_of("early"));
+    assert!(
+        late.2 - early.2 >= 0.9 && late.2 - early.2 < 5.0,
+        "the workload slept 1 s between them: {times:?}"
+    );
+    // The window: --since includes its time, --until excludes it.
+    assert_eq!(lab.ok(&["logs", "--since", &late.1, "chat"]), "late");
+    let before = lab.run(&["logs", "--until", &late.1, "chat"]);
+    assert_eq!((before.stdout.as_str(), before.stderr.as_str()), ("early", "oops\n"), "{before:?}");
+    assert_eq!(lab.ok(&["logs", "--since", "1h", "chat"]), "early\nlate");
+    assert_eq!(lab.ok(&["logs", "--until", "1h", "chat"]), "", "nothing is an hour old");
+    let unix = format!("{:.3}", late.2 - 0.0005);
+    assert_eq!(lab.ok(&["logs", "--since", &unix, "-n", "5", "chat"]), "late", "a Unix time");
+    let objects: Vec<Value> = lab.ok(&["logs", "--format", "json", "chat"]).lines().map(json).collect();
+    let streams: Vec<_> =
+        objects.iter().map(|o| (o["stream"].as_str().unwrap(), o["line"].as_str().unwrap())).collect();
+    assert_eq!(streams, [("stdout", "early"), ("stderr", "oops"), ("stdout", "late")]);
+    assert_eq!(objects[2]["time"], late.1.as_str(), "the JSON time is -t's");
+    let bad = lab.run(&["logs", "--since", "2025-11-29T07:48:03", "chat"]);
+    assert_eq!(bad.code(), 125, "{bad:?}");
+    assert!(bad.stderr.contains("no zone"), "{bad:?}");
     lab.finish();
 }
 

@@ -27,6 +27,7 @@ use crate::cli::{
     Cli, Command, Filter, Format, InspectArgs, KillArgs, LogsArgs, PsArgs, RestartArgs, RmArgs, StopArgs,
     WaitArgs,
 };
+use crate::clock;
 use crate::duration::Seconds;
 use crate::exit_code::{self, Exit, SETUP_FAILED};
 use crate::logfile;
@@ -312,21 +313,31 @@ pub fn restart(args: RestartArgs) -> Result<i32> {
 /// so memory stays small whatever the log holds (`-n N` reads it twice:
 /// once to count the lines, once to print the last N).
 pub fn logs(args: LogsArgs) -> Result<i32> {
-    if let Some(text) = &args.until {
-        return Err(refuse(format!(
-            "logs --until {text:?}: docker's --until is a timestamp; to wait until a line containing \
-             the text appears, use `pidlab logs --wait-for {text:?} {}`",
-            args.name
-        )));
-    }
+    // --since and --until as docker reads them; a duration counts back
+    // from this moment.
+    let now = clock::now_ns();
+    let bound = |flag: &str, text: &Option<String>| -> Result<Option<i64>> {
+        let Some(text) = text else { return Ok(None) };
+        clock::parse_time(text, now).map(Some).map_err(|why| {
+            let hint = match flag {
+                "--until" => format!(
+                    " (to wait until a line containing a text appears, use `pidlab logs --wait-for TEXT {}`)",
+                    args.name
+                ),
+                _ => String::new(),
+            };
+            refuse(format!("logs {flag}: {why}{hint}"))
+        })
+    };
+    let window = Window { since: bound("--since", &args.since)?, until: bound("--until", &args.until)? };
     let sandbox = Sandbox::open(&args.name)?;
-    let follow = args.follow || args.wait_for.is_some();
+    let follow = (args.follow || args.wait_for.is_some()) && window.until.is_none_or(|until| until > now);
     let deadline = Instant::now() + args.timeout.duration();
     let supervisor = sandbox.record().map(|r| r.supervisor).unwrap_or_default();
     let pidfd =
         sys::pidfd_open(nix::unistd::Pid::from_raw(supervisor.pid)).ok().filter(|_| supervisor.alive());
     // The exit is recorded as soon as PID 1 has exited, when the last of its
-    // output may still be in the pipe to `pidlab:log`; the shim exits once
+    // output may still be in the pipes to `pidlab:log`; the shim exits once
     // that is written. Wait for it (bounded), so that `logs` of an exited
     // sandbox prints all of its output.
     if let (false, Status::Exited { .. }, Some(fd)) = (follow, sandbox.status(), &pidfd) {
@@ -334,55 +345,53 @@ pub fn logs(args: LogsArgs) -> Result<i32> {
     }
     let path = sandbox.log_path();
     let open = || logfile::Reader::open(&path, follow).with_context(|| format!("open {}", path.display()));
-    let Some(mut log) = open()? else {
+    let Some(log) = open()? else {
         bail!("{} has no log: only detached sandboxes (run -d) keep one", sandbox.name);
     };
-    let mut chunk = vec![0u8; 64 << 10];
-    // -n N: skip all but the last N lines (a last line without its newline
-    // counts as one).
+    let mut log = logfile::Records::new(log);
+    // -n N: skip all but the last N lines of the window (a last line
+    // without its newline counts as one).
     let mut skip = 0;
     if let Some(tail) = args.tail {
-        let lines =
-            count_lines(&mut logfile::Reader::open(&path, false)?.context("the log vanished")?, &mut chunk)
-                .with_context(|| format!("read {}", path.display()))?;
+        let log = logfile::Reader::open(&path, false)?.context("the log vanished")?;
+        let lines = count_lines(&mut logfile::Records::new(log), &window)
+            .with_context(|| format!("read {}", path.display()))?;
         skip = lines.saturating_sub(tail);
     }
-    let mut out = Output { json: (args.format == Format::Json).then(|| (sandbox.name.clone(), Vec::new())) };
-    let mut until = args.wait_for.as_deref().map(logfile::Until::new);
+    let json = args.format == Format::Json;
+    let mut out = Output::new(&sandbox.name, json, args.timestamps);
+    let mut until =
+        args.wait_for.as_deref().map(|text| [logfile::Until::new(text), logfile::Until::new(text)]);
     loop {
         // The supervisor's exit is checked before reading, so that the last
         // read sees everything it wrote.
         let finished = pidfd.as_ref().is_none_or(|fd| wait_readable(fd, Some(Duration::ZERO)));
-        loop {
-            let n = log.read(&mut chunk).with_context(|| format!("read {}", path.display()))?;
-            if n == 0 {
-                break;
+        while let Some(record) = log.next_record().with_context(|| format!("read {}", path.display()))? {
+            if !window.holds(record.time) {
+                continue;
             }
-            let mut piece = &chunk[..n];
-            while skip > 0 && !piece.is_empty() {
-                match piece.iter().position(|b| *b == b'\n') {
-                    Some(at) => {
-                        piece = &piece[at + 1..];
-                        skip -= 1;
-                    }
-                    None => piece = &[],
-                }
+            if skip > 0 {
+                skip -= u64::from(record.ends_line);
+                continue;
             }
-            if let Some(end) = until.as_mut().and_then(|u| u.line_end(piece)) {
-                out.write(&piece[..end])?;
+            out.write(&record)?;
+            if let Some(until) = until.as_mut()
+                && until[record.stream.index()].feed(&record.payload, record.ends_line)
+            {
                 out.flush()?;
                 return Ok(0);
             }
-            out.write(piece)?;
         }
         out.flush()?;
-        if !follow || finished {
+        let past_until = window.until.is_some_and(|until| clock::now_ns() > until);
+        if !follow || finished || past_until {
             return match (&args.wait_for, until) {
                 // TEXT in a last line that never got its newline.
-                (Some(_), Some(until)) if until.found => Ok(0),
+                (Some(_), Some(until)) if until.iter().any(|u| u.found) => Ok(0),
                 (Some(text), _) => {
-                    Err(Exit { code: 1, message: format!("{text:?} never appeared: the sandbox has ended") }
-                        .into())
+                    let why =
+                        if past_until { "the --until time has passed" } else { "the sandbox has ended" };
+                    Err(Exit { code: 1, message: format!("{text:?} never appeared: {why}") }.into())
                 }
                 (None, _) => Ok(0),
             };
@@ -403,56 +412,114 @@ pub fn logs(args: LogsArgs) -> Result<i32> {
     }
 }
 
-/// Where `logs` writes: the log's bytes as they are, or (`--format json`)
-/// one object per line, `{"name": ..., "line": ...}`, a stream. A line
-/// waits for its newline, up to 64 KiB; a longer one is cut into pieces.
+/// `logs --since`/`--until`: the records read in that time (nanoseconds
+/// since the epoch; `--until` excluded, as docker).
+struct Window {
+    since: Option<i64>,
+    until: Option<i64>,
+}
+
+impl Window {
+    fn holds(&self, time: i64) -> bool {
+        self.since.is_none_or(|since| time >= since) && self.until.is_none_or(|until| time < until)
+    }
+}
+
+/// Where `logs` writes: each stream to ours, as `docker logs` does (the
+/// workload's stderr to our stderr), a line prefixed with its time with
+/// `-t`; or (`--format json`) one object per line, `{"name", "stream",
+/// "time", "line"}`, a stream of them. A JSON line waits for its newline,
+/// up to 64 KiB; a longer one is cut into pieces.
 struct Output {
-    json: Option<(String, Vec<u8>)>,
+    name: String,
+    json: bool,
+    timestamps: bool,
+    /// Per stream: the next byte begins a line.
+    at_line_start: [bool; 2],
+    /// Per stream (JSON): the line so far, and the time of its first piece.
+    pending: [(Vec<u8>, i64); 2],
 }
 
 impl Output {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        let Some((name, pending)) = &mut self.json else { return std::io::stdout().write_all(bytes) };
-        for piece in bytes.split_inclusive(|b| *b == b'\n') {
-            pending.extend_from_slice(piece);
-            if pending.ends_with(b"\n") || pending.len() >= 64 << 10 {
-                let line =
-                    String::from_utf8_lossy(pending.strip_suffix(b"\n").unwrap_or(pending)).into_owned();
-                output::line(&json!({ "name": name, "line": line }));
-                pending.clear();
-            }
+    fn new(name: &str, json: bool, timestamps: bool) -> Output {
+        Output {
+            name: name.to_string(),
+            json,
+            timestamps,
+            at_line_start: [true; 2],
+            pending: [(Vec::new(), 0), (Vec::new(), 0)],
         }
-        Ok(())
     }
 
-    /// Hand what was written to the terminal or pipe now (a line still
+    fn write(&mut self, record: &logfile::Record) -> std::io::Result<()> {
+        let s = record.stream.index();
+        if self.json {
+            let (line, time) = &mut self.pending[s];
+            if line.is_empty() {
+                *time = record.time;
+            }
+            line.extend_from_slice(&record.payload);
+            if record.ends_line || line.len() >= 64 << 10 {
+                self.emit(record.stream);
+            }
+            return Ok(());
+        }
+        let mut bytes = Vec::with_capacity(record.payload.len() + 32);
+        if self.timestamps && self.at_line_start[s] {
+            bytes.extend_from_slice(clock::rfc3339(record.time).as_bytes());
+            bytes.push(b' ');
+        }
+        bytes.extend_from_slice(&record.payload);
+        if record.ends_line {
+            bytes.push(b'\n');
+        }
+        self.at_line_start[s] = record.ends_line;
+        match record.stream {
+            logfile::Stream::Stdout => std::io::stdout().write_all(&bytes),
+            logfile::Stream::Stderr => std::io::stderr().write_all(&bytes),
+        }
+    }
+
+    /// One JSON object for the line `stream` has pending.
+    fn emit(&mut self, stream: logfile::Stream) {
+        let (line, time) = &mut self.pending[stream.index()];
+        output::line(&json!({
+            "name": self.name,
+            "stream": stream.name(),
+            "time": clock::rfc3339(*time),
+            "line": String::from_utf8_lossy(line),
+        }));
+        line.clear();
+    }
+
+    /// Hand what was written to the terminal or pipe now (a JSON line still
     /// waiting for its newline is written when `Output` is dropped).
     fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()?;
         std::io::stdout().flush()
     }
 }
 
 impl Drop for Output {
     fn drop(&mut self) {
-        if let Some((name, pending)) = &self.json
-            && !pending.is_empty()
-        {
-            output::line(&json!({ "name": name, "line": String::from_utf8_lossy(pending) }));
+        for stream in [logfile::Stream::Stdout, logfile::Stream::Stderr] {
+            if !self.pending[stream.index()].0.is_empty() {
+                self.emit(stream);
+            }
         }
     }
 }
 
-/// The lines in the log now (a last line without a newline counts).
-fn count_lines(log: &mut logfile::Reader, chunk: &mut [u8]) -> std::io::Result<u64> {
-    let (mut lines, mut last) = (0u64, b'\n');
-    loop {
-        let n = log.read(chunk)?;
-        if n == 0 {
-            return Ok(lines + u64::from(last != b'\n'));
+/// The lines in the log's window now (a last line without a newline counts).
+fn count_lines(log: &mut logfile::Records, window: &Window) -> std::io::Result<u64> {
+    let (mut lines, mut open) = (0u64, false);
+    while let Some(record) = log.next_record()? {
+        if window.holds(record.time) {
+            lines += u64::from(record.ends_line);
+            open = !record.ends_line;
         }
-        lines += chunk[..n].iter().filter(|b| **b == b'\n').count() as u64;
-        last = chunk[n - 1];
     }
+    Ok(lines + u64::from(open))
 }
 
 pub fn rm(args: RmArgs) -> Result<i32> {

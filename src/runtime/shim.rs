@@ -119,35 +119,36 @@ struct Logger {
 }
 
 /// The shim's stdin becomes /dev/null; its stdout and stderr (inherited by
-/// the workload) a pipe, which `pidlab:log`, started here into `logger`,
-/// copies into the sandbox's log, `--log-max-size` at most per file
-/// (`logfile.rs`).
+/// the workload) two pipes, which `pidlab:log`, started here into
+/// `logger`, copies into the sandbox's log, each line marked with its
+/// stream and time, `--log-max-size` at most per file (`logfile.rs`).
 fn redirect_output(sandbox: &Sandbox, plan: &Plan, logger: &mut Option<Logger>) -> Result<()> {
     use nix::fcntl::{OFlag, open};
     use nix::sys::stat::Mode;
     let null = open("/dev/null", OFlag::O_RDWR, Mode::empty()).context("open /dev/null")?;
     let log = logfile::Writer::create(&sandbox.log_path(), plan.log_max_size)?;
-    let (output_rx, output_tx) = pipe2(OFlag::O_CLOEXEC).context("create the output pipe")?;
+    let (stdout_rx, stdout_tx) = pipe2(OFlag::O_CLOEXEC).context("create the stdout pipe")?;
+    let (stderr_rx, stderr_tx) = pipe2(OFlag::O_CLOEXEC).context("create the stderr pipe")?;
     match sys::fork().context("fork the logger")? {
         ForkResult::Child => {
             let _ = nix::sys::prctl::set_name(c"pidlab:log");
-            // Keep the pipe's read end and the log, nothing else: not the
-            // write end (or the pipe would never end), not the ready pipe
+            // Keep the pipes' read ends and the log, nothing else: not the
+            // write ends (or the pipes would never end), not the ready pipe
             // (`run -d` waits for its end), not the terminal.
-            drop(output_tx);
+            drop((stdout_tx, stderr_tx));
             let _ = nix::unistd::dup2_stdin(&null);
             let _ = nix::unistd::dup2_stdout(&null);
             let _ = nix::unistd::dup2_stderr(&null);
-            let _ = sys::close_fds_except(&[output_rx.as_raw_fd(), log.as_raw_fd()]);
-            logfile::keep(std::fs::File::from(output_rx), log);
+            let _ = sys::close_fds_except(&[stdout_rx.as_raw_fd(), stderr_rx.as_raw_fd(), log.as_raw_fd()]);
+            logfile::keep(std::fs::File::from(stdout_rx), std::fs::File::from(stderr_rx), log);
             sys::exit_now(0)
         }
         ForkResult::Parent { child } => {
-            drop(output_rx);
+            drop((stdout_rx, stderr_rx));
             let pidfd = sys::pidfd_open(child).context("pidfd_open on the logger")?;
             nix::unistd::dup2_stdin(&null).context("dup2 stdin")?;
-            nix::unistd::dup2_stdout(&output_tx).context("dup2 stdout")?;
-            nix::unistd::dup2_stderr(&output_tx).context("dup2 stderr")?;
+            nix::unistd::dup2_stdout(&stdout_tx).context("dup2 stdout")?;
+            nix::unistd::dup2_stderr(&stderr_tx).context("dup2 stderr")?;
             *logger = Some(Logger { pid: child, pidfd });
             Ok(())
         }
@@ -156,7 +157,7 @@ fn redirect_output(sandbox: &Sandbox, plan: &Plan, logger: &mut Option<Logger>) 
 
 impl Logger {
     /// Once PID 1 has exited (and with it every process of its namespace),
-    /// the shim's stdout and stderr are the pipe's last write ends: close
+    /// the shim's stdout and stderr are the pipes' last write ends: close
     /// them, and wait for `pidlab:log` to write the rest and exit, so that
     /// when the shim exits (`logs -f` watches for that) the log is
     /// complete. At most 5 s: a process that still holds the pipe (one
