@@ -116,12 +116,6 @@ pub fn pids_text(pids: impl IntoIterator<Item = i64>) -> String {
     pids.into_iter().map(|p| p.to_string()).collect::<Vec<_>>().join("/")
 }
 
-/// The same, from the `nspid` array of a JSON row (`inspect`, `explain`,
-/// `trace`).
-pub fn pids_text_of(nspid: &serde_json::Value) -> String {
-    pids_text(nspid.as_array().into_iter().flatten().filter_map(|p| p.as_i64()))
-}
-
 fn bit(mask: u64, signo: i32) -> bool {
     (1..=64).contains(&signo) && mask & (1u64 << (signo - 1)) != 0
 }

@@ -768,7 +768,10 @@ fn render_inspect(doc: &Value) -> String {
     }
     // One line a process, its columns as wide as their widest cell (one
     // space apart, as ps(1) prints them), then its signals and limits.
-    let pids: Vec<String> = processes.iter().map(|p| procfs::pids_text_of(&p["nspid"])).collect();
+    let pids: Vec<String> = processes
+        .iter()
+        .map(|p| procfs::pids_text(p["nspid"].as_array().into_iter().flatten().filter_map(Value::as_i64)))
+        .collect();
     let pids_width = pids.iter().map(String::len).max().unwrap_or(0);
     let comm_width =
         processes.iter().map(|p| output::printable(&text(&p["comm"])).chars().count()).max().unwrap_or(0);

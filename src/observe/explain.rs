@@ -13,7 +13,7 @@
 
 use anyhow::Result;
 use nix::sys::signal::Signal;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::cli::{ExplainArgs, Format};
 use crate::procfs::{self, Status, members};
@@ -86,9 +86,10 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
     let rows = predict_all(pid1.pid, sig, args.to_all);
     if args.format == Format::Json {
         // A stream: one object per prediction, each naming its sandbox.
-        for mut row in rows {
-            row["name"] = sandbox.name.clone().into();
-            crate::output::line(&row);
+        for row in rows {
+            let mut object = serde_json::to_value(&row)?;
+            object["name"] = sandbox.name.clone().into();
+            crate::output::line(&object);
         }
     } else {
         print!("{}", render(&rows, sig, args.to_all));
@@ -96,9 +97,32 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// What `explain` says about one process.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prediction {
+    pub host_pid: i32,
+    /// Its PID at each level, host first.
+    pub nspid: Vec<i32>,
+    pub comm: String,
+    pub signal: &'static str,
+    /// `delivered`, `queued`, `ignored`, `handled`, `dropped`, `stopped`,
+    /// `continued`, `killed`, or `not sent` (only PID 1 is signalled).
+    pub outcome: String,
+    pub why: String,
+    /// Always true: told apart from the kernel's record (`trace`) in JSON.
+    pub prediction: bool,
+}
+
+impl Prediction {
+    /// Its PIDs as pidlab prints them, `24567/3/1`.
+    pub fn pids(&self) -> String {
+        procfs::pids_text(self.nspid.iter().map(|&p| i64::from(p)))
+    }
+}
+
 /// One prediction per process of the sandbox whose PID 1 is `pid1`.
-pub fn predict_all(pid1: i32, sig: Signal, to_all: bool) -> Vec<Value> {
-    let mut rows: Vec<Value> = Vec::new();
+pub fn predict_all(pid1: i32, sig: Signal, to_all: bool) -> Vec<Prediction> {
+    let mut rows = Vec::new();
     for pid in members(pid1) {
         let Some(status) = Status::of(pid) else { continue };
         let sent_here = to_all || pid == pid1;
@@ -112,14 +136,21 @@ pub fn predict_all(pid1: i32, sig: Signal, to_all: bool) -> Vec<Value> {
                 format!("only PID 1 is signalled (use --to-all); if it were sent here: {why}"),
             )
         };
-        rows.push(json!({ "host_pid": pid, "nspid": nspid, "comm": comm, "signal": sig.as_str(),
-                          "outcome": outcome, "why": why, "prediction": true }));
+        rows.push(Prediction {
+            host_pid: pid,
+            nspid,
+            comm,
+            signal: sig.as_str(),
+            outcome,
+            why,
+            prediction: true,
+        });
     }
     rows
 }
 
 /// The predictions as lines for a terminal.
-pub fn render(rows: &[Value], sig: Signal, to_all: bool) -> String {
+pub fn render(rows: &[Prediction], sig: Signal, to_all: bool) -> String {
     let mut out = format!(
         "prediction for {} sent now from the host to {}:\n",
         sig.as_str(),
@@ -128,10 +159,10 @@ pub fn render(rows: &[Value], sig: Signal, to_all: bool) -> String {
     for row in rows {
         out.push_str(&format!(
             "  {:<12} {:<8} {:<9} {}\n",
-            procfs::pids_text_of(&row["nspid"]),
-            crate::output::printable(row["comm"].as_str().unwrap_or("?")),
-            row["outcome"].as_str().unwrap_or(""),
-            row["why"].as_str().unwrap_or("")
+            row.pids(),
+            crate::output::printable(&row.comm),
+            row.outcome,
+            row.why
         ));
     }
     out
