@@ -72,7 +72,7 @@ fn env_path(name: &str) -> Option<PathBuf> {
 }
 
 /// The one directory every sandbox's root is mounted on, each in its own
-/// mount namespace (see `runtime/rootfs.rs`). Its name starts with a dot, which no
+/// mount namespace (see `runtime/rootfs/mod.rs`). Its name starts with a dot, which no
 /// sandbox name may, so it never clashes with a sandbox's directory.
 pub fn mount_point() -> Result<PathBuf> {
     let state = StateDir::open(true)?.context("the state directory vanished")?;

@@ -10,7 +10,7 @@
 //! out of the foreground.
 //!
 //! The pair is made inside the sandbox, from the devpts the root has (a new
-//! instance, `rootfs.rs`), so `tty` there names it `/dev/pts/0`. The PID 1
+//! instance, `rootfs/dev.rs`), so `tty` there names it `/dev/pts/0`. The PID 1
 //! side (`attach`, step 10) opens it, sends the master to pidlab over a
 //! Unix socket (SCM_RIGHTS, as runc's console socket), starts a session
 //! and makes the slave its controlling terminal and its stdin, stdout and
