@@ -31,6 +31,7 @@
 // The steps, one file each, in the order the recipe below uses them.
 pub mod capabilities;
 pub mod console;
+pub mod dockerfile;
 pub mod environment;
 pub mod launch;
 pub mod message;

@@ -12,10 +12,9 @@ use crate::cli::RunArgs;
 use crate::duration::StopTimeout;
 use crate::exit_code;
 use crate::record::{self, Process, Record, RecordedUser};
+use crate::runtime::dockerfile::Dockerfile;
 use crate::runtime::environment::Environment;
-use crate::runtime::launch::{
-    DEFAULT_SHELL, Dockerfile, Form, Image, Launch, Overrides, Pid1, parse_form, parse_shell,
-};
+use crate::runtime::launch::{DEFAULT_SHELL, Form, Image, Launch, Overrides, Pid1, parse_form, parse_shell};
 use crate::runtime::pidns::MAX_NEST;
 use crate::runtime::rootfs::{PIDLAB_DIR, SystemPaths, Volume};
 use crate::runtime::seccomp;
