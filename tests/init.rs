@@ -285,3 +285,37 @@ fn init_group_forwards_to_the_whole_process_group() {
         assert_eq!(caught, forwarded, "{extra:?}: the init forwarded to {forwarded} probe(s): {out:?}");
     }
 }
+
+/// `probe --await-reaped` watches its own orphans, not the machine: host
+/// processes started meanwhile (here by this test; in a workshop, anyone's)
+/// neither delay nor fake the answer.
+#[test]
+fn await_reaped_watches_only_the_probes_own_orphans() {
+    let mut sandbox = Running::start(&mut pidlab([
+        "run",
+        "--init",
+        "--",
+        "pidlab",
+        "probe",
+        "--orphans",
+        "3",
+        "--orphan-life",
+        "0.5",
+        "--await-reaped",
+    ]));
+    sandbox.expect_line("left 3 orphans", T);
+    let mut others: Vec<std::process::Child> =
+        (0..10).map(|_| std::process::Command::new("sleep").arg("30").spawn().unwrap()).collect();
+    let started = Instant::now();
+    let line = sandbox.expect_line("all orphans reaped", T);
+    let waited = started.elapsed();
+    for other in &mut others {
+        let _ = other.kill();
+        let _ = other.wait();
+    }
+    assert!(waited < Duration::from_secs(10), "took {waited:?} while 10 other processes ran: {line}");
+    assert!(line.contains("after"), "{line}");
+    // SIGTERM to pidlab goes to the init, which passes it on to the probe.
+    signal(sandbox.pid(), Signal::SIGTERM);
+    assert_eq!(sandbox.finish(T).code(), 143);
+}

@@ -13,7 +13,7 @@
 //! does the printing.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -104,12 +104,11 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
         }
     }
     if args.orphans > 0 {
-        let before = tasks_on_machine()?;
-        leave_orphans(args.orphans, args.orphan_life.duration())?;
+        let orphans = leave_orphans(args.orphans, args.orphan_life.duration())?;
         let left = Instant::now();
         say(format!("left {} orphans", args.orphans));
         if args.await_reaped {
-            await_reaped(before, Duration::from_secs(30))?;
+            await_reaped(&orphans, Duration::from_secs(30))?;
             say(format!("all orphans reaped after {:.3} ms", left.elapsed().as_secs_f64() * 1000.0));
         }
     }
@@ -154,42 +153,35 @@ fn monotonic_ns() -> u128 {
         .map_or(0, |t| t.tv_sec() as u128 * 1_000_000_000 + t.tv_nsec() as u128)
 }
 
-/// The number of tasks on the machine, zombies included (the 4th field of
-/// /proc/loadavg, "running/total"): cheap enough to read every few
-/// microseconds, unlike a scan of /proc.
-fn tasks_on_machine() -> Result<u64> {
-    let text = std::fs::read_to_string("/proc/loadavg")?;
-    let total = text.split_whitespace().nth(3).and_then(|f| f.split_once('/')).map(|(_, t)| t.to_string());
-    total.and_then(|t| t.parse().ok()).context("parse /proc/loadavg")
-}
-
-/// Wait until the orphans are gone — the machine's task count is back to
-/// `before` (a task stops counting when it is reaped) — then confirm that
-/// this PID namespace's /proc lists no zombie. At most `limit`.
-fn await_reaped(before: u64, limit: Duration) -> Result<()> {
+/// Wait until every orphan is reaped (by whoever adopted it), at most
+/// `limit`. Each is watched through its pidfd, so nothing else on the
+/// machine counts: a pidfd turns readable when its process exits (a
+/// zombie, not yet reaped); once reaped, sending it signal 0 fails with
+/// ESRCH, where a zombie still accepts it, as kill(2) does.
+fn await_reaped(orphans: &[OwnedFd], limit: Duration) -> Result<()> {
     let deadline = Instant::now() + limit;
-    while tasks_on_machine()? > before + 2 {
-        if Instant::now() >= deadline {
-            anyhow::bail!("orphans still unreaped after {limit:?}: PID 1 does not reap");
-        }
-        std::thread::yield_now();
+    let unreaped = || {
+        orphans.iter().filter(|fd| sys::pidfd_send_signal_number(fd.as_fd(), 0) != Err(Errno::ESRCH)).count()
+    };
+    // First until all have exited: a wait on the descriptors.
+    for orphan in orphans {
+        let mut fds = [PollFd::new(orphan.as_fd(), PollFlags::POLLIN)];
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX));
     }
+    // Then until the adopter has reaped them: no descriptor tells that, so
+    // look again after each yield of the CPU (PID 1 reaps within
+    // microseconds; one that does not reap is the point of lesson 07).
     loop {
-        let zombies = std::fs::read_dir("/proc")?
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
-            .filter(|e| {
-                std::fs::read_to_string(e.path().join("stat"))
-                    .ok()
-                    .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z')))
-                    .unwrap_or(false)
-            })
-            .count();
+        let zombies = unreaped();
         if zombies == 0 {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            anyhow::bail!("{zombies} zombies still unreaped after {limit:?}: PID 1 does not reap");
+            anyhow::bail!(
+                "{zombies} of {} orphans still unreaped after {limit:?}: PID 1 does not reap",
+                orphans.len()
+            );
         }
         std::thread::yield_now();
     }
@@ -248,44 +240,66 @@ fn save_state(file: &Path, signal: &str) -> Result<()> {
     std::fs::rename(&tmp, file).with_context(|| format!("rename to {}", file.display()))
 }
 
-/// Fork a child that forks `n` grandchildren and exits at once: the
-/// grandchildren are orphans, and the kernel gives them to the nearest
-/// subreaper or to PID 1 of this namespace (pid_namespaces(7), "Adoption of
-/// orphaned children"). Each lives `life`, then exits and stays a zombie
-/// until whoever adopted it calls wait.
+/// Fork a child that forks `n` grandchildren and exits: the grandchildren
+/// are orphans, and the kernel gives them to the nearest subreaper or to
+/// PID 1 of this namespace (pid_namespaces(7), "Adoption of orphaned
+/// children"). Each lives `life`, then exits and stays a zombie until
+/// whoever adopted it calls wait. Returns a pidfd on each.
 ///
-/// Each orphan holds the write end of a pipe until it exits. With a zero
-/// life we read that pipe to its end (at most 10 s), so that when we say
-/// "left N orphans" they have all exited: what is left are zombies, or
-/// nothing if PID 1 reaped them.
-fn leave_orphans(n: u32, life: Duration) -> Result<()> {
-    let (alive_rx, alive_tx) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
+/// The child tells us each orphan's PID on a pipe and waits, keeping them
+/// its children (an exited one a zombie whose PID nobody else can get),
+/// until we hold a pidfd on every one; then it exits. With a zero life we
+/// wait (at most 10 s) until all have exited, so that when we say "left N
+/// orphans" what is left are zombies, or nothing if PID 1 reaped them.
+fn leave_orphans(n: u32, life: Duration) -> Result<Vec<OwnedFd>> {
+    let (pids_rx, pids_tx) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
+    let (held_rx, held_tx) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     match sys::fork().context("fork the orphans' parent")? {
         ForkResult::Child => {
-            drop(alive_rx);
+            drop((pids_rx, held_tx));
             for _ in 0..n {
-                if let Ok(ForkResult::Child) = sys::fork() {
-                    std::thread::sleep(life);
-                    sys::exit_now(0);
+                match sys::fork() {
+                    Ok(ForkResult::Child) => {
+                        // Hold none of the pipes: their ends are our
+                        // parents' business.
+                        let _ = sys::close_fds_except(&[]);
+                        std::thread::sleep(life);
+                        sys::exit_now(0);
+                    }
+                    Ok(ForkResult::Parent { child }) => {
+                        let _ = nix::unistd::write(&pids_tx, &child.as_raw().to_ne_bytes());
+                    }
+                    Err(_) => break,
                 }
             }
+            drop(pids_tx);
+            // End of file: the probe holds a pidfd on each orphan.
+            let _ = nix::unistd::read(&held_rx, &mut [0u8; 1]);
             sys::exit_now(0);
         }
         ForkResult::Parent { child } => {
-            drop(alive_tx);
+            drop((pids_tx, held_rx));
+            let mut pids = Vec::new();
+            std::fs::File::from(pids_rx).read_to_end(&mut pids).context("read the orphans' PIDs")?;
+            let orphans: Vec<OwnedFd> = pids
+                .chunks_exact(4)
+                .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                .map(|pid| {
+                    sys::pidfd_open(nix::unistd::Pid::from_raw(pid)).context("pidfd_open on an orphan")
+                })
+                .collect::<Result<_>>()?;
+            drop(held_tx);
             // Reap our own child only: the orphans are not ours any more.
             waitpid(child, None).context("wait for the orphans' parent")?;
             if life.is_zero() {
-                let mut fds = [PollFd::new(alive_rx.as_fd(), PollFlags::POLLIN)];
-                let mut byte = [0u8; 1];
-                while poll(&mut fds, PollTimeout::try_from(10_000).expect("10 s")).unwrap_or(0) > 0 {
-                    match nix::unistd::read(&alive_rx, &mut byte) {
-                        Ok(0) | Err(_) => break, // every orphan has exited
-                        Ok(_) => {}
-                    }
+                let deadline = Instant::now() + Duration::from_secs(10);
+                for orphan in &orphans {
+                    let mut fds = [PollFd::new(orphan.as_fd(), PollFlags::POLLIN)];
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let _ = poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX));
                 }
             }
-            Ok(())
+            Ok(orphans)
         }
     }
 }
