@@ -9,7 +9,7 @@
 //! does not do. Exercises have a starter file the attendee edits and a
 //! reference solution in `solution/`; `pidlab lesson check N FILE` runs the
 //! check and explains a failure in the lesson's terms: `check.rs` is how a
-//! check runs (bounded, cleaned up, Ctrl-C included), `exercises.rs` what
+//! check runs (bounded, cleaned up, Ctrl-C included), `exercises/` what
 //! each one looks at. `pidlab lesson export DIR` writes the files, so the
 //! binary alone is enough for a workshop. A lesson may also have a
 //! harder *stretch* exercise (`stretch.sh`, checked with
