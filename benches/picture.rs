@@ -14,7 +14,7 @@
 #[path = "../src/observe/event.rs"]
 mod event;
 #[allow(dead_code)]
-#[path = "../src/observe/picture.rs"]
+#[path = "../src/observe/picture/mod.rs"]
 mod picture;
 
 use std::hint::black_box;
