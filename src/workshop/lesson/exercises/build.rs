@@ -161,11 +161,8 @@ pub fn check_19(file: &Path) -> Result<Verdict> {
             indent(&running.output())
         )));
     };
-    let status = std::fs::read_to_string(format!("/proc/{workload}/status")).unwrap_or_default();
-    let nspid: Vec<&str> = status
-        .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))
-        .map(|l| l.split_whitespace().collect())
+    let nspid: Vec<String> = crate::procfs::Status::of(workload)
+        .map(|status| status.nspid.iter().map(i32::to_string).collect())
         .unwrap_or_default();
     if nspid.len() < 2 {
         return Ok(Err(format!(
@@ -175,7 +172,7 @@ pub fn check_19(file: &Path) -> Result<Verdict> {
             nspid.join(" ")
         )));
     }
-    if nspid.last() != Some(&"1") {
+    if nspid.last().map(String::as_str) != Some("1") {
         return Ok(Err(format!(
             "the workload is in a new PID namespace but is not its PID 1 (NSpid: {}): exec it in the first child.",
             nspid.join(" ")
