@@ -551,3 +551,50 @@ fn inspect_names_the_root() {
     assert!(lab.ok(&["inspect", "plain"]).contains("root     default: the host's"));
     lab.finish();
 }
+
+/// `inspect --tree`: the processes as the tree they form, each with its
+/// PIDs and what it does with the stop signal, as /proc says.
+#[test]
+fn inspect_tree_shows_each_process_and_its_stop_signal() {
+    let lab = Lab::new();
+    let script = "pidlab probe --catch TERM & pidlab probe --ignore TERM & wait";
+    lab.ok(&["run", "-d", "--name", "family", "--", "sh", "-c", script]);
+    // Both probes have installed their handlers once each says so.
+    wait_until(T, "both probes ready", || lab.ok(&["logs", "family"]).matches("probe: ready").count() == 2);
+    let doc = json(&lab.ok(&["inspect", "--tree", "--format", "json", "family"]));
+    assert_eq!(doc["name"], "family");
+    let tree = &doc["tree"];
+    assert_eq!(
+        (&tree["comm"], &tree["disposition"], &tree["outcome"]),
+        (&"sh".into(), &"default".into(), &"dropped".into()),
+        "{tree}"
+    );
+    let pid1 = tree["host_pid"].as_i64().unwrap();
+    assert_eq!(tree["nspid"], serde_json::json!([pid1, 1]));
+    let mut kids: Vec<(String, String, i64)> = tree["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let nspid = c["nspid"].as_array().unwrap();
+            assert_eq!(nspid[0], c["host_pid"], "host PID first: {c}");
+            (
+                c["disposition"].as_str().unwrap().into(),
+                c["outcome"].as_str().unwrap().into(),
+                nspid[1].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    kids.sort();
+    assert_eq!(kids.len(), 2, "{tree}");
+    assert_eq!((kids[0].0.as_str(), kids[0].1.as_str()), ("handler", "handled"), "{kids:?}");
+    assert_eq!((kids[1].0.as_str(), kids[1].1.as_str()), ("ignored", "ignored"), "{kids:?}");
+    assert!(kids.iter().all(|k| k.2 > 1), "children are not PID 1: {kids:?}");
+    let text = lab.ok(&["inspect", "--tree", "family"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[1].contains(&format!("{pid1}/1 sh")) && lines[1].contains("default  -> dropped"), "{text}");
+    assert!(lines[2].contains("├─ ") && lines[3].contains("└─ "), "{text}");
+    let exited = lab.run(&["inspect", "--tree", "ghost"]);
+    assert_eq!(exited.code(), 125, "{exited:?}");
+    lab.finish();
+}

@@ -79,6 +79,11 @@ fn parse_filter(text: &str) -> Result<Filter, String> {
 pub struct InspectArgs {
     /// The sandbox (running or exited).
     pub name: String,
+    /// Show the processes as a tree, each with its PIDs at every level and what it does
+    /// with the sandbox's stop signal (a handler, ignored, blocked, or the default), and
+    /// what that signal would do to it now.
+    #[arg(long)]
+    pub tree: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,

@@ -43,6 +43,9 @@ fn condensed(names: &[String]) -> String {
 
 pub fn inspect(args: InspectArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
+    if args.tree {
+        return tree(&sandbox, args.format);
+    }
     let status = sandbox.status();
     let record = sandbox.record();
     // A running sandbox shows its processes; one that has ended shows how.
@@ -67,6 +70,28 @@ pub fn inspect(args: InspectArgs) -> Result<i32> {
         return Ok(0);
     }
     print!("{}", render_inspect(&doc));
+    Ok(0)
+}
+
+/// `inspect --tree`: the processes of a running sandbox as a tree, with
+/// its stop signal as each one has it (`observe/tree.rs`).
+fn tree(sandbox: &Sandbox, format: Format) -> Result<i32> {
+    let (record, pid1, _) = open_pid1(sandbox, "show the tree of")?;
+    let sig = signals::parse_number(&record.stop_signal)
+        .ok()
+        .and_then(|n| nix::sys::signal::Signal::try_from(n).ok())
+        .unwrap_or(nix::sys::signal::Signal::SIGTERM);
+    let Some(root) = crate::observe::tree::of(pid1.pid, sig) else {
+        return Err(record::refuse(format!("{}'s PID 1 has just exited", sandbox.name)));
+    };
+    if format == Format::Json {
+        let mut doc = sandbox_fields(sandbox);
+        doc["stop_signal"] = json!(sig.as_str());
+        doc["tree"] = serde_json::to_value(&root)?;
+        output::document(&doc);
+    } else {
+        print!("{}: {}", sandbox.name, crate::observe::tree::render(&root, sig));
+    }
     Ok(0)
 }
 

@@ -1,0 +1,145 @@
+//! `pidlab inspect NAME --tree`: the sandbox's processes as the tree they
+//! form, each with its PID at every level and what it has done with the
+//! sandbox's stop signal (a handler, ignored, blocked, or the default
+//! action), and what that signal would do to it if it were sent now.
+//!
+//! `docker stop` sends the stop signal to PID 1 only; the others hear of it
+//! only if PID 1 passes it on. The tree shows both halves of that story at
+//! once: whether PID 1 will take it, and whether each process below would.
+
+use nix::sys::signal::Signal;
+use serde::Serialize;
+
+use super::explain::predict;
+use crate::procfs::{self, Status};
+use crate::signals;
+
+/// One process and the ones it started.
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub host_pid: i32,
+    /// Its PID at each level, host first.
+    pub nspid: Vec<i32>,
+    pub comm: String,
+    pub cmdline: String,
+    /// What it did with the stop signal: `handler`, `ignored`, `blocked`
+    /// or `default`.
+    pub disposition: &'static str,
+    /// What the stop signal sent to it now would do (`explain`'s words).
+    pub outcome: &'static str,
+    pub why: String,
+    pub children: Vec<Node>,
+}
+
+/// The tree below (and including) `pid`, as /proc shows it now. `None` if
+/// `pid` is gone.
+pub fn of(pid: i32, sig: Signal) -> Option<Node> {
+    let status = Status::of(pid)?;
+    let signo = sig as i32;
+    let waited = signals::waited_for(pid);
+    let disposition = if status.blocks(signo) || procfs::signals_in(waited).contains(&signo) {
+        "blocked"
+    } else if status.ignores(signo) {
+        "ignored"
+    } else if status.catches(signo) {
+        "handler"
+    } else {
+        "default"
+    };
+    let (outcome, why) = predict(&status, sig, waited);
+    let mut children: Vec<i32> = procfs::children(pid);
+    children.sort_unstable();
+    children.dedup();
+    Some(Node {
+        host_pid: pid,
+        nspid: status.nspid.clone(),
+        comm: status.name.clone(),
+        cmdline: cmdline(pid),
+        disposition,
+        outcome,
+        why,
+        children: children.into_iter().filter_map(|child| of(child, sig)).collect(),
+    })
+}
+
+fn cmdline(pid: i32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    raw.split(|b| *b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The tree as text: one line a process, indented under its parent.
+pub fn render(root: &Node, sig: Signal) -> String {
+    let mut lines = Vec::new();
+    walk(root, "", "", &mut lines);
+    let width = lines.iter().map(|(left, _)| left.chars().count()).max().unwrap_or(0);
+    let mut out = format!(
+        "PIDs host/level 1/...; {sig} (the stop signal) as each process has it, and what it would do if sent now \
+         (`pidlab stop` sends it to PID 1 only):\n",
+        sig = sig.as_str()
+    );
+    for (left, right) in lines {
+        let pad = width - left.chars().count();
+        out.push_str(&format!("  {left}{:pad$}  {right}\n", ""));
+    }
+    out
+}
+
+/// Depth first: `lead` begins this process's line, `rest` the lines of
+/// everything below it.
+fn walk(node: &Node, lead: &str, rest: &str, lines: &mut Vec<(String, String)>) {
+    let pids = procfs::pids_text(node.nspid.iter().map(|&p| i64::from(p)));
+    let left = format!("{lead}{pids} {}", crate::output::printable(&node.comm));
+    let right = format!("{:<8} -> {}", node.disposition, node.outcome);
+    lines.push((left, right));
+    for (i, child) in node.children.iter().enumerate() {
+        let last = i + 1 == node.children.len();
+        let (branch, below) = if last { ("└─ ", "   ") } else { ("├─ ", "│  ") };
+        walk(child, &format!("{rest}{branch}"), &format!("{rest}{below}"), lines);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(pid: i32, comm: &str, disposition: &'static str, children: Vec<Node>) -> Node {
+        Node {
+            host_pid: pid,
+            nspid: vec![pid, pid - 99],
+            comm: comm.into(),
+            cmdline: comm.into(),
+            disposition,
+            outcome: "handled",
+            why: String::new(),
+            children,
+        }
+    }
+
+    #[test]
+    fn branches_line_up_under_their_parents() {
+        let tree = node(
+            100,
+            "sh",
+            "default",
+            vec![
+                node(101, "a", "handler", vec![node(103, "c", "ignored", vec![])]),
+                node(102, "b", "blocked", vec![]),
+            ],
+        );
+        let text = render(&tree, Signal::SIGTERM);
+        let lines: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            lines,
+            [
+                "  100/1 sh       default  -> handled",
+                "  ├─ 101/2 a     handler  -> handled",
+                "  │  └─ 103/4 c  ignored  -> handled",
+                "  └─ 102/3 b     blocked  -> handled",
+            ]
+        );
+    }
+}
