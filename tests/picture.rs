@@ -369,3 +369,72 @@ fn the_demo_refuses_a_page_it_cannot_write_before_running() {
     assert!(out.stderr.contains("cannot write the file"), "names the problem and the fix: {}", out.stderr);
     assert!(!out.stdout.contains("=="), "nothing ran: {}", out.stdout);
 }
+
+/// The first `<rect>` after `opening` in `svg`: x, y, width, height.
+fn rect_after(svg: &str, opening: &str) -> [f64; 4] {
+    let at = svg.find(opening).unwrap();
+    let rect = &svg[at + svg[at..].find("<rect").unwrap()..];
+    let rect = &rect[..rect.find("/>").unwrap()];
+    ["x", "y", "width", "height"].map(|name| attribute(rect, name).parse().unwrap())
+}
+
+fn inside(inner: [f64; 4], outer: [f64; 4]) -> bool {
+    inner[0] >= outer[0]
+        && inner[1] >= outer[1]
+        && inner[0] + inner[2] <= outer[0] + outer[2]
+        && inner[1] + inner[3] <= outer[1] + outer[3]
+}
+
+/// `inspect --svg FILE`: every process of the tree is drawn, in the box of
+/// its own PID namespace level (and so inside every box around it), with
+/// the outcome `inspect --tree` gives it; the picture renders.
+#[test]
+fn inspect_svg_draws_each_process_inside_its_namespace_box() {
+    let lab = Lab::new();
+    lab.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "boxes",
+        "--nest",
+        "2",
+        "--",
+        "sh",
+        "-c",
+        "pidlab probe --catch TERM & wait",
+    ]);
+    wait_until(T, "the probe is ready", || lab.ok(&["logs", "boxes"]).contains("probe: ready"));
+    let doc: Value =
+        serde_json::from_str(&lab.ok(&["inspect", "--tree", "--format", "json", "boxes"])).unwrap();
+    let mut processes = Vec::new();
+    let mut todo = vec![&doc["tree"]];
+    while let Some(node) = todo.pop() {
+        processes.push(node);
+        todo.extend(node["children"].as_array().unwrap());
+    }
+    assert_eq!(processes.len(), 3, "pidlab:nest-1, sh, the probe: {doc}");
+    let file = lab.tmp.path().join("tree.svg");
+    lab.ok(&["inspect", "--svg", file.to_str().unwrap(), "boxes"]);
+    let svg = std::fs::read_to_string(&file).unwrap();
+    let picture = Rendered::of(&file);
+    assert!(picture.width >= 1280 && picture.inked() > 10_000, "{}x{}", picture.width, picture.height);
+    let levels: Vec<[f64; 4]> = (0..3)
+        .map(|level| rect_after(&svg, &format!("<g class=\"namespace\" data-level=\"{level}\"")))
+        .collect();
+    assert!(inside(levels[2], levels[1]) && inside(levels[1], levels[0]), "nested boxes: {levels:?}");
+    assert_eq!(groups(&svg, "process").len(), 3, "one drawing a process");
+    for process in processes {
+        let pid = process["host_pid"].as_i64().unwrap();
+        let level = process["nspid"].as_array().unwrap().len() - 1;
+        let opening = format!("<g class=\"process\" data-host-pid=\"{pid}\"");
+        let tag = groups(&svg, "process").into_iter().find(|g| g.starts_with(&opening)).expect("drawn");
+        assert_eq!(attribute(tag, "data-level"), level.to_string(), "{tag}");
+        assert_eq!(attribute(tag, "data-outcome"), process["outcome"].as_str().unwrap(), "{tag}");
+        let rect = rect_after(&svg, &opening);
+        assert!(inside(rect, levels[level]), "{pid} at level {level}: {rect:?} not in {:?}", levels[level]);
+        if level < 2 {
+            assert!(!inside(rect, levels[level + 1]), "{pid} drawn in a deeper level's box");
+        }
+    }
+    lab.finish();
+}

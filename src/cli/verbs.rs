@@ -84,6 +84,9 @@ pub struct InspectArgs {
     /// what that signal would do to it now.
     #[arg(long)]
     pub tree: bool,
+    /// Also draw the tree as nested PID namespace boxes in FILE (SVG), for a projector.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,

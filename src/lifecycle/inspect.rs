@@ -43,8 +43,8 @@ fn condensed(names: &[String]) -> String {
 
 pub fn inspect(args: InspectArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
-    if args.tree {
-        return tree(&sandbox, args.format);
+    if args.tree || args.svg.is_some() {
+        return tree(&sandbox, args.format, args.svg.as_deref());
     }
     let status = sandbox.status();
     let record = sandbox.record();
@@ -75,7 +75,7 @@ pub fn inspect(args: InspectArgs) -> Result<i32> {
 
 /// `inspect --tree`: the processes of a running sandbox as a tree, with
 /// its stop signal as each one has it (`observe/tree.rs`).
-fn tree(sandbox: &Sandbox, format: Format) -> Result<i32> {
+fn tree(sandbox: &Sandbox, format: Format, svg: Option<&std::path::Path>) -> Result<i32> {
     let (record, pid1, _) = open_pid1(sandbox, "show the tree of")?;
     let sig = signals::parse_number(&record.stop_signal)
         .ok()
@@ -84,6 +84,15 @@ fn tree(sandbox: &Sandbox, format: Format) -> Result<i32> {
     let Some(root) = crate::observe::tree::of(pid1.pid, sig) else {
         return Err(record::refuse(format!("{}'s PID 1 has just exited", sandbox.name)));
     };
+    if let Some(path) = svg {
+        let title = format!("{}: its processes and PID namespaces", sandbox.name);
+        std::fs::write(path, crate::observe::tree::svg(&title, &root, sig.as_str())).map_err(|err| {
+            record::refuse(format!(
+                "--svg {}: cannot write the picture ({err}); give a path in a directory you can write to",
+                path.display()
+            ))
+        })?;
+    }
     if format == Format::Json {
         let mut doc = sandbox_fields(sandbox);
         doc["stop_signal"] = json!(sig.as_str());

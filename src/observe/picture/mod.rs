@@ -27,7 +27,8 @@ mod draw;
 mod fate;
 
 use super::event::{Event, Kind, Who};
-use draw::{arrow, cross, escape, legend, lifeline, mark_taken, namespace_boxes, wrap};
+pub(crate) use draw::escape;
+use draw::{arrow, cross, legend, lifeline, mark_taken, namespace_boxes, wrap};
 pub use fate::Fate;
 use fate::{fates, taken};
 

@@ -7,8 +7,12 @@
 //! only if PID 1 passes it on. The tree shows both halves of that story at
 //! once: whether PID 1 will take it, and whether each process below would.
 
+mod svg;
+
 use nix::sys::signal::Signal;
 use serde::Serialize;
+
+pub use svg::render as svg;
 
 use super::explain::predict;
 use crate::procfs::{self, Status};
