@@ -56,11 +56,16 @@ pub fn parse_time(text: &str, now: i64) -> Result<i64, String> {
     let text = text.trim();
     let why = "give a duration back from now (10m, 1h30m, 90s), a Unix time (1764403200), or a time \
                with its zone (2026-11-29T07:48:03Z, 2026-11-29T08:48:03+01:00)";
-    if let Some(duration) = parse_duration(text) {
-        return Ok(now - duration);
+    let out_of_range = || format!("{text:?} is out of range: pidlab reads times from 1970 to 2261");
+    match parse_duration(text) {
+        Some(Some(duration)) => return Ok(now.saturating_sub(duration).max(0)),
+        Some(None) => return Err(out_of_range()),
+        None => {}
     }
-    if let Some(ns) = parse_unix(text) {
-        return Ok(ns);
+    match parse_unix(text) {
+        Some(Some(ns)) => return Ok(ns),
+        Some(None) => return Err(out_of_range()),
+        None => {}
     }
     if text.len() >= 10 && text.as_bytes()[4] == b'-' {
         return parse_rfc3339(text).map_err(|problem| format!("{text:?}: {problem}; {why}"));
@@ -69,8 +74,10 @@ pub fn parse_time(text: &str, now: i64) -> Result<i64, String> {
 }
 
 /// Go's duration syntax, as docker takes it: numbers with units h, m, s,
-/// ms, us, ns, one after another (`1h30m`, `1.5s`). Not negative.
-fn parse_duration(text: &str) -> Option<i64> {
+/// ms, us, ns, one after another (`1h30m`, `1.5s`). Not negative. `None`
+/// if it is not a duration; `Some(None)` if it is one too long to count
+/// back from now in nanoseconds.
+fn parse_duration(text: &str) -> Option<Option<i64>> {
     let mut rest = text;
     let mut total = 0f64;
     if rest.is_empty() {
@@ -93,16 +100,23 @@ fn parse_duration(text: &str) -> Option<i64> {
         rest = &rest[unit_len..];
         total += number * scale;
     }
-    (total < 1e18).then_some(total as i64)
+    Some((total < 1e18).then_some(total as i64))
 }
 
-/// Seconds since the epoch, a fraction allowed.
-fn parse_unix(text: &str) -> Option<i64> {
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || whole.len() > 11 {
+/// Seconds since the epoch, a fraction allowed (`1764403200.25`). `None`
+/// if it is not one; `Some(None)` if it is past what nanoseconds in an
+/// i64 hold (the year 2262).
+fn parse_unix(text: &str) -> Option<Option<i64>> {
+    let (whole, fraction) = match text.split_once('.') {
+        Some((_, "")) => return None,
+        Some((whole, fraction)) => (whole, fraction),
+        None => (text, ""),
+    };
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(whole.parse::<i64>().ok()? * NS + fraction_ns(fraction)?)
+    let fraction = fraction_ns(fraction)?;
+    Some(whole.parse::<i64>().ok().and_then(|s| s.checked_mul(NS)).and_then(|ns| ns.checked_add(fraction)))
 }
 
 /// `.123` after the seconds, as nanoseconds (at most 9 digits).
@@ -130,11 +144,14 @@ fn parse_rfc3339(text: &str) -> Result<i64, String> {
     let (year, month, day) =
         (number(0..4, "year", 9999)?, number(5..7, "month", 12)?, number(8..10, "day", 31)?);
     let (hour, minute, second) =
-        (number(11..13, "hour", 23)?, number(14..16, "minute", 59)?, number(17..19, "second", 60)?);
+        (number(11..13, "hour", 23)?, number(14..16, "minute", 59)?, number(17..19, "second", 59)?);
     let mut rest = &text[19..];
     let mut nanos = 0;
     if let Some(after_dot) = rest.strip_prefix('.') {
         let digits = after_dot.find(|c: char| !c.is_ascii_digit()).unwrap_or(after_dot.len());
+        if digits == 0 {
+            return Err("it has a '.' with no digits after it".into());
+        }
         nanos = fraction_ns(&after_dot[..digits]).ok_or("its fraction has more than 9 digits")?;
         rest = &after_dot[digits..];
     }
@@ -152,8 +169,25 @@ fn parse_rfc3339(text: &str) -> Result<i64, String> {
     if month == 0 || day == 0 {
         return Err("months and days count from 1".into());
     }
+    if day > days_in_month(year, month) {
+        return Err(format!("{year:04}-{month:02} has no day {day}"));
+    }
     let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    Ok(seconds * NS + nanos)
+    seconds
+        .checked_mul(NS)
+        .and_then(|ns| ns.checked_add(nanos))
+        .filter(|ns| *ns >= 0)
+        .ok_or_else(|| "it is out of range: pidlab reads times from 1970 to 2261".to_string())
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 #[cfg(test)]
