@@ -345,10 +345,14 @@ fn orphans_of_a_pid_1_that_does_not_reap_stay_zombies() {
 /// build once restored an empty name.)
 #[test]
 fn a_running_pidlab_is_named_pidlab() {
-    let mut sandbox = Running::start(&mut pidlab(["run", "--", "pidlab", "probe"]));
+    // A state directory of the test's own: the SIGKILLed run's record is
+    // left there, not in the machine's.
+    let lab = Lab::new();
+    let mut sandbox = Running::start(&mut lab.cmd(&["run", "--", "pidlab", "probe"]));
     sandbox.expect_line("probe: ready", T);
     assert_eq!(comm(sandbox.pid()), "pidlab");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(sandbox.pid()), nix::sys::signal::Signal::SIGKILL)
         .unwrap();
     let _ = sandbox.finish(T);
+    lab.finish();
 }

@@ -93,7 +93,10 @@ fn three_ctrl_c_end_a_pid_1_that_catches_them_and_carries_on() {
         assert!(out.stderr.contains("sending SIGKILL"), "--nest {nest}: {out:?}");
     }
     // Any other signal PID 1 handles is forwarded as often as it comes.
-    let mut sandbox = Running::start(&mut pidlab(["run", "--", "pidlab", "probe", "--catch", "USR1"]));
+    // (A state directory of the test's own: the SIGKILLed run's record is
+    // left there, not in the machine's.)
+    let lab = Lab::new();
+    let mut sandbox = Running::start(&mut lab.cmd(&["run", "--", "pidlab", "probe", "--catch", "USR1"]));
     sandbox.expect_line("probe: ready", T);
     for _ in 1..=4 {
         kill(Pid::from_raw(sandbox.pid()), Signal::SIGUSR1).unwrap();
@@ -102,6 +105,7 @@ fn three_ctrl_c_end_a_pid_1_that_catches_them_and_carries_on() {
     kill(Pid::from_raw(sandbox.pid()), Signal::SIGKILL).unwrap();
     let out = sandbox.finish(T);
     assert!(!out.stderr.contains("sending SIGKILL"), "handled USR1s ended the run: {out:?}");
+    lab.finish();
 }
 
 /// The same for a PID 1 that drops Ctrl-C three levels down: pidlab's
@@ -283,4 +287,32 @@ fn a_hangup_stops_a_foreground_run() {
     assert_eq!(out.code(), 137, "{out:?}");
     assert!(out.stderr.contains("the terminal is gone"), "{out:?}");
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "stopped after {took:?}");
+}
+
+/// Ctrl-C forwarded to an init that takes its signals with sigtimedwait
+/// (tini, pidlab's own): it reaches the workload, and pidlab never calls it
+/// dropped. (Looked at once, just after it was sent, such an init could
+/// seem to have neither blocked nor awaited it; pidlab looks until two
+/// looks agree.)
+#[test]
+fn ctrl_c_taken_by_an_init_is_never_called_dropped() {
+    require("/usr/bin/tini", "apt-get install tini (.ci/run does)");
+    let lab = Lab::new();
+    for init in ["--init=tini", "--init", "--init=tini", "--init", "--init=tini", "--init"] {
+        let command = format!("{} run {init} -- pidlab probe --catch INT", bin());
+        let mut cmd = std::process::Command::new("/usr/bin/script");
+        cmd.args(["-qec", &command, "/dev/null"]).env("PIDLAB_STATE_DIR", lab.state.path());
+        let mut session = Running::start(&mut cmd);
+        session.expect_line("probe: ready", T);
+        for _ in 1..=2 {
+            session.write_stdin("\x03");
+            session.expect_line("caught SIGINT", T);
+        }
+        // The third Ctrl-C within 2 s gets out, as for any Ctrl-C taken.
+        session.write_stdin("\x03");
+        let out = session.finish(T);
+        assert!(out.stdout.contains("sending SIGKILL"), "{init}: {out:?}");
+        assert!(!out.stdout.contains("was dropped"), "{init}: a forwarded Ctrl-C called dropped: {out:?}");
+    }
+    lab.finish();
 }

@@ -318,8 +318,7 @@ impl Escape {
         name: Option<&str>,
         pidfd: Option<std::os::fd::BorrowedFd<'_>>,
     ) {
-        let Some((workload, status)) = crate::procfs::innermost_init(pid1.as_raw()) else { return };
-        let (outcome, _) = crate::observe::explain::predict(&status, sig, signals::waited_for(workload));
+        let Some(outcome) = settled_outcome(pid1.as_raw(), sig) else { return };
         let dropped = outcome == "dropped";
         // A signal PID 1 takes counts only if it is Ctrl-C forwarded by
         // us: a USR1 or HUP it handles is its business, however often sent.
@@ -365,6 +364,29 @@ impl Escape {
             }
         }
     }
+}
+
+/// What `sig` does to the innermost PID 1, from /proc, once two looks 2 ms
+/// apart agree (at most six looks). An init that waits for signals with
+/// sigtimedwait (tini, pidlab's) has them unblocked while it waits and
+/// blocked again once woken: a look at its mask and at its system call
+/// taken across that moment sees neither, and would call a signal it took
+/// "dropped". `None` if PID 1 is gone.
+fn settled_outcome(pid1: i32, sig: Signal) -> Option<&'static str> {
+    let look = || {
+        let (workload, status) = crate::procfs::innermost_init(pid1)?;
+        Some(crate::observe::explain::predict(&status, sig, signals::waited_for(workload)).0)
+    };
+    let mut last = look()?;
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(2));
+        let now = look()?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    Some(last)
 }
 
 /// `--explain`: what `sig`, about to be sent to PID 1, will do.
