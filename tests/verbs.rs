@@ -240,6 +240,21 @@ fn logs_keep_stderr_apart_with_times_and_windows() {
         objects.iter().map(|o| (o["stream"].as_str().unwrap(), o["line"].as_str().unwrap())).collect();
     assert_eq!(streams, [("stdout", "early"), ("stderr", "oops"), ("stdout", "late")]);
     assert_eq!(objects[2]["time"], late.1.as_str(), "the JSON time is -t's");
+    // A line still without its newline counts as a line, where it began;
+    // in JSON it is marked partial.
+    lab.ok(&["run", "-d", "--name", "torn", "--", "sh", "-c", "echo a; printf b >&2; sleep 0.2; echo END"]);
+    assert_eq!(lab.run(&["wait", "torn"]).code(), 0);
+    let last = lab.run(&["logs", "-n", "1", "torn"]);
+    assert_eq!((last.stdout.as_str(), last.stderr.as_str()), ("END", ""), "{last:?}");
+    let two = lab.run(&["logs", "-n", "2", "torn"]);
+    assert_eq!((two.stdout.as_str(), two.stderr.as_str()), ("END", "b"), "{two:?}");
+    assert_eq!(lab.ok(&["logs", "-n", "all", "torn"]), "a\nEND");
+    let objects: Vec<Value> = lab.ok(&["logs", "--format", "json", "torn"]).lines().map(json).collect();
+    let partial: Vec<_> =
+        objects.iter().map(|o| (o["line"].as_str().unwrap(), o.get("partial").is_some())).collect();
+    assert_eq!(partial, [("a", false), ("END", false), ("b", true)], "{objects:?}");
+    let empty = lab.run(&["logs", "--wait-for", "", "torn"]);
+    assert_eq!(empty.code(), 125, "{empty:?}");
     let bad = lab.run(&["logs", "--since", "2025-11-29T07:48:03", "chat"]);
     assert_eq!(bad.code(), 125, "{bad:?}");
     assert!(bad.stderr.contains("no zone"), "{bad:?}");

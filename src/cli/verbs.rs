@@ -190,8 +190,9 @@ pub struct LogsArgs {
     /// Keep printing new output until the sandbox exits.
     #[arg(short, long)]
     pub follow: bool,
-    /// Print only the last N lines (then follow, with -f).
-    #[arg(short = 'n', long = "tail", value_name = "N")]
+    /// Print only the last N lines (then follow, with -f); `all`, as docker takes it,
+    /// prints every line.
+    #[arg(short = 'n', long = "tail", value_name = "N", value_parser = parse_tail)]
     pub tail: Option<u64>,
     /// Follow until a line containing TEXT appears, then stop (exit 1 if it never does):
     /// wait until a service says it is ready.
@@ -233,4 +234,14 @@ pub struct RmArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+}
+
+/// `logs -n`: a count of lines, or `all`.
+fn parse_tail(text: &str) -> Result<u64, String> {
+    match text {
+        "all" => Ok(u64::MAX),
+        _ => {
+            text.parse().map_err(|_| format!("{text:?} is not a number of lines: give N (0 or more), or all"))
+        }
+    }
 }

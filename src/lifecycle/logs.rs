@@ -38,6 +38,11 @@ pub fn logs(args: LogsArgs) -> Result<i32> {
         })
     };
     let window = Window { since: bound("--since", &args.since)?, until: bound("--until", &args.until)? };
+    if args.wait_for.as_deref() == Some("") {
+        return Err(refuse(
+            "logs --wait-for needs a text to wait for: an empty one is in every line".to_string(),
+        ));
+    }
     let sandbox = Sandbox::open(&args.name)?;
     let follow = (args.follow || args.wait_for.is_some()) && window.until.is_none_or(|until| until > now);
     let deadline = Instant::now() + args.timeout.duration();
@@ -57,8 +62,8 @@ pub fn logs(args: LogsArgs) -> Result<i32> {
         bail!("{} has no log: only detached sandboxes (run -d) keep one", sandbox.name);
     };
     let mut log = logfile::Records::new(log);
-    // -n N: skip all but the last N lines of the window (a last line
-    // without its newline counts as one).
+    // -n N: skip the lines of the window before its last N (a line is
+    // counted where it begins; one still without its newline counts).
     let mut skip = 0;
     if let Some(tail) = args.tail {
         let log = logfile::Reader::open(&path, false)?.context("the log vanished")?;
@@ -66,6 +71,7 @@ pub fn logs(args: LogsArgs) -> Result<i32> {
             .with_context(|| format!("read {}", path.display()))?;
         skip = lines.saturating_sub(tail);
     }
+    let mut numbering = Lines::default();
     let json = args.format == Format::Json;
     let mut out = Output::new(&sandbox.name, json, args.timestamps);
     let mut until =
@@ -78,8 +84,7 @@ pub fn logs(args: LogsArgs) -> Result<i32> {
             if !window.holds(record.time) {
                 continue;
             }
-            if skip > 0 {
-                skip -= u64::from(record.ends_line);
+            if numbering.of(&record) < skip {
                 continue;
             }
             out.write(&record)?;
@@ -168,7 +173,7 @@ impl Output {
             }
             line.extend_from_slice(&record.payload);
             if record.ends_line || line.len() >= 64 << 10 {
-                self.emit(record.stream);
+                self.emit(record.stream, !record.ends_line);
             }
             return Ok(());
         }
@@ -188,15 +193,20 @@ impl Output {
         }
     }
 
-    /// One JSON object for the line `stream` has pending.
-    fn emit(&mut self, stream: logfile::Stream) {
+    /// One JSON object for the line `stream` has pending; `partial` when
+    /// the line goes on (cut at 64 KiB) or has no newline yet.
+    fn emit(&mut self, stream: logfile::Stream, partial: bool) {
         let (line, time) = &mut self.pending[stream.index()];
-        output::line(&json!({
+        let mut object = json!({
             "name": self.name,
             "stream": stream.name(),
             "time": clock::rfc3339(*time),
             "line": String::from_utf8_lossy(line),
-        }));
+        });
+        if partial {
+            object["partial"] = true.into();
+        }
+        output::line(&object);
         line.clear();
     }
 
@@ -212,20 +222,42 @@ impl Drop for Output {
     fn drop(&mut self) {
         for stream in [logfile::Stream::Stdout, logfile::Stream::Stderr] {
             if !self.pending[stream.index()].0.is_empty() {
-                self.emit(stream);
+                self.emit(stream, true);
             }
         }
     }
 }
 
-/// The lines in the log's window now (a last line without a newline counts).
+/// Numbers the lines of a log as they begin, stdout's and stderr's in one
+/// count: a line's pieces (records) all get the number of its first.
+#[derive(Default)]
+struct Lines {
+    next: u64,
+    /// Per stream, the number of the line still going on.
+    open: [Option<u64>; 2],
+}
+
+impl Lines {
+    fn of(&mut self, record: &logfile::Record) -> u64 {
+        let open = &mut self.open[record.stream.index()];
+        let number = *open.get_or_insert_with(|| {
+            self.next += 1;
+            self.next - 1
+        });
+        if record.ends_line {
+            *open = None;
+        }
+        number
+    }
+}
+
+/// The lines in the log's window now (one still without its newline counts).
 fn count_lines(log: &mut logfile::Records, window: &Window) -> std::io::Result<u64> {
-    let (mut lines, mut open) = (0u64, false);
+    let mut lines = Lines::default();
     while let Some(record) = log.next_record()? {
         if window.holds(record.time) {
-            lines += u64::from(record.ends_line);
-            open = !record.ends_line;
+            lines.of(&record);
         }
     }
-    Ok(lines + u64::from(open))
+    Ok(lines.next)
 }
