@@ -236,7 +236,9 @@ fn each_init_choice_runs_the_program_it_names() {
     let empty = tempfile::tempdir().unwrap();
     let out = run(["run", "--rootfs", empty.path().to_str().unwrap(), "--init=tini", "--", "true"]);
     assert_eq!(out.code(), 125, "{out:?}");
-    for needle in ["no tini on its PATH", "apt-get install tini", "--init for pidlab's own init"] {
+    for needle in
+        ["No tini was found on the sandbox's PATH", "apt-get install tini", "--init for pidlab's own init"]
+    {
         assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
     }
 }

@@ -228,6 +228,26 @@ fn a_symlinked_state_directory_is_refused() {
     assert!(sandboxes_in(lab.state.path()).is_empty());
 }
 
+/// pidlab makes its state directory, never the directories above it: a
+/// mistyped PIDLAB_STATE_DIR leaves no trail of directories behind.
+#[test]
+fn the_state_directory_is_made_but_never_its_parents() {
+    let lab = Lab::new();
+    let deep = lab.data.path().join("typo/state");
+    let mut cmd = pidlab(["run", "--", "true"]);
+    cmd.env("PIDLAB_STATE_DIR", &deep);
+    let out = run_within(cmd, T);
+    assert_eq!(out.code(), 125, "{out:?}");
+    let parent = lab.data.path().join("typo");
+    assert!(out.stderr.contains(&format!("{} does not exist", parent.display())), "{out:?}");
+    assert!(!parent.exists(), "pidlab made {}", parent.display());
+    let shallow = lab.data.path().join("state");
+    let mut cmd = pidlab(["run", "--", "true"]);
+    cmd.env("PIDLAB_STATE_DIR", &shallow);
+    assert_eq!(run_within(cmd, T).code(), 0);
+    assert_eq!(std::fs::metadata(&shallow).unwrap().mode() & 0o7777, 0o700);
+}
+
 /// setpriv, gosu and su-exec entrypoints change credentials, and the kernel
 /// then clears PR_SET_PDEATHSIG: PID 1 must still die with its supervisor.
 #[test]

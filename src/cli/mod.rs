@@ -132,7 +132,7 @@ const LOGS_EXAMPLES: &str = "Examples:
 const RM_EXAMPLES: &str = "Examples:
   pidlab rm web
   pidlab rm -f web db                           # kill them first if they run
-  pidlab rm --all                               # every sandbox that has exited
+  pidlab rm --all                               # the exited ones (a running one is refused)
   pidlab rm -f --all                            # every sandbox of yours: a clean slate";
 const EXPLAIN_EXAMPLES: &str = "Examples:
   pidlab explain web SIGTERM                    # prediction, per process, from /proc

@@ -206,6 +206,8 @@ pub fn open_pid1(sandbox: &Sandbox, verb: &str) -> Result<(Record, Process, Owne
     if !status.is_running() {
         let fix = match status {
             Status::Exited { .. } => format!("start a new one, or `pidlab rm {}`", sandbox.name),
+            // Its supervisor is writing down how it ended, in a moment.
+            Status::Ending => format!("`pidlab wait {}` prints how it ended", sandbox.name),
             _ => format!("`pidlab rm {}` cleans it up", sandbox.name),
         };
         return Err(refuse(format!(

@@ -136,12 +136,16 @@ impl StateDir {
 /// Create the state directory if it is missing: mode 0700 (its parents, if
 /// missing too, as usual).
 pub(super) fn make_private_dir(path: &Path) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent)
-            .with_context(|| state_dir_error(&format!("create the state directory {}", path.display())))?;
-    }
+    // Only the directory itself: pidlab makes nothing above it (a mistyped
+    // PIDLAB_STATE_DIR would otherwise leave a trail of directories).
     match nix::unistd::mkdir(path, Mode::from_bits_truncate(0o700)) {
         Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(Errno::ENOENT) => Err(refuse(format!(
+            "cannot create the state directory {}: {} does not exist; create it, or set PIDLAB_STATE_DIR to \
+             a directory whose parent exists",
+            path.display(),
+            path.parent().map_or_else(|| "its parent".into(), |p| p.display().to_string())
+        ))),
         Err(errno) => Err(errno)
             .with_context(|| state_dir_error(&format!("create the state directory {}", path.display()))),
     }

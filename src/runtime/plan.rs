@@ -472,7 +472,7 @@ fn to_cstrings(words: &[String]) -> Result<Vec<CString>> {
 }
 
 /// Exit code and message for a failure the child reported.
-pub fn classify(report: &crate::runtime::step::Report, launch: &Launch) -> exit_code::Exit {
+pub fn classify(report: &crate::runtime::step::Report, launch: &Launch, path: &str) -> exit_code::Exit {
     let code = match (report.step, report.errno, &launch.pid1) {
         // A missing shell or init is the setup's fault, not the workload's.
         (Step::Exec, _, Pid1::Shell | Pid1::Init) => exit_code::SETUP_FAILED,
@@ -487,9 +487,11 @@ pub fn classify(report: &crate::runtime::step::Report, launch: &Launch) -> exit_
                 launch.argv[0]
             ),
             Pid1::Init if !launch.argv[0].contains('/') => format!(
-                ". The root has no {0} on its PATH: install it (`apt-get install {0}`: the default root \
-                 shares the host's /usr), put it in your --rootfs, or use --init for pidlab's own init",
-                launch.argv[0]
+                ". No {0} was found on the sandbox's PATH ({1}): install it (`apt-get install {0}`: the \
+                 default root shares the host's /usr), put it in your --rootfs, give its path (--init=/usr/bin/{0}) \
+                 if -e PATH left its directory out, or use --init for pidlab's own init",
+                launch.argv[0],
+                path
             ),
             Pid1::Init => format!(". The root has no {}: give --init a path inside the root", launch.argv[0]),
             Pid1::Program if launch.argv[0].contains(' ') => format!(

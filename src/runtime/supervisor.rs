@@ -255,7 +255,7 @@ pub fn supervise(
         let _ = std::io::Read::read_to_end(&mut pipe, &mut reported);
     }
     if let Some(report) = Report::parse(&reported) {
-        return Err(classify(&report, &plan.launch).into());
+        return Err(classify(&report, &plan.launch, &plan.path).into());
     }
     Ok(code)
 }
