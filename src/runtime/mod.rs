@@ -127,8 +127,10 @@ fn claim_generated() -> Result<Sandbox> {
 }
 
 /// `Register::AfterExec`: claim a generated name for the running PID 1
-/// `child`. A state directory pidlab may not use costs the sandbox its
-/// record (`ps` and `kill` will not find it), not its run.
+/// `child`. A state directory that cannot be written now (a full or
+/// read-only disk; one pidlab may not trust stopped the run before it
+/// began, as its root's mount point is there) costs the sandbox its record
+/// (`ps` and `kill` will not find it), not its run.
 fn register_after_exec(plan: &Plan, child: nix::unistd::Pid) -> Option<Sandbox> {
     let claimed = claim_generated().and_then(|sandbox| {
         match sandbox.write_record(&plan.record(&sandbox.name, child)) {
