@@ -356,3 +356,45 @@ fn a_running_pidlab_is_named_pidlab() {
     let _ = sandbox.finish(T);
     lab.finish();
 }
+
+/// pidlab makes every mount private before it mounts anything (step 5).
+/// Run from a mount namespace whose every mount is shared, set so here
+/// whatever this machine's own propagation is, none of the sandbox's
+/// mounts (its root, /proc, /dev, binds) appears there while it runs.
+#[test]
+fn no_mount_propagates_even_from_an_all_shared_namespace() {
+    require("/usr/bin/unshare", "apt-get install util-linux");
+    let tmp = private_tmp();
+    let state = private_tmp();
+    // Private first, cut from the host's peer groups, then shared again:
+    // shared among this namespace and the ones made from it only, so that
+    // even a pidlab that leaked could not reach the host.
+    let script = r#"
+        mount --make-rshared / || exit 99
+        grep -q ' / / [^ ]* [^-]*shared:' /proc/self/mountinfo && echo "root shared"
+        before=$(wc -l < /proc/self/mountinfo)
+        # The probe ends by itself after 20 s at most; SIGKILL to pidlab
+        # takes its sandbox with it.
+        TMPDIR="$2" PIDLAB_STATE_DIR="$3" "$1" run -- pidlab probe --sleep 20 > "$2/out" &
+        run=$!
+        i=0; until grep -q 'probe: ready' "$2/out" || [ $i -ge 400 ]; do i=$((i+1)); sleep 0.05; done
+        during=$(wc -l < /proc/self/mountinfo)
+        echo "mounts before $before during $during"
+        kill -9 $run; wait $run
+    "#;
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"])
+        .arg(bin())
+        .arg(tmp.path())
+        .arg(state.path());
+    let out = run_within(cmd, T);
+    assert!(out.stdout.contains("root shared"), "the throw-away namespace's / is shared: {out:?}");
+    let counts: Vec<u64> = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("mounts before "))
+        .map(|l| l.split(" during ").map(|n| n.trim().parse().unwrap()).collect())
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(counts[0], counts[1], "the sandbox's mounts reached its parent namespace: {out:?}");
+    let _ = std::fs::remove_file(tmp.path().join("out"));
+}
