@@ -321,3 +321,34 @@ fn await_reaped_watches_only_the_probes_own_orphans() {
     signal(sandbox.pid(), Signal::SIGTERM);
     assert_eq!(sandbox.finish(T).code(), 143);
 }
+
+/// The init keeps SIGCHLD, its own signal (a child of its has exited), and
+/// forwards it to nobody, as tini does: a workload that handles SIGCHLD
+/// hears only of its own children.
+#[test]
+fn sigchld_of_the_inits_adopted_orphans_is_not_forwarded() {
+    require(TINI, "apt-get install tini (.ci/run does)");
+    for init in ["--init", "--init=tini"] {
+        let mut sandbox = Running::start(&mut pidlab([
+            "run",
+            init,
+            "--",
+            "pidlab",
+            "probe",
+            "--catch",
+            "CHLD",
+            "--orphans",
+            "2",
+            "--orphan-life",
+            "0.2",
+            "--await-reaped",
+        ]));
+        // The orphans were adopted by the init, which reaped them: it got
+        // a SIGCHLD for each.
+        sandbox.expect_line("all orphans reaped", T);
+        signal(sandbox.pid(), Signal::SIGTERM);
+        let out = sandbox.finish(T);
+        assert_eq!(out.code(), 143, "{init}: {out:?}");
+        assert!(!out.stdout.contains("caught SIGCHLD (17) from pid 1"), "{init} forwarded SIGCHLD: {out:?}");
+    }
+}
