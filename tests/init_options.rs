@@ -46,9 +46,21 @@ fn trapper(signals: &[i32]) -> String {
     format!("{traps}echo ready; while :; do sleep 0.05 & wait $!; done")
 }
 
+/// Send `signo` to `pid` with sigqueue(3): si_code SI_QUEUE (-1), a
+/// process's signal, as kill(2)'s SI_USER is.
+fn queue(pid: i32, signo: i32) {
+    // SAFETY: sigqueue(3) with integers and a plain union value only.
+    let rc = unsafe { libc::sigqueue(pid, signo, libc::sigval { sival_ptr: std::ptr::null_mut() }) };
+    assert_eq!(rc, 0, "sigqueue {pid} {signo}: {}", std::io::Error::last_os_error());
+}
+
 /// Start `INIT... bash -c TRAPPER` on the host, send each of `signals` to
 /// the init's PID, and return the numbers the workload caught, in order.
 fn caught_under(init: &[&str], signals: &[i32]) -> Vec<i32> {
+    caught_under_sent(init, signals, send)
+}
+
+fn caught_under_sent(init: &[&str], signals: &[i32], sender: fn(i32, i32)) -> Vec<i32> {
     let script = trapper(signals);
     let mut cmd = std::process::Command::new(init[0]);
     cmd.args(&init[1..]).args(["--", "/bin/bash", "-c", &script]);
@@ -57,7 +69,7 @@ fn caught_under(init: &[&str], signals: &[i32]) -> Vec<i32> {
     running.expect_line("ready", T);
     let mut caught = Vec::new();
     for n in signals {
-        send(running.pid(), *n);
+        sender(running.pid(), *n);
         let line = running.expect_line(&format!("caught {n}"), T);
         caught.push(line.trim_start_matches("caught ").parse().unwrap());
     }
@@ -84,6 +96,9 @@ fn real_time_and_kill_sent_synchronous_signals_are_forwarded() {
         "dumb-init forwards them"
     );
     assert_eq!(caught_under(&[bin(), "init"], &sync), sync);
+    // sigqueue(3) is a process's too (si_code SI_QUEUE, below zero): only
+    // a fault the kernel raised (si_code above zero) is the init's own.
+    assert_eq!(caught_under_sent(&[bin(), "init"], &sync, queue), sync, "sent with sigqueue");
 }
 
 /// dumb-init's `--rewrite S:R` (nginx stops gracefully on QUIT), and an
