@@ -340,15 +340,8 @@ fn words(text: &str, env: &[(String, String)], split: bool) -> Result<Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::launch::{DEFAULT_SHELL, Launch, Overrides};
-
-    fn sh() -> Vec<String> {
-        DEFAULT_SHELL.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn v(words: &[&str]) -> Vec<String> {
-        words.iter().map(|s| s.to_string()).collect()
-    }
+    use crate::runtime::launch::words::{sh, v};
+    use crate::runtime::launch::{Launch, Overrides};
 
     #[test]
     fn entrypoint_clears_only_a_cmd_this_stage_did_not_set() {

@@ -215,18 +215,24 @@ impl Launch {
     }
 }
 
+/// Words for the tests here and in `dockerfile.rs`.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::runtime::dockerfile::Dockerfile;
-
-    fn sh() -> Vec<String> {
-        DEFAULT_SHELL.iter().map(|s| s.to_string()).collect()
+pub mod words {
+    /// The default SHELL, as owned words.
+    pub fn sh() -> Vec<String> {
+        super::DEFAULT_SHELL.iter().map(|s| s.to_string()).collect()
     }
 
-    fn v(words: &[&str]) -> Vec<String> {
+    pub fn v(words: &[&str]) -> Vec<String> {
         words.iter().map(|s| s.to_string()).collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::words::{sh, v};
+    use super::*;
+    use crate::runtime::dockerfile::Dockerfile;
 
     fn argv(entrypoint: Option<&str>, cmd: Option<&str>) -> Result<Vec<String>> {
         let mut text = String::new();
