@@ -332,3 +332,21 @@ fn without_root_the_trace_is_labelled_prediction_and_still_right() {
     nix::unistd::chown(lab.state.path(), Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
     lab.finish();
 }
+
+/// `run --trace` holds the workload back until the tracer is on (PID 1
+/// waits for pidlab's go-ahead): a signal the workload sends in its very
+/// first instruction is in the record. Without the handshake, the
+/// tracepoints are switched on only after it has come and gone.
+#[test]
+fn run_trace_misses_not_even_the_workloads_first_signal() {
+    let state = private_tmp();
+    let mut cmd = pidlab(["run", "--trace", "--cmd", r#"["/bin/kill", "-USR1", "1"]"#]);
+    cmd.env("PIDLAB_STATE_DIR", state.path());
+    let out = run_within(cmd, T);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr.contains("SIGUSR1 -> kill") && out.stderr.contains("dropped: PID 1 of its namespace"),
+        "the first signal is in the trace: {out:?}"
+    );
+    assert!(sandboxes_in(state.path()).is_empty());
+}
