@@ -151,8 +151,10 @@ fn group_and_drain_combine() {
 fn drain_outside_a_pid_namespace_is_a_subreaper() {
     let tmp = private_tmp();
     let (saved, log) = (tmp.path().join("saved"), tmp.path().join("orphan.log"));
+    // A third orphan ignores SIGTERM and exits by itself 0.6 s in, inside
+    // the grace period: the init wakes for it and must keep waiting.
     let script = format!(
-        "(pidlab probe --catch TERM --log {} &); exec pidlab probe --on-term-save {}",
+        "(trap '' TERM; sleep 0.6 &); (pidlab probe --catch TERM --log {} &); exec pidlab probe --on-term-save {}",
         log.display(),
         saved.display()
     );
@@ -162,7 +164,16 @@ fn drain_outside_a_pid_namespace_is_a_subreaper() {
     running.expect_line("probe: ready", T);
     running.expect_line("probe: ready", T);
     send(running.pid(), libc::SIGTERM);
+    let sent = std::time::Instant::now();
     let out = running.finish(T);
+    // The child saves and exits at once; the orphan catches SIGTERM and
+    // carries on, so the init waits out its grace period (1 s) for it,
+    // then SIGKILLs it and leaves.
+    let waited = sent.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(8),
+        "drain left {waited:?} after SIGTERM, with an orphan still running: {out:?}"
+    );
     assert!(saved.exists(), "the child never got SIGTERM: {out:?}");
     let heard = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(heard.contains("SIGTERM"), "the orphan never got SIGTERM: {out:?}");
