@@ -98,8 +98,9 @@ fn step_is_refused_with_detach() {
 fn ctrl_c_at_a_pause_tears_everything_down() {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
+    let state = private_tmp();
     let mut cmd = std::process::Command::new("sh");
-    cmd.args(["-c", "exec \"$0\" run --step -- true 2>&1", bin()]);
+    cmd.args(["-c", "exec \"$0\" run --step -- true 2>&1", bin()]).env("PIDLAB_STATE_DIR", state.path());
     let mut walk = Running::start(&mut cmd);
     walk.expect_line("── step 2/14", T);
     walk.write_stdin("\n");
@@ -113,4 +114,6 @@ fn ctrl_c_at_a_pause_tears_everything_down() {
     let out = walk.finish(T);
     assert_eq!(out.code(), 125, "{out:?}");
     assert!(out.stdout.contains("stopped at your Ctrl-C"), "{out:?}");
+    // Its record (a generated name: `ps` listed it during the walk) too.
+    assert!(sandboxes_in(state.path()).is_empty(), "a record was left: {:?}", sandboxes_in(state.path()));
 }

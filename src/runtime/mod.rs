@@ -126,6 +126,18 @@ fn claim_generated() -> Result<Sandbox> {
     }
 }
 
+/// The record of a generated name, removed when the run ends, on every
+/// path out of `start` (an error, Ctrl-C at a `--step` pause).
+struct Generated(Option<Sandbox>);
+
+impl Drop for Generated {
+    fn drop(&mut self) {
+        if let Some(sandbox) = self.0.take() {
+            let _ = sandbox.remove();
+        }
+    }
+}
+
 /// `Register::AfterExec`: claim a generated name for the running PID 1
 /// `child`. A state directory that cannot be written now (a full or
 /// read-only disk; one pidlab may not trust stopped the run before it
@@ -235,17 +247,18 @@ pub fn start(plan: &Plan, root: &Root, register: Register, started: Option<&mut 
     // pipe means PID 1 has exec'd (or exited).
     drop(report_tx);
     drop(pidlab);
-    let generated = match register {
+    let generated = Generated(match register {
         Register::BeforeWorkload(sandbox) => {
             sandbox.write_record(&plan.record(&sandbox.name, child))?;
             None
         }
-        // PID 1 has exec'd (or failed) by now: it borrowed our memory.
+        // PID 1 has exec'd (or failed) by now, as it borrowed our memory;
+        // with --step it waits at its first pause, and is listed there.
         Register::AfterExec => register_after_exec(plan, child),
-    };
+    });
     let sandbox = match register {
         Register::BeforeWorkload(sandbox) => Some(sandbox),
-        Register::AfterExec => generated.as_ref(),
+        Register::AfterExec => generated.0.as_ref(),
     };
     let mut reported = Vec::new();
     if let Some((go_rx, go_tx)) = go {
@@ -282,9 +295,7 @@ pub fn start(plan: &Plan, root: &Root, register: Register, started: Option<&mut 
     let pid1 = supervisor::Pid1 { pid: child, pidfd, report: report_rx, reported };
     let result = supervisor::supervise(pid1, terminal, plan, sandbox, started, relay);
     drop(watcher);
-    if let Some(sandbox) = generated {
-        let _ = sandbox.remove();
-    }
+    drop(generated);
     if let Some(tracer) = tracer {
         tracer.finish();
     }
