@@ -191,7 +191,11 @@ pub fn waited_for(pid: i32) -> u64 {
     if read.is_err() {
         return 0;
     }
-    u64::from_ne_bytes(set)
+    // The kernel takes SIGKILL and SIGSTOP out of any set it is given to
+    // wait for (do_sigtimedwait): they cannot be waited for, as they
+    // cannot be blocked.
+    let unwaitable = (1u64 << (libc::SIGKILL - 1)) | (1u64 << (libc::SIGSTOP - 1));
+    u64::from_ne_bytes(set) & !unwaitable
 }
 
 /// The conventional exit code of a process killed by `sig`: 128 + N.

@@ -613,3 +613,33 @@ fn inspect_tree_shows_each_process_and_its_stop_signal() {
     assert_eq!(exited.code(), 125, "{exited:?}");
     lab.finish();
 }
+
+/// What /proc says, not what a rule of thumb would: a zombie takes no
+/// signal (it has exited), and an init waiting in sigtimedwait waits for
+/// neither SIGKILL nor SIGSTOP, which the kernel takes out of any such set.
+#[test]
+fn inspect_tells_zombies_and_sigwait_as_the_kernel_has_them() {
+    require("/usr/bin/tini", "apt-get install tini (.ci/run does)");
+    let lab = Lab::new();
+    lab.ok(&["run", "-d", "--name", "zomb", "--", "sh", "-c", "sleep 0.1 & exec sleep 100"]);
+    let mut child = Value::Null;
+    wait_until(T, "the sleep 0.1 to become a zombie", || {
+        let doc = json(&lab.ok(&["inspect", "--tree", "--format", "json", "zomb"]));
+        child = doc["tree"]["children"][0].clone();
+        child["disposition"] == "zombie"
+    });
+    assert_eq!(child["outcome"], "exited", "{child}");
+    assert_eq!(status_field(child["host_pid"].as_i64().unwrap() as i32, "State").chars().next(), Some('Z'));
+    lab.start(&["run", "-d", "--name", "tt", "--init=tini", "--", "pidlab", "probe"]);
+    let doc = json(&lab.ok(&["inspect", "--tree", "--format", "json", "tt"]));
+    assert_eq!(
+        (&doc["tree"]["comm"], &doc["tree"]["disposition"]),
+        (&"tini".into(), &"sigwait".into()),
+        "{doc}"
+    );
+    let inspected = json(&lab.ok(&["inspect", "--format", "json", "tt"]));
+    let blocked = inspected["processes"][0]["blocked"].as_array().unwrap();
+    assert!(blocked.contains(&"SIGTERM".into()), "{inspected}");
+    assert!(!blocked.contains(&"SIGKILL".into()) && !blocked.contains(&"SIGSTOP".into()), "{blocked:?}");
+    lab.finish();
+}

@@ -26,8 +26,16 @@ use crate::signals;
 pub fn predict(status: &Status, sig: Signal, waiting: u64) -> (&'static str, String) {
     let signo = sig as i32;
     let is_init = status.is_namespace_init();
-    let blocked = status.blocks(signo) || procfs::signals_in(waiting).contains(&signo);
+    let awaited = procfs::signals_in(waiting).contains(&signo);
+    let blocked = status.blocks(signo) || awaited;
     let name = sig.as_str();
+    if matches!(status.state, 'Z' | 'X') {
+        return (
+            "exited",
+            "it has already exited (a zombie, waiting for its parent to reap it): no signal reaches it"
+                .into(),
+        );
+    }
     if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
         let what = if sig == Signal::SIGKILL { "kills it" } else { "stops it" };
         return if is_init {
@@ -40,6 +48,14 @@ pub fn predict(status: &Status, sig: Signal, waiting: u64) -> (&'static str, Str
         } else {
             ("delivered", format!("{name} cannot be caught, blocked or ignored: it {what}"))
         };
+    }
+    if awaited && !status.blocks(signo) {
+        return (
+            "queued",
+            format!(
+                "it is waiting for {name} in sigtimedwait: the kernel queues it (even for PID 1) and the call takes it (SigBlk in /proc reads it unblocked meanwhile: the kernel keeps the process's own mask aside while it waits)"
+            ),
+        );
     }
     if blocked {
         return (

@@ -26,8 +26,9 @@ pub struct Node {
     pub nspid: Vec<i32>,
     pub comm: String,
     pub cmdline: String,
-    /// What it did with the stop signal: `handler`, `ignored`, `blocked`
-    /// or `default`.
+    /// What it did with the stop signal: `handler`, `ignored`, `blocked`,
+    /// `sigwait` (it waits for it in sigtimedwait), `default`, or `zombie`
+    /// (it has exited; its parent has yet to reap it).
     pub disposition: &'static str,
     /// What the stop signal sent to it now would do (`explain`'s words).
     pub outcome: &'static str,
@@ -41,8 +42,14 @@ pub fn of(pid: i32, sig: Signal) -> Option<Node> {
     let status = Status::of(pid)?;
     let signo = sig as i32;
     let waited = signals::waited_for(pid);
-    let disposition = if status.blocks(signo) || procfs::signals_in(waited).contains(&signo) {
+    let disposition = if matches!(status.state, 'Z' | 'X') {
+        "zombie"
+    } else if status.blocks(signo) {
         "blocked"
+    } else if procfs::signals_in(waited).contains(&signo) {
+        // Unblocked in SigBlk while it waits: the kernel holds its mask
+        // aside (`signals::waited_for`).
+        "sigwait"
     } else if status.ignores(signo) {
         "ignored"
     } else if status.catches(signo) {
@@ -81,8 +88,8 @@ pub fn render(root: &Node, sig: Signal) -> String {
     walk(root, "", "", &mut lines);
     let width = lines.iter().map(|(left, _)| left.chars().count()).max().unwrap_or(0);
     let mut out = format!(
-        "PIDs host/level 1/...; {sig} (the stop signal) as each process has it, and what it would do if sent now \
-         (`pidlab stop` sends it to PID 1 only):\n",
+        "PIDs as host PID/PID in level 1/level 2/...; {sig} (the stop signal) as each process has it, and what \
+         it would do if sent now (`pidlab stop` sends it to PID 1 only):\n",
         sig = sig.as_str()
     );
     for (left, right) in lines {
