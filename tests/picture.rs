@@ -391,19 +391,15 @@ fn inside(inner: [f64; 4], outer: [f64; 4]) -> bool {
 #[test]
 fn inspect_svg_draws_each_process_inside_its_namespace_box() {
     let lab = Lab::new();
-    lab.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "boxes",
-        "--nest",
-        "2",
-        "--",
-        "sh",
-        "-c",
-        "pidlab probe --catch TERM & wait",
-    ]);
+    // A long process name (comm keeps 15 bytes), whose label must still
+    // fit its box.
+    let script = "cp /usr/bin/sleep /tmp/database-server-main; /tmp/database-server-main 100 & \
+                  pidlab probe --catch TERM & wait";
+    lab.ok(&["run", "-d", "--name", "boxes", "--nest", "2", "--", "sh", "-c", script]);
     wait_until(T, "the probe is ready", || lab.ok(&["logs", "boxes"]).contains("probe: ready"));
+    wait_until(T, "the long-named process", || {
+        lab.ok(&["inspect", "--tree", "boxes"]).contains("database-server")
+    });
     let doc: Value =
         serde_json::from_str(&lab.ok(&["inspect", "--tree", "--format", "json", "boxes"])).unwrap();
     let mut processes = Vec::new();
@@ -412,7 +408,7 @@ fn inspect_svg_draws_each_process_inside_its_namespace_box() {
         processes.push(node);
         todo.extend(node["children"].as_array().unwrap());
     }
-    assert_eq!(processes.len(), 3, "pidlab:nest-1, sh, the probe: {doc}");
+    assert_eq!(processes.len(), 4, "pidlab:nest-1, sh, the probe, database-server: {doc}");
     let file = lab.tmp.path().join("tree.svg");
     lab.ok(&["inspect", "--svg", file.to_str().unwrap(), "boxes"]);
     let svg = std::fs::read_to_string(&file).unwrap();
@@ -422,7 +418,7 @@ fn inspect_svg_draws_each_process_inside_its_namespace_box() {
         .map(|level| rect_after(&svg, &format!("<g class=\"namespace\" data-level=\"{level}\"")))
         .collect();
     assert!(inside(levels[2], levels[1]) && inside(levels[1], levels[0]), "nested boxes: {levels:?}");
-    assert_eq!(groups(&svg, "process").len(), 3, "one drawing a process");
+    assert_eq!(groups(&svg, "process").len(), 4, "one drawing a process");
     for process in processes {
         let pid = process["host_pid"].as_i64().unwrap();
         let level = process["nspid"].as_array().unwrap().len() - 1;
@@ -432,6 +428,11 @@ fn inspect_svg_draws_each_process_inside_its_namespace_box() {
         assert_eq!(attribute(tag, "data-outcome"), process["outcome"].as_str().unwrap(), "{tag}");
         let rect = rect_after(&svg, &opening);
         assert!(inside(rect, levels[level]), "{pid} at level {level}: {rect:?} not in {:?}", levels[level]);
+        // Its first line, "COMM PIDS" in 18 px bold: about 0.6 em a
+        // character in DejaVu Sans Bold, so it needs that much room.
+        let pids = process["nspid"].as_array().unwrap().iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let label = format!("{} {}", process["comm"].as_str().unwrap(), pids.join("/"));
+        assert!(rect[2] >= label.chars().count() as f64 * 18.0 * 0.6 + 12.0, "{label:?} overflows {rect:?}");
         if level < 2 {
             assert!(!inside(rect, levels[level + 1]), "{pid} drawn in a deeper level's box");
         }

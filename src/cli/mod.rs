@@ -108,6 +108,8 @@ const PS_EXAMPLES: &str = "Examples:
   pidlab ps --filter name=web --format json";
 const INSPECT_EXAMPLES: &str = "Examples:
   pidlab inspect web                            # every process: PIDs per level, signals, caps
+  pidlab inspect --tree web                     # the process tree; the stop signal as each has it
+  pidlab inspect --svg tree.svg web             # the same, drawn as nested namespace boxes
   pidlab inspect web --format json";
 const EXEC_EXAMPLES: &str = "Examples:
   pidlab exec web ps -ef                        # sh is PID 1, the probe PID 2, ps PID 3

@@ -79,12 +79,13 @@ fn parse_filter(text: &str) -> Result<Filter, String> {
 pub struct InspectArgs {
     /// The sandbox (running or exited).
     pub name: String,
-    /// Show the processes as a tree, each with its PIDs at every level and what it does
-    /// with the sandbox's stop signal (a handler, ignored, blocked, or the default), and
-    /// what that signal would do to it now.
+    /// Show a running sandbox's processes as a tree, each with its PIDs at every level
+    /// and what it does with the sandbox's stop signal (a handler, ignored, blocked,
+    /// awaited by sigwait, or the default), and what that signal would do to it now.
     #[arg(long)]
     pub tree: bool,
-    /// Also draw the tree as nested PID namespace boxes in FILE (SVG), for a projector.
+    /// Also draw the tree as nested PID namespace boxes in FILE (SVG; `-`: on stdout),
+    /// for a projector. Like --tree, for a running sandbox.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
     /// Output format.

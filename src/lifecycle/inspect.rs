@@ -76,7 +76,9 @@ pub fn inspect(args: InspectArgs) -> Result<i32> {
 /// `inspect --tree`: the processes of a running sandbox as a tree, with
 /// its stop signal as each one has it (`observe/tree.rs`).
 fn tree(sandbox: &Sandbox, format: Format, svg: Option<&std::path::Path>) -> Result<i32> {
-    let (record, pid1, _) = open_pid1(sandbox, "show the tree of")?;
+    let (record, pid1, _) = open_pid1(sandbox, "show the tree of").map_err(|err| {
+        record::refuse(format!("{err:#} (`pidlab inspect {}` shows how it ended)", sandbox.name))
+    })?;
     let sig = signals::parse_number(&record.stop_signal)
         .ok()
         .and_then(|n| nix::sys::signal::Signal::try_from(n).ok())
@@ -86,7 +88,13 @@ fn tree(sandbox: &Sandbox, format: Format, svg: Option<&std::path::Path>) -> Res
     };
     if let Some(path) = svg {
         let title = format!("{}: its processes and PID namespaces", sandbox.name);
-        std::fs::write(path, crate::observe::tree::svg(&title, &root, sig.as_str())).map_err(|err| {
+        let picture = crate::observe::tree::svg(&title, &root, sig.as_str());
+        if path == std::path::Path::new("-") {
+            // `--svg -`: the picture is the output.
+            print!("{picture}");
+            return Ok(0);
+        }
+        std::fs::write(path, picture).map_err(|err| {
             record::refuse(format!(
                 "--svg {}: cannot write the picture ({err}); give a path in a directory you can write to",
                 path.display()

@@ -20,6 +20,7 @@ const WIDTH: f64 = 1280.0;
 const MARGIN: f64 = 20.0;
 /// How far each level's box sits inside the one around it.
 const INSET: f64 = 24.0;
+/// The narrowest a process's box is; wider when its label needs it.
 const NODE_WIDTH: f64 = 250.0;
 const NODE_HEIGHT: f64 = 70.0;
 const NODE_GAP: f64 = 20.0;
@@ -27,17 +28,28 @@ const NODE_GAP: f64 = 20.0;
 const LABEL: f64 = 34.0;
 const BELOW_ROW: f64 = 26.0;
 const TITLE: f64 = 60.0;
+/// The key below the boxes.
+const LEGEND: f64 = 64.0;
 const FONT: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
 
-/// The border colour for what the stop signal would do, and its legend.
+/// The border colour for what the stop signal would do, as the trace's
+/// picture colours the same fates (`picture/fate.rs`), and its legend.
+const OUTCOMES: [(&str, &str, &str); 6] = [
+    ("handled", "#1a7f37", "handled: a handler runs"),
+    ("killed", "#0b57d0", "default action: it ends (or stops)"),
+    ("dropped", "#c5221f", "dropped: PID 1 without a handler"),
+    ("queued", "#9a5b00", "queued: blocked, or awaited by sigwait"),
+    ("ignored", "#3c4043", "ignored"),
+    ("exited", "#3c4043", "a zombie: already exited"),
+];
+
 fn colour(outcome: &str) -> &'static str {
-    match outcome {
-        "dropped" => "#c0392b",
-        "handled" => "#1e8449",
-        "ignored" => "#7f8c8d",
-        "queued" => "#2874a6",
-        _ => "#d35400", // killed, stopped, delivered: the default action
-    }
+    OUTCOMES.iter().find(|(o, ..)| *o == outcome).map_or("#0b57d0", |(_, c, _)| c)
+}
+
+/// About the width of `text` at `size` px in a sans-serif bold face.
+fn text_width(text: &str, size: f64) -> f64 {
+    text.chars().count() as f64 * size * 0.62
 }
 
 /// A process and where it is drawn.
@@ -62,9 +74,23 @@ fn flatten<'a>(node: &'a Node, depth: usize, parent: Option<usize>, out: &mut Ve
     }
 }
 
+/// The two lines of a process's box.
+fn labels(node: &Node, signal: &str) -> [String; 2] {
+    let pids = procfs::pids_text(node.nspid.iter().map(|&n| i64::from(n)));
+    [format!("{} {}", node.comm, pids), format!("{signal}: {} → {}", node.disposition, node.outcome)]
+}
+
 pub fn render(title: &str, root: &Node, signal: &str) -> String {
     let mut placed = Vec::new();
     flatten(root, 0, None, &mut placed);
+    // One width for every box: the widest label's, at least NODE_WIDTH.
+    let node_width = placed
+        .iter()
+        .map(|p| {
+            let [first, second] = labels(p.node, signal);
+            text_width(&first, 18.0).max(text_width(&second, 16.0)) + 24.0
+        })
+        .fold(NODE_WIDTH, f64::max);
     // One row per depth in the tree, drawn in the box of its deepest level
     // (a child's level is never above its parent's).
     let depths = placed.iter().map(|p| p.depth).max().unwrap_or(0) + 1;
@@ -92,15 +118,15 @@ pub fn render(title: &str, root: &Node, signal: &str) -> String {
     let widest = (0..depths)
         .map(|d| {
             let count = placed.iter().filter(|p| p.depth == d).count() as f64;
-            2.0 * left_of(row_level[d]) + count * NODE_WIDTH + (count - 1.0).max(0.0) * NODE_GAP
+            2.0 * left_of(row_level[d]) + count * node_width + (count - 1.0).max(0.0) * NODE_GAP
         })
         .fold(WIDTH, f64::max);
-    let height = inner_bottom + INSET * last as f64 + MARGIN;
+    let height = inner_bottom + INSET * last as f64 + MARGIN + LEGEND;
     for (d, top) in row_top.iter().enumerate() {
         let mut x = left_of(row_level[d]);
         for p in placed.iter_mut().filter(|p| p.depth == d) {
             (p.x, p.y) = (x, *top);
-            x += NODE_WIDTH + NODE_GAP;
+            x += node_width + NODE_GAP;
         }
     }
 
@@ -117,6 +143,7 @@ pub fn render(title: &str, root: &Node, signal: &str) -> String {
     );
     // The host, then each level inside the one before; an inner box ends
     // INSET above the one around it.
+    let mut box_labels = Vec::new();
     for level in 0..=last {
         let inset = INSET * level as f64;
         let (x, w) = (MARGIN + inset, widest - 2.0 * (MARGIN + inset));
@@ -131,37 +158,40 @@ pub fn render(title: &str, root: &Node, signal: &str) -> String {
         };
         let _ = write!(
             out,
-            r##"<g class="namespace" data-level="{level}"><rect x="{x:.1}" y="{top:.1}" width="{w:.1}" height="{h:.1}" rx="10" fill="{shade}" stroke="#2e4053" stroke-width="2"/><text x="{:.1}" y="{:.1}" font-size="18" fill="#1b1b1b">{label}</text></g>"##,
-            x + 12.0,
-            top + 24.0
+            r##"<g class="namespace" data-level="{level}"><rect x="{x:.1}" y="{top:.1}" width="{w:.1}" height="{h:.1}" rx="10" fill="{shade}" stroke="#2e4053" stroke-width="2"/></g>"##
         );
+        box_labels.push((x + 12.0, top + 24.0, label, shade));
     }
-    // Parent to child, under the processes.
+    // Parent to child, under the labels and the processes.
     for p in &placed {
         if let Some(parent) = p.parent.map(|i| &placed[i]) {
             let _ = write!(
                 out,
                 r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#424949" stroke-width="2"/>"##,
-                parent.x + NODE_WIDTH / 2.0,
+                parent.x + node_width / 2.0,
                 parent.y + NODE_HEIGHT,
-                p.x + NODE_WIDTH / 2.0,
+                p.x + node_width / 2.0,
                 p.y
             );
         }
     }
+    // Each label over the lines, on a halo of its box's shade.
+    for (x, y, label, shade) in box_labels {
+        let _ = write!(
+            out,
+            r##"<text x="{x:.1}" y="{y:.1}" font-size="18" fill="#1b1b1b" stroke="{shade}" stroke-width="8" paint-order="stroke">{label}</text>"##
+        );
+    }
     for p in &placed {
         let node = p.node;
-        let pids = procfs::pids_text(node.nspid.iter().map(|&n| i64::from(n)));
         let border = colour(node.outcome);
         let _ = write!(
             out,
-            r##"<g class="process" data-host-pid="{}" data-level="{}" data-outcome="{}"><rect x="{:.1}" y="{:.1}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="8" fill="#ffffff" stroke="{border}" stroke-width="4"/>"##,
+            r##"<g class="process" data-host-pid="{}" data-level="{}" data-outcome="{}"><rect x="{:.1}" y="{:.1}" width="{node_width:.1}" height="{NODE_HEIGHT}" rx="8" fill="#ffffff" stroke="{border}" stroke-width="4"/>"##,
             node.host_pid, p.level, node.outcome, p.x, p.y
         );
-        let lines = [
-            (format!("{} {}", node.comm, pids), "18", "bold", "#1b1b1b"),
-            (format!("{signal}: {} → {}", node.disposition, node.outcome), "16", "normal", border),
-        ];
+        let [first, second] = labels(node, signal);
+        let lines = [(first, "18", "bold", "#1b1b1b"), (second, "16", "normal", border)];
         for (i, (text, size, weight, fill)) in lines.iter().enumerate() {
             let _ = write!(
                 out,
@@ -172,6 +202,28 @@ pub fn render(title: &str, root: &Node, signal: &str) -> String {
             );
         }
         out.push_str("</g>");
+    }
+    // The key: what the numbers and the colours mean.
+    let key_top = height - LEGEND;
+    let _ = write!(
+        out,
+        r##"<text x="{MARGIN}" y="{:.1}" font-size="16" fill="#1b1b1b">PIDs: host / level 1 / level 2 ... (one in each namespace it is in). Border: what {signal} sent now would do.</text>"##,
+        key_top + 20.0
+    );
+    let mut x = MARGIN;
+    for (outcome, colour, legend) in OUTCOMES {
+        if !placed.iter().any(|p| p.node.outcome == outcome) {
+            continue;
+        }
+        let _ = write!(
+            out,
+            r##"<rect x="{x:.1}" y="{:.1}" width="28" height="16" rx="3" fill="#ffffff" stroke="{colour}" stroke-width="4"/><text x="{:.1}" y="{:.1}" font-size="16" fill="{colour}">{}</text>"##,
+            key_top + 34.0,
+            x + 36.0,
+            key_top + 48.0,
+            escape(legend)
+        );
+        x += 36.0 + text_width(legend, 16.0) * 0.9 + 24.0;
     }
     out.push_str("</svg>\n");
     out
