@@ -186,7 +186,9 @@ impl Snapshot {
     /// What differs in `after`, as lines to print.
     fn changes(&self, after: &Snapshot) -> Vec<String> {
         let mut out = Vec::new();
-        if after.status.name.is_empty() {
+        // Gone, or a zombie (its root and mounts already released: a
+        // workload such as `true` can finish before we look).
+        if after.status.name.is_empty() || matches!(after.status.state, 'Z' | 'X') {
             return vec!["(it has already exited: nothing left to look at)".into()];
         }
         if self.pid != after.pid {
@@ -197,7 +199,9 @@ impl Snapshot {
             if before != now && now.is_empty() {
                 // pid_for_children reads as nothing until the new
                 // namespace has its first process (its child reaper).
-                out.push(format!("ns/{kind}: {before} -> (no link yet: the new namespace has no process)"));
+                out.push(format!(
+                    "ns/{kind}: {before} -> (no link until the clone below: the new namespace has no process yet)"
+                ));
             } else if before != now {
                 out.push(format!("ns/{kind}: {before} -> {now}"));
             }
@@ -359,7 +363,10 @@ impl Walkthrough {
             ns(pid1.to_string()).unwrap_or_default(),
             ns("self".into()).unwrap_or_default()
         );
-        say!("pidlab:    look from another terminal: `ls -l /proc/{pid1}/ns`, `nsenter -t {pid1} -a`");
+        if !matches!(self.pace, Pace::Log) {
+            // (With --step=log there is no pause to look in.)
+            say!("pidlab:    look from another terminal: `ls -l /proc/{pid1}/ns`, `nsenter -t {pid1} -a`");
+        }
         let mut pending = Vec::new();
         loop {
             let Some(message) = next_message(report, &mut pending)? else {
