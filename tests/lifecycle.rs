@@ -309,3 +309,28 @@ fn exec_racing_kill_says_the_sandbox_is_going() {
     eprintln!("{failures} of 30 exec calls lost the race");
     lab.finish();
 }
+
+/// `rm -f` of a sandbox that is ending as it looks (its supervisor just
+/// SIGKILLed, PID 1 dying with it) removes it, rather than refusing a
+/// sandbox that is "dead, not running".
+#[test]
+fn rm_force_removes_a_sandbox_that_dies_while_it_looks() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let lab = Lab::new();
+    for round in 0..40 {
+        let mut fg = Running::start(&mut lab.cmd(&["run", "--", "pidlab", "probe"]));
+        fg.expect_line("probe: ready", T);
+        let mut name = String::new();
+        wait_until(T, "the run's record", || {
+            name = lab.ok(&["ps", "-q"]).trim().to_string();
+            !name.is_empty()
+        });
+        kill(Pid::from_raw(fg.pid()), Signal::SIGKILL).unwrap();
+        let rm = lab.run(&["rm", "-f", &name]);
+        assert_eq!(rm.code(), 0, "round {round}: {rm:?}");
+        let _ = fg.finish(T);
+        assert!(sandboxes_in(lab.state.path()).is_empty(), "round {round}");
+    }
+    lab.finish();
+}

@@ -328,10 +328,18 @@ fn rm_one(name: &str, force: bool) -> Result<()> {
                 sandbox.name, sandbox.name
             )));
         }
-        let (record, _, pidfd) = open_pid1(&sandbox, "remove")?;
-        sys::pidfd_send_signal(pidfd.as_fd(), Signal::SIGKILL).context("send SIGKILL to PID 1")?;
-        wait_readable(&pidfd, Some(Duration::from_secs(10)));
-        await_supervisor(Some(&record));
+        match open_pid1(&sandbox, "remove") {
+            Ok((record, _, pidfd)) => {
+                // ESRCH: it is exiting right now; the wait below sees it go.
+                let _ = sys::pidfd_send_signal(pidfd.as_fd(), Signal::SIGKILL);
+                wait_readable(&pidfd, Some(Duration::from_secs(10)));
+                await_supervisor(Some(&record));
+            }
+            // It ended between the two looks (its supervisor SIGKILLed,
+            // PID 1 dying with it): nothing left to kill, only to remove.
+            Err(_) if !sandbox.status().is_running() => {}
+            Err(err) => return Err(err),
+        }
     }
     if sandbox.dir.exists() {
         sandbox.remove()?;
