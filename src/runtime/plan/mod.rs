@@ -9,19 +9,22 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::cli::RunArgs;
-use crate::duration::StopTimeout;
-use crate::exit_code;
 use crate::record::{self, Process, Record, RecordedUser};
 use crate::runtime::dockerfile::Dockerfile;
 use crate::runtime::environment::Environment;
-use crate::runtime::launch::{DEFAULT_SHELL, Form, Image, Launch, Overrides, Pid1, parse_form, parse_shell};
+use crate::runtime::launch::{DEFAULT_SHELL, Image, Launch, Overrides, Pid1, parse_form, parse_shell};
 use crate::runtime::pidns::MAX_NEST;
 use crate::runtime::rootfs::{PIDLAB_DIR, SystemPaths, Volume};
 use crate::runtime::seccomp;
-use crate::runtime::step::Step;
 use crate::runtime::supervisor::Stop;
 use crate::runtime::user::{self, User};
 use crate::signals;
+
+mod failure;
+mod options;
+
+pub use failure::{classify, describe_program};
+use options::{command_line_entrypoint, init_argv, security_options};
 
 /// Docker's default PATH; pidlab adds the directory where it appears inside.
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -88,15 +91,6 @@ fn read_dockerfile(path: &std::path::Path) -> Result<String> {
     }
     String::from_utf8(bytes)
         .with_context(|| format!("-f {}: the Dockerfile is not UTF-8 text", path.display()))
-}
-
-pub fn describe_program(plan: &Plan) -> String {
-    let name = &plan.launch.argv[0];
-    match plan.launch.pid1 {
-        Pid1::Shell => format!("shell {name} (shell form runs SHELL + [string])"),
-        Pid1::Init => format!("init {name} (--init)"),
-        Pid1::Program => name.to_string(),
-    }
 }
 
 impl Plan {
@@ -364,103 +358,6 @@ impl PidNamespace {
     }
 }
 
-/// `--entrypoint PROG` as `docker run` reads it: one executable, never
-/// split or parsed (docker CLI: `strslice.StrSlice{entrypoint}`); `''` is
-/// an empty ENTRYPOINT, which clears the image's. A JSON array here is
-/// almost surely meant as Dockerfile syntax, which Docker would run as a
-/// program named `["...",`: refused, with where it belongs.
-fn command_line_entrypoint(text: &str) -> Result<Form> {
-    if text.trim_start().starts_with('[') {
-        bail!(
-            "--entrypoint {text:?}: --entrypoint takes one program, as docker run --entrypoint does \
-             (e.g. --entrypoint /bin/sh -- -c 'echo hi'); a JSON array or shell form belongs in an \
-             ENTRYPOINT line of a Dockerfile, read with -f FILE"
-        );
-    }
-    Ok(Form::Exec(if text.is_empty() { Vec::new() } else { vec![text.to_string()] }))
-}
-
-/// `--security-opt` as `docker run` spells it; only the two opt-outs pidlab
-/// has. Anything else is refused rather than ignored: a workshop attendee
-/// who asks for a protection must not believe it is on.
-fn security_options(options: &[String]) -> Result<(seccomp::Mode, SystemPaths)> {
-    let mut seccomp = seccomp::Mode::Default;
-    let mut paths = SystemPaths::Confined;
-    for option in options {
-        match option.as_str() {
-            "seccomp=unconfined" => seccomp = seccomp::Mode::Unconfined,
-            "systempaths=unconfined" => paths = SystemPaths::Unconfined,
-            other => bail!(
-                "--security-opt {other:?}: pidlab knows seccomp=unconfined (no system-call filter) and \
-                 systempaths=unconfined (the whole /proc); it has no seccomp profile files, AppArmor, \
-                 SELinux or no-new-privileges"
-            ),
-        }
-    }
-    Ok((seccomp, paths))
-}
-
-/// What `--init[=...]` puts in front of the workload.
-fn init_argv(choice: &str, args: &RunArgs, stop_signal: i32) -> Result<Vec<String>> {
-    let builtin = |extra: &[&str]| {
-        let mut argv = vec![format!("{PIDLAB_DIR}/pidlab"), "init".to_string()];
-        argv.extend(extra.iter().map(|s| s.to_string()));
-        if args.init_group {
-            argv.push("--group".into());
-        }
-        if args.init_verbose {
-            argv.push("--verbose".into());
-        }
-        argv
-    };
-    // Options of pidlab's init that some other inits have too.
-    let mapped = |name: &str, group: Option<&str>, verbose: &str| -> Result<Vec<String>> {
-        let mut argv = vec![name.to_string()];
-        match (args.init_group, group) {
-            (false, _) => {}
-            (true, Some(flag)) => argv.push(flag.to_string()),
-            (true, None) => bail!(
-                "--init-group: {name} already sends every signal to the workload's whole process group (it \
-                 starts it in a session of its own); leave the flag out"
-            ),
-        }
-        if args.init_verbose {
-            argv.push(verbose.to_string());
-        }
-        Ok(argv)
-    };
-    match choice {
-        "pidlab" => Ok(builtin(&[])),
-        "drain" => {
-            // The sandbox's stop signal goes to every process; with
-            // --init-group, other signals go to the workload's group.
-            let grace = match args.stop_timeout {
-                Some(StopTimeout::After(seconds)) => seconds.to_string(),
-                Some(StopTimeout::Forever) | None => "10".to_string(),
-            };
-            Ok(builtin(&["--drain", "--grace", &grace, "--stop-signal", &signals::name_of(stop_signal)]))
-        }
-        // The real programs, found on the PATH of the root (the default
-        // root shares the host's /usr), run as `docker run --init` runs
-        // docker-init (which is tini): `tini -- CMD...`.
-        "tini" => mapped("tini", Some("-g"), "-v"),
-        "dumb-init" => mapped("dumb-init", None, "--verbose"),
-        path if path.starts_with('/') => {
-            if args.init_group || args.init_verbose {
-                bail!(
-                    "--init-group and --init-verbose apply to pidlab's own init (--init or --init=drain) and \
-                     to --init=tini and --init=dumb-init, not to {path}"
-                );
-            }
-            Ok(vec![path.to_string()])
-        }
-        other => bail!(
-            "--init={other}: use --init (pidlab's own init), --init=drain, --init=tini or --init=dumb-init \
-             (those programs, from the root), or an absolute path in the root such as --init=/sbin/my-init"
-        ),
-    }
-}
-
 fn to_cstrings(words: &[String]) -> Result<Vec<CString>> {
     words
         .iter()
@@ -469,41 +366,4 @@ fn to_cstrings(words: &[String]) -> Result<Vec<CString>> {
                 .with_context(|| format!("{w:?} contains a NUL byte, which no argv can hold"))
         })
         .collect()
-}
-
-/// Exit code and message for a failure the child reported.
-pub fn classify(report: &crate::runtime::step::Report, launch: &Launch, path: &str) -> exit_code::Exit {
-    let code = match (report.step, report.errno, &launch.pid1) {
-        // A missing shell or init is the setup's fault, not the workload's.
-        (Step::Exec, _, Pid1::Shell | Pid1::Init) => exit_code::SETUP_FAILED,
-        (Step::Exec, errno, _) => exit_code::of_exec_failure(errno),
-        _ => exit_code::SETUP_FAILED,
-    };
-    let mut message = report.to_string();
-    if report.step == Step::Exec && report.errno == nix::errno::Errno::ENOENT {
-        message.push_str(&match launch.pid1 {
-            Pid1::Shell => format!(
-                ". The root has no {}: use a root that has it, choose another with --shell, or use exec form (--cmd '[\"prog\", \"arg\"]')",
-                launch.argv[0]
-            ),
-            Pid1::Init if !launch.argv[0].contains('/') => format!(
-                ". No {0} was found on the sandbox's PATH ({1}): install it (`apt-get install {0}`: the \
-                 default root shares the host's /usr), put it in your --rootfs, give its path (--init=/usr/bin/{0}) \
-                 if -e PATH left its directory out, or use --init for pidlab's own init",
-                launch.argv[0],
-                path
-            ),
-            Pid1::Init => format!(". The root has no {}: give --init a path inside the root", launch.argv[0]),
-            Pid1::Program if launch.argv[0].contains(' ') => format!(
-                ". No program is named {:?}: in exec form each word is an element of its own, so a one-element \
-                 array holding a whole command line names a program with spaces in its name; split it \
-                 ({}), or write the line in shell form",
-                launch.argv[0],
-                serde_json::to_string(&launch.argv[0].split_whitespace().collect::<Vec<_>>())
-                    .expect("strings serialise")
-            ),
-            Pid1::Program => format!(". {} was not found in the root (PATH is searched inside the root)", launch.argv[0]),
-        });
-    }
-    exit_code::Exit { code, message }
 }
