@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 
 const T: Duration = Duration::from_secs(20);
 const TINI: &str = "/usr/bin/tini";
+const CATATONIT: &str = "/usr/bin/catatonit";
 
 fn signal(pid: i32, sig: Signal) {
     kill(Pid::from_raw(pid), sig).unwrap_or_else(|e| panic!("kill {pid} {sig}: {e}"));
@@ -40,14 +41,17 @@ fn forwarded_by(init: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn builtin_init_forwards_like_real_tini() {
+fn builtin_init_forwards_like_real_tini_and_catatonit() {
     require(TINI, "apt-get install tini (.ci/run does)");
+    require(CATATONIT, "apt-get install catatonit (.ci/run does)");
     let tini = forwarded_by(&["--init=/usr/bin/tini"]);
+    let catatonit = forwarded_by(&[&format!("--init={CATATONIT}")]);
     let ours = forwarded_by(&["--init"]);
     // The probe is PID 2 and hears each signal from the init, PID 1 (si_pid
     // is the sender's PID in the receiver's namespace).
     assert_eq!(ours, vec!["pid 1"; 4], "pidlab's init forwards each signal");
     assert_eq!(ours, tini, "same outcome as Debian's tini");
+    assert_eq!(ours, catatonit, "and as catatonit (podman's init)");
     assert_eq!(forwarded_by(&["--init=drain"]), vec!["pid 1"; 4], "drain forwards each signal too");
     // No init: the probe is PID 1 and has handlers, so the host's signals
     // arrive directly, from a sender outside its namespace: si_pid 0.
@@ -323,12 +327,13 @@ fn await_reaped_watches_only_the_probes_own_orphans() {
 }
 
 /// The init keeps SIGCHLD, its own signal (a child of its has exited), and
-/// forwards it to nobody, as tini does: a workload that handles SIGCHLD
-/// hears only of its own children.
+/// forwards it to nobody, as tini and catatonit do: a workload that
+/// handles SIGCHLD hears only of its own children.
 #[test]
 fn sigchld_of_the_inits_adopted_orphans_is_not_forwarded() {
     require(TINI, "apt-get install tini (.ci/run does)");
-    for init in ["--init", "--init=tini"] {
+    require(CATATONIT, "apt-get install catatonit (.ci/run does)");
+    for init in ["--init", "--init=tini", "--init=/usr/bin/catatonit"] {
         let mut sandbox = Running::start(&mut pidlab([
             "run",
             init,
