@@ -275,3 +275,20 @@ fn open_the_gate(gate: &std::path::Path) {
     });
     nix::unistd::write(fd.as_ref().unwrap(), b"go\n").unwrap();
 }
+
+/// `probe --await-reaped` watches each orphan through a descriptor: with
+/// a soft limit of 256 open files (many machines have 1,024) it raises its
+/// own to the hard limit, and 1,500 orphans are watched all the same.
+#[test]
+fn await_reaped_watches_more_orphans_than_the_soft_file_limit() {
+    let script = format!(
+        "ulimit -Sn 256 && exec {} run --init -- pidlab probe --orphans 1500 --orphan-life 0 --await-reaped --sleep 0",
+        bin()
+    );
+    let state = private_tmp();
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script]).env("PIDLAB_STATE_DIR", state.path());
+    let out = run_within(cmd, T);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains("left 1500 orphans") && out.stdout.contains("all orphans reaped"), "{out:?}");
+}

@@ -281,11 +281,22 @@ fn leave_orphans(n: u32, life: Duration) -> Result<Vec<OwnedFd>> {
             drop((pids_tx, held_rx));
             let mut pids = Vec::new();
             std::fs::File::from(pids_rx).read_to_end(&mut pids).context("read the orphans' PIDs")?;
+            // A descriptor per orphan: as many as the hard limit allows
+            // (--orphans goes up to 10,000; a soft limit is often 1,024).
+            use nix::sys::resource::{Resource, getrlimit, setrlimit};
+            if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+                let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+            }
             let orphans: Vec<OwnedFd> = pids
                 .chunks_exact(4)
                 .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                .map(|pid| {
-                    sys::pidfd_open(nix::unistd::Pid::from_raw(pid)).context("pidfd_open on an orphan")
+                .map(|pid| match sys::pidfd_open(nix::unistd::Pid::from_raw(pid)) {
+                    Err(Errno::EMFILE) => Err(anyhow::anyhow!(
+                        "a descriptor per orphan is more than this process may open: raise `ulimit -Hn` above {}, \
+                         or leave fewer orphans",
+                        n + 64
+                    )),
+                    other => other.context("pidfd_open on an orphan"),
                 })
                 .collect::<Result<_>>()?;
             drop(held_tx);
