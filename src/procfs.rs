@@ -112,8 +112,17 @@ impl Status {
 }
 
 /// PIDs at each level as pidlab prints them, `24567/3/1`.
-pub fn pids_text(pids: impl IntoIterator<Item = i64>) -> String {
-    pids.into_iter().map(|p| p.to_string()).collect::<Vec<_>>().join("/")
+pub fn pids_text<P: Into<i64>>(pids: impl IntoIterator<Item = P>) -> String {
+    pids.into_iter().map(|p| p.into().to_string()).collect::<Vec<_>>().join("/")
+}
+
+/// A process's command line, its words joined by spaces; `None` if it is
+/// gone (a kernel thread's is empty).
+pub fn cmdline(pid: i32) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let words: Vec<_> =
+        raw.split(|b| *b == 0).filter(|w| !w.is_empty()).map(String::from_utf8_lossy).collect();
+    Some(words.join(" "))
 }
 
 fn bit(mask: u64, signo: i32) -> bool {
@@ -258,7 +267,7 @@ mod tests {
                     CapEff:\t00000000a80425fb\nSeccomp:\t2\nSeccomp_filters:\t1\n";
         let s = Status::parse(text);
         assert_eq!((s.name.as_str(), s.state, s.ppid), ("pidlab probe", 'S', 0));
-        assert_eq!(pids_text(s.nspid.iter().map(|p| i64::from(*p))), "24567/3/1");
+        assert_eq!(pids_text(s.nspid.iter().copied()), "24567/3/1");
         assert!(s.is_namespace_init());
         assert!(s.ignores(libc::SIGHUP) && s.catches(libc::SIGINT) && s.catches(libc::SIGTERM));
         assert!(!s.catches(libc::SIGKILL));

@@ -33,6 +33,7 @@ use crate::cli::{Format, KillArgs, RestartArgs, RmArgs, StopArgs, WaitArgs};
 use crate::duration::Seconds;
 use crate::exit_code::{self, Exit, SETUP_FAILED};
 use crate::output;
+use crate::procfs;
 use crate::record::{Record, Sandbox, Status, open_pid1};
 use crate::signals;
 use crate::sys;
@@ -349,16 +350,7 @@ fn rm_one(name: &str, force: bool) -> Result<()> {
 
 /// The command line of a host process.
 fn cmdline(pid: i32) -> Value {
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(raw) => Value::String(
-            raw.split(|b| *b == 0)
-                .filter(|w| !w.is_empty())
-                .map(|w| String::from_utf8_lossy(w).into_owned())
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-        Err(_) => Value::Null,
-    }
+    procfs::cmdline(pid).map_or(Value::Null, Value::String)
 }
 
 fn join(argv: &Value) -> String {

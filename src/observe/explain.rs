@@ -132,7 +132,7 @@ pub struct Prediction {
 impl Prediction {
     /// Its PIDs as pidlab prints them, `24567/3/1`.
     pub fn pids(&self) -> String {
-        procfs::pids_text(self.nspid.iter().map(|&p| i64::from(p)))
+        procfs::pids_text(self.nspid.iter().copied())
     }
 }
 

@@ -154,7 +154,7 @@ impl Snapshot {
         snapshot.root = link(format!("/proc/{pid}/root"));
         snapshot.exe = link(format!("/proc/{pid}/exe"));
         snapshot.status = procfs::Status::of(pid).unwrap_or_default();
-        snapshot.nspid = procfs::pids_text(snapshot.status.nspid.iter().map(|p| i64::from(*p)));
+        snapshot.nspid = procfs::pids_text(snapshot.status.nspid.iter().copied());
         let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
         for line in mountinfo.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
@@ -359,7 +359,7 @@ impl Walkthrough {
             |pid: String| std::fs::read_link(format!("/proc/{pid}/ns/pid")).map(|p| p.display().to_string());
         say!(
             "pidlab:    PID 1 is host PID {pid1} (NSpid {}); its ns/pid is {}, pidlab's {}",
-            procfs::pids_text(status.nspid.iter().map(|p| i64::from(*p))),
+            procfs::pids_text(status.nspid.iter().copied()),
             ns(pid1.to_string()).unwrap_or_default(),
             ns("self".into()).unwrap_or_default()
         );

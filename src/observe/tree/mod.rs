@@ -65,21 +65,12 @@ pub fn of(pid: i32, sig: Signal) -> Option<Node> {
         host_pid: pid,
         nspid: status.nspid.clone(),
         comm: status.name.clone(),
-        cmdline: cmdline(pid),
+        cmdline: procfs::cmdline(pid).unwrap_or_default(),
         disposition,
         outcome,
         why,
         children: children.into_iter().filter_map(|child| of(child, sig)).collect(),
     })
-}
-
-fn cmdline(pid: i32) -> String {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    raw.split(|b| *b == 0)
-        .filter(|w| !w.is_empty())
-        .map(|w| String::from_utf8_lossy(w).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The tree as text: one line a process, indented under its parent.
@@ -102,7 +93,7 @@ pub fn render(root: &Node, sig: Signal) -> String {
 /// Depth first: `lead` begins this process's line, `rest` the lines of
 /// everything below it.
 fn walk(node: &Node, lead: &str, rest: &str, lines: &mut Vec<(String, String)>) {
-    let pids = procfs::pids_text(node.nspid.iter().map(|&p| i64::from(p)));
+    let pids = procfs::pids_text(node.nspid.iter().copied());
     let left = format!("{lead}{pids} {}", crate::output::printable(&node.comm));
     let right = format!("{:<8} -> {}", node.disposition, node.outcome);
     lines.push((left, right));

@@ -76,7 +76,7 @@ fn flatten<'a>(node: &'a Node, depth: usize, parent: Option<usize>, out: &mut Ve
 
 /// The two lines of a process's box.
 fn labels(node: &Node, signal: &str) -> [String; 2] {
-    let pids = procfs::pids_text(node.nspid.iter().map(|&n| i64::from(n)));
+    let pids = procfs::pids_text(node.nspid.iter().copied());
     [format!("{} {}", node.comm, pids), format!("{signal}: {} → {}", node.disposition, node.outcome)]
 }
 
