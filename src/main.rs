@@ -3,7 +3,7 @@
 //! exit code; start reading at `runtime/mod.rs`, the setup recipe.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
-// pidlab starts at C's `main` (in sys.rs), without Rust's runtime set-up.
+// pidlab starts at C's `main` (in sys/mod.rs), without Rust's runtime set-up.
 // (The unit tests keep the test harness's own `main`.)
 #![cfg_attr(not(test), no_main)]
 
@@ -47,7 +47,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
 
-/// Called by the C entry point in sys.rs. Returns the exit code.
+/// Called by the C entry point in sys/mod.rs. Returns the exit code.
 ///
 /// Without Rust's usual start-up (which would ignore SIGPIPE and handle
 /// SIGSEGV and SIGBUS), pidlab's signal dispositions are what it was given,

@@ -128,6 +128,8 @@ fn lifecycle_refusals_name_the_problem_and_the_fix() {
         (&["stop", "../x"], &["\"../x\" cannot be a sandbox's name", "letters, digits"]),
         (&["kill", "-s", "SIGNOPE", "busy"], &["SIGNOPE", "SIGTERM"]),
         (&["explain", "busy", "NOPE"], &["NOPE"]),
+        (&["trace", "--ready-fd", "1", "busy"], &["--ready-fd 1", "stdout"]),
+        (&["trace", "--ready-fd", "99", "busy"], &["--ready-fd 99 is not open"]),
         (&["logs", "--wait-for", "never", "--timeout", "0.2", "busy"], &["never", "did not appear"]),
     ];
     for (args, needles) in table {

@@ -123,13 +123,16 @@ pub fn run(args: ExecArgs) -> Result<i32> {
 
     // -t: the command sends us its terminal's master end over this.
     let console = (args.tty && !args.detach).then(console::socket).transpose()?;
-    let io = Io {
-        detach: args.detach,
-        interactive: args.interactive,
-        console: console.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
-    };
-    match sys::fork().map_err(|errno| fork_error(errno, &args.name))? {
-        ForkResult::Child => inside(&limits, &root, &args.command[0], &argv, &env, io),
+    // SAFETY: pidlab starts no thread (see `sys::fork`).
+    match unsafe { sys::fork() }.map_err(|errno| fork_error(errno, &args.name))? {
+        ForkResult::Child => {
+            let io = Io {
+                detach: args.detach,
+                interactive: args.interactive,
+                console: console.map(|(_, theirs)| theirs),
+            };
+            inside(&limits, &root, &args.command[0], &argv, &env, io)
+        }
         // `docker exec -d`: leave it running. When we exit, the kernel
         // hands it to the sandbox's PID 1, which must reap it.
         ForkResult::Parent { .. } if args.detach => Ok(0),
@@ -156,7 +159,6 @@ fn wait_for(child: nix::unistd::Pid) -> Result<i32> {
 }
 
 /// Where the command's stdin, stdout and stderr go.
-#[derive(Clone, Copy)]
 struct Io {
     /// `-d`: nowhere (/dev/null).
     detach: bool,
@@ -164,7 +166,7 @@ struct Io {
     interactive: bool,
     /// `-t`: our end of the console socket's other end, kept open across
     /// the fork (`console::attach`).
-    console: Option<std::os::fd::RawFd>,
+    console: Option<OwnedFd>,
 }
 
 /// What a process started by `exec` is given: PID 1's limits, as the run
@@ -264,8 +266,11 @@ fn inside(limits: &Limits, root: &OwnedFd, program: &str, argv: &[CString], env:
     if let Err(err) = nix::unistd::chdir(limits.workdir.as_str()) {
         fail(&format!("chdir {}", limits.workdir), err, SETUP_FAILED);
     }
-    let keep: Vec<i32> = io.console.into_iter().collect();
-    if let Err(err) = sys::close_fds_except(&keep) {
+    let keep: Vec<i32> = io.console.iter().map(AsRawFd::as_raw_fd).collect();
+    // SAFETY: this child ends in execve or exit_now: no owner of a closed
+    // descriptor (`root`, our parent's copies of its pipes) is used or
+    // dropped after this; `root` was last used just above.
+    if let Err(err) = unsafe { sys::close_fds_except(&keep) } {
         fail("close inherited descriptors", err, SETUP_FAILED);
     }
     if io.detach
@@ -274,9 +279,6 @@ fn inside(limits: &Limits, root: &OwnedFd, program: &str, argv: &[CString], env:
         fail("connect stdin, stdout and stderr to /dev/null", err, SETUP_FAILED);
     }
     if let Some(socket) = io.console {
-        // The number was kept open above, and nothing else here owns it.
-        let socket = sys::take_inherited_fd(socket)
-            .unwrap_or_else(|err| fail("the console socket", err, SETUP_FAILED));
         if let Err(err) = console::attach(socket) {
             fail(&err.detail, err.errno, SETUP_FAILED);
         }

@@ -151,13 +151,17 @@ pub fn run(args: InitArgs) -> Result<i32> {
     // The workload borrows our memory until it execs (as posix_spawn(3)
     // does; see `sys::Spawn`): we have nothing to do in between.
     let setsid_child = options.setsid;
-    let (child, pidfd) = sys::spawn(Spawn::Borrow, &mut || start_workload(&argv, &inherited, setsid_child))
-        .context("clone the workload")?;
+    // SAFETY: pidlab starts no thread (see `sys::fork`).
+    let (child, pidfd) =
+        unsafe { sys::spawn(Spawn::Borrow, &mut || start_workload(&argv, &inherited, setsid_child)) }
+            .context("clone the workload")?;
     drop(pidfd);
     // What we inherited and do not need, the workload has by now: keep
     // no descriptor above 2 (a pipe's end held open, a deleted file) and
     // no working directory (a mount it would hold busy).
-    let _ = sys::close_fds_except(&[]);
+    // SAFETY: the init owns no descriptor above 2 from here on (the
+    // workload's pidfd was just dropped; it opens none of its own).
+    let _ = unsafe { sys::close_fds_except(&[]) };
     let _ = nix::unistd::chdir("/");
     let say = Narrator { verbosity: options.verbosity };
     say.at(1, format_args!("started {} as pid {child}", args.command[0].to_string_lossy()));

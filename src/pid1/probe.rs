@@ -35,7 +35,9 @@ use crate::sys;
 static PIPE: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    let sender = sys::siginfo_pid(info);
+    // SAFETY: `info` is what the kernel passed to this SA_SIGINFO handler,
+    // read during its run.
+    let sender = unsafe { sys::siginfo_pid(info) };
     let mut record = [0u8; 8];
     record[..4].copy_from_slice(&sig.to_ne_bytes());
     record[4..].copy_from_slice(&sender.to_ne_bytes());
@@ -96,7 +98,9 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
         catch.extend([Signal::SIGTERM, Signal::SIGINT]);
     }
     for sig in &catch {
-        sys::set_siginfo_handler(*sig, on_signal).with_context(|| format!("catch {sig}"))?;
+        // SAFETY: `on_signal` reads the siginfo, loads an atomic and calls
+        // write(2), all async-signal-safe.
+        unsafe { sys::set_siginfo_handler(*sig, on_signal) }.with_context(|| format!("catch {sig}"))?;
     }
     if let Some(list) = &args.ignore {
         for sig in signals::parse_list(list).context("--ignore")? {
@@ -254,15 +258,19 @@ fn save_state(file: &Path, signal: &str) -> Result<()> {
 fn leave_orphans(n: u32, life: Duration) -> Result<Vec<OwnedFd>> {
     let (pids_rx, pids_tx) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let (held_rx, held_tx) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
-    match sys::fork().context("fork the orphans' parent")? {
+    // SAFETY: pidlab starts no thread (see `sys::fork`).
+    match unsafe { sys::fork() }.context("fork the orphans' parent")? {
         ForkResult::Child => {
             drop((pids_rx, held_tx));
             for _ in 0..n {
-                match sys::fork() {
+                // SAFETY: as above, a single thread.
+                match unsafe { sys::fork() } {
                     Ok(ForkResult::Child) => {
                         // Hold none of the pipes: their ends are our
                         // parents' business.
-                        let _ = sys::close_fds_except(&[]);
+                        // SAFETY: this child ends in exit_now, dropping
+                        // none of the pipe ends it closes here.
+                        let _ = unsafe { sys::close_fds_except(&[]) };
                         std::thread::sleep(life);
                         sys::exit_now(0);
                     }

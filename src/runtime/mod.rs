@@ -37,6 +37,7 @@ pub mod launch;
 pub mod message;
 pub mod pidns;
 pub mod plan;
+pub mod register;
 pub mod rootfs;
 pub mod seccomp;
 pub mod shim;
@@ -61,6 +62,7 @@ use crate::signals;
 use crate::sys::{self, Spawn};
 use message::Message;
 use plan::{PidNamespace, Plan, describe_program};
+use register::{Generated, Register, claim_generated, register_after_exec};
 use rootfs::{Root, RootPlan};
 use step::{Doing, Reporter, Step, StepError};
 use supervisor::Terminal;
@@ -95,71 +97,6 @@ pub fn run(args: RunArgs) -> Result<i32> {
         let _ = sandbox.remove();
     }
     result
-}
-
-/// When a sandbox's record is written, relative to its workload's start.
-pub enum Register<'a> {
-    /// Before the workload runs: PID 1 waits for pidlab's go-ahead (step
-    /// 3) until the record is written, so `ps`, `exec` and `stop` find
-    /// the sandbox as soon as it runs. The caller has claimed the name (a
-    /// script may use a name it chose the moment `run` starts) and
-    /// removes the record.
-    BeforeWorkload(&'a Sandbox),
-    /// Once PID 1 has exec'd the workload, under a generated name that
-    /// nobody could know sooner, and removed when the sandbox ends. PID 1
-    /// needs no go-ahead, so it borrows pidlab's memory until it execs
-    /// instead of copying it, and the record is written while the
-    /// workload runs: `cargo bench --bench startup` prices it.
-    AfterExec,
-}
-
-/// Claim a generated name; one already taken (about one chance in 2^35
-/// with a thousand sandboxes) is tried again with another.
-fn claim_generated() -> Result<Sandbox> {
-    let mut tries = 0;
-    loop {
-        let name = record::generate_name();
-        match Sandbox::claim(&name) {
-            Err(_) if tries < 3 && Sandbox::open(&name).is_ok() => tries += 1,
-            claimed => return claimed,
-        }
-    }
-}
-
-/// The record of a generated name, removed when the run ends, on every
-/// path out of `start` (an error, Ctrl-C at a `--step` pause).
-struct Generated(Option<Sandbox>);
-
-impl Drop for Generated {
-    fn drop(&mut self) {
-        if let Some(sandbox) = self.0.take() {
-            let _ = sandbox.remove();
-        }
-    }
-}
-
-/// `Register::AfterExec`: claim a generated name for the running PID 1
-/// `child`. A state directory that cannot be written now (a full or
-/// read-only disk; one pidlab may not trust stopped the run before it
-/// began, as its root's mount point is there) costs the sandbox its record
-/// (`ps` and `kill` will not find it), not its run.
-fn register_after_exec(plan: &Plan, child: nix::unistd::Pid) -> Option<Sandbox> {
-    let claimed = claim_generated().and_then(|sandbox| {
-        match sandbox.write_record(&plan.record(&sandbox.name, child)) {
-            Ok(()) => Ok(sandbox),
-            Err(err) => {
-                let _ = sandbox.remove();
-                Err(err)
-            }
-        }
-    });
-    match claimed {
-        Ok(sandbox) => Some(sandbox),
-        Err(err) => {
-            say!("pidlab: this sandbox has no record, so `pidlab ps` and `kill` will not find it: {err:#}");
-            None
-        }
-    }
 }
 
 /// Steps 1 and 2 on the host, then spawn PID 1, which runs `pid1`; the
@@ -240,7 +177,8 @@ pub fn start(plan: &Plan, root: &Root, register: Register, started: Option<&mut 
         go: go.as_ref().map(|(rx, _)| rx.as_raw_fd()),
         console: console.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
     };
-    let (child, pidfd) = sys::spawn(how, &mut || pid1(plan, root, &terminal, fds))
+    // SAFETY: pidlab starts no thread (see `sys::fork`).
+    let (child, pidfd) = unsafe { sys::spawn(how, &mut || pid1(plan, root, &terminal, fds)) }
         .map_err(|errno| anyhow::anyhow!("{}: clone: {errno}", Step::PidNamespace))?;
     watcher.watch(&pidfd);
     // Our copies of PID 1's ends: closed, so that end-of-file on the report
@@ -343,10 +281,11 @@ fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
     // Nothing of pidlab's, or of whoever started it, leaks into the sandbox:
     // only stdin, stdout, stderr and the descriptors above stay open.
     let keep = [Some(fds.report), Some(fds.pidlab), fds.go, fds.console];
-    reporter.run(Step::PreparePid1, || {
-        sys::close_fds_except(&keep.iter().flatten().copied().collect::<Vec<_>>())
-            .doing(|| "close_range".into())
-    });
+    // SAFETY: PID 1 ends in execve or exit_now (a panic too: `sys::spawn`
+    // catches it), so the owners of what is closed here, our parent's
+    // `OwnedFd`s in frames PID 1 never returns to, are never used or dropped.
+    let close = || unsafe { sys::close_fds_except(&keep.iter().flatten().copied().collect::<Vec<_>>()) };
+    reporter.run(Step::PreparePid1, || close().doing(|| "close_range".into()));
     reporter.run(Step::PreparePid1, || terminal.join().doing(|| "setpgid".into()));
     if !plan.interactive {
         // No -i: stdin is /dev/null, as docker run gives it.

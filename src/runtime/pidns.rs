@@ -140,7 +140,9 @@ pub fn nest(levels: u32, paths: rootfs::SystemPaths, reporter: Reporter) -> Repo
         reporter.run(Step::Nest, || {
             unshare_for_children().doing(|| format!("unshare(CLONE_NEWPID) for level {level}"))
         });
-        match reporter.run(Step::Nest, || sys::fork().doing(|| format!("fork PID 1 of level {level}"))) {
+        // SAFETY: pidlab starts no thread (see `sys::fork`).
+        let fork = || unsafe { sys::fork() }.doing(|| format!("fork PID 1 of level {level}"));
+        match reporter.run(Step::Nest, fork) {
             ForkResult::Parent { child } => {
                 // Close our copy of the report pipe, so the host sees
                 // end-of-file once the workload has exec'd.

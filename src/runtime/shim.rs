@@ -38,7 +38,8 @@ use crate::sys;
 pub fn detach(plan: &Plan, root: RootPlan, name: &str, remove_when_done: bool) -> Result<i32> {
     record::check_name(name).context("--name")?;
     let (ready_rx, ready_tx) = pipe2(OFlag::O_CLOEXEC).context("create the ready pipe")?;
-    match sys::fork().context("fork the shim")? {
+    // SAFETY: pidlab starts no thread (see `sys::fork`).
+    match unsafe { sys::fork() }.context("fork the shim")? {
         ForkResult::Child => {
             drop(ready_rx);
             let code = shim(plan, root, name, ready_tx, remove_when_done);
@@ -129,7 +130,8 @@ fn redirect_output(sandbox: &Sandbox, plan: &Plan, logger: &mut Option<Logger>) 
     let log = logfile::Writer::create(&sandbox.log_path(), plan.log_max_size)?;
     let (stdout_rx, stdout_tx) = pipe2(OFlag::O_CLOEXEC).context("create the stdout pipe")?;
     let (stderr_rx, stderr_tx) = pipe2(OFlag::O_CLOEXEC).context("create the stderr pipe")?;
-    match sys::fork().context("fork the logger")? {
+    // SAFETY: pidlab starts no thread (see `sys::fork`).
+    match unsafe { sys::fork() }.context("fork the logger")? {
         ForkResult::Child => {
             let _ = nix::sys::prctl::set_name(c"pidlab:log");
             // Keep the pipes' read ends and the log, nothing else: not the
@@ -139,7 +141,13 @@ fn redirect_output(sandbox: &Sandbox, plan: &Plan, logger: &mut Option<Logger>) 
             let _ = nix::unistd::dup2_stdin(&null);
             let _ = nix::unistd::dup2_stdout(&null);
             let _ = nix::unistd::dup2_stderr(&null);
-            let _ = sys::close_fds_except(&[stdout_rx.as_raw_fd(), stderr_rx.as_raw_fd(), log.as_raw_fd()]);
+            drop(null);
+            // SAFETY: this child ends in exit_now; the owners of what is
+            // closed here (the shim's own descriptors) live in frames it
+            // never returns to.
+            let _ = unsafe {
+                sys::close_fds_except(&[stdout_rx.as_raw_fd(), stderr_rx.as_raw_fd(), log.as_raw_fd()])
+            };
             logfile::keep(std::fs::File::from(stdout_rx), std::fs::File::from(stderr_rx), log);
             sys::exit_now(0)
         }

@@ -84,8 +84,31 @@ fn show(n: usize, event: &Event, format: Format) {
     }
 }
 
+/// `--ready-fd N`: the write end of a pipe `pidlab run --trace` handed
+/// down (`follower.rs`), where we say when tracing is on. Taken before this
+/// process opens any descriptor of its own, so an open number above 2 can
+/// only be one we inherited, and this is its one owner.
+fn take_ready_fd(fd: i32) -> Result<std::fs::File> {
+    if fd <= 2 {
+        bail!(
+            "--ready-fd {fd}: that is stdin, stdout or stderr; give the descriptor `pidlab run --trace` handed down"
+        );
+    }
+    // SAFETY: see above: nothing in this process has opened a descriptor
+    // yet, so nothing else owns `fd`, and `run` calls this once.
+    let fd = unsafe { crate::sys::take_inherited_fd(fd) }
+        .with_context(|| format!("--ready-fd {fd} is not open"))?;
+    Ok(std::fs::File::from(fd))
+}
+
+/// Say "r" on the `--ready-fd` pipe: the tracer is in place.
+pub fn tell_ready(ready: std::fs::File) -> Result<()> {
+    std::io::Write::write_all(&mut &ready, b"r").context("tell pidlab run that tracing is on")
+}
+
 pub fn run(args: TraceArgs) -> Result<i32> {
-    if args.ready_fd.is_some() {
+    let ready = args.ready_fd.map(take_ready_fd).transpose()?;
+    if ready.is_some() {
         await_sandbox(&args.name, Duration::from_secs(5))?;
     }
     // Refused before anything is traced, not after.
@@ -93,7 +116,7 @@ pub fn run(args: TraceArgs) -> Result<i32> {
     let sandbox = Sandbox::open(&args.name)?;
     let (_, pid1, pidfd) = open_pid1(&sandbox, "trace")?;
     if !nix::unistd::geteuid().is_root() {
-        return without_root::observe(&args, &sandbox, pid1.pid, &pidfd);
+        return without_root::observe(&args, &sandbox, pid1.pid, &pidfd, ready);
     }
     // Ctrl-C and SIGTERM end the trace cleanly (the instance is removed).
     let mut stop = SigSet::empty();
@@ -114,12 +137,8 @@ pub fn run(args: TraceArgs) -> Result<i32> {
     } else {
         println!("{header}");
     }
-    if let Some(fd) = args.ready_fd {
-        // The descriptor was handed down by `pidlab run --trace`.
-        let ready = std::fs::File::from(
-            crate::sys::take_inherited_fd(fd).with_context(|| format!("--ready-fd {fd} is not open"))?,
-        );
-        std::io::Write::write_all(&mut &ready, b"r").context("tell pidlab run that tracing is on")?;
+    if let Some(ready) = ready {
+        tell_ready(ready)?;
     }
 
     let mut pending = String::new();

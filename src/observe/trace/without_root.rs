@@ -7,7 +7,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 use serde_json::json;
@@ -22,7 +22,13 @@ use crate::signals;
 /// /proc — processes leaving, signals pending (SigPnd, ShdPnd) — and how
 /// PID 1 ended, labelling every line "predicted" or "observed": none of it
 /// is the kernel's own record.
-pub fn observe(args: &TraceArgs, sandbox: &Sandbox, pid1: i32, pidfd: &std::os::fd::OwnedFd) -> Result<i32> {
+pub fn observe(
+    args: &TraceArgs,
+    sandbox: &Sandbox,
+    pid1: i32,
+    pidfd: &std::os::fd::OwnedFd,
+    ready: Option<std::fs::File>,
+) -> Result<i32> {
     let say = |n: usize, label: &str, text: String| match args.format {
         Format::Json => println!("{}", json!({ "n": n, "event": label, "text": text, "recorded": false })),
         Format::Table => println!("{n:>3} {label:<9} {}", crate::output::printable(&text)),
@@ -42,9 +48,8 @@ pub fn observe(args: &TraceArgs, sandbox: &Sandbox, pid1: i32, pidfd: &std::os::
             sandbox.name
         ),
     }
-    if let Some(fd) = args.ready_fd {
-        let ready = std::fs::File::from(crate::sys::take_inherited_fd(fd).context("--ready-fd")?);
-        std::io::Write::write_all(&mut &ready, b"r")?;
+    if let Some(ready) = ready {
+        super::tell_ready(ready)?;
     }
     // `run --trace` starts us before PID 1 has exec'd the workload: until
     // it has, PID 1 is still a copy of its parent, and a prediction would

@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, poll};
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{Pid, getpgrp, isatty, setpgid, tcgetpgrp, tcsetpgrp};
+use nix::unistd::Pid;
 
 use crate::duration::{Seconds, StopTimeout};
 use crate::record::Sandbox;
@@ -43,6 +43,14 @@ use crate::runtime::plan::{Plan, classify};
 use crate::runtime::step::Report;
 use crate::signals;
 use crate::sys;
+
+mod escape;
+mod terminal;
+mod watcher;
+
+use escape::{Escape, explain_before};
+pub use terminal::Terminal;
+pub use watcher::Watcher;
 
 /// How the sandbox is stopped: `docker stop`'s signal and grace period, and
 /// `--stop-after`.
@@ -129,34 +137,27 @@ pub fn supervise(
     loop {
         let deadline = next_deadline(&phase, &plan.stop, began);
         let timeout = sys::timeout_until(deadline);
+        // Each descriptor's place in the poll set, `None` when it is not
+        // in this round's.
         let mut fds = vec![
             PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
             PollFd::new(signals.as_fd(), PollFlags::POLLIN),
         ];
-        if let Some(pipe) = report.as_ref().filter(|_| started.is_some()) {
-            fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
-        }
+        let report_at = place(&mut fds, report.as_ref().filter(|_| started.is_some()).map(AsFd::as_fd));
         // -t: the terminal's master, and our stdin with -i.
-        let first_console = fds.len();
-        if let Some(master) = relay.as_ref().and_then(|r| r.master.as_ref()) {
-            fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
-        }
-        let stdin_at = fds.len();
-        if relay.as_ref().is_some_and(Relay::reads_input) {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
+        let master_at = place(&mut fds, relay.as_ref().and_then(|r| r.master.as_ref()).map(AsFd::as_fd));
+        let stdin_at = place(&mut fds, relay.as_ref().filter(|r| r.reads_input()).map(|_| stdin.as_fd()));
         match poll(&mut fds, timeout) {
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(errno).context("poll"),
             Ok(_) => {}
         }
-        let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let ready = |at: Option<usize>| {
+            at.and_then(|i| fds.get(i)).and_then(PollFd::revents).is_some_and(|r| !r.is_empty())
+        };
+        let exited = ready(Some(0));
         let signalled = fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
-        let report_ready =
-            (first_console > 2) && fds.get(2).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
-        let from_sandbox = first_console < stdin_at
-            && fds.get(first_console).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
-        let from_us = fds.get(stdin_at).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let (report_ready, from_sandbox, from_us) = (ready(report_at), ready(master_at), ready(stdin_at));
         drop(fds);
         if let Some(relay) = relay.as_mut() {
             if from_sandbox {
@@ -260,141 +261,12 @@ pub fn supervise(
     Ok(code)
 }
 
-/// The watcher that SIGKILLs PID 1 if we die first (see the module
-/// comment). Dropped, it is told to kill nothing and ended. It is not
-/// waited for: we exit a moment later, and the system's init reaps it
-/// (waiting would cost every run a switch to it and back).
-pub struct Watcher {
-    pid: Pid,
-    /// Our own pidfd, which it polls; open until it is gone.
-    _us: OwnedFd,
-}
-
-impl Watcher {
-    /// Start it. Call before unshare(CLONE_NEWPID) (see
-    /// `sys::spawn_watcher`).
-    pub fn start() -> Result<Watcher> {
-        let us = sys::pidfd_open(nix::unistd::getpid()).context("pidfd_open on pidlab itself")?;
-        let pid = sys::spawn_watcher(us.as_fd()).context("start the watcher (clone)")?;
-        Ok(Watcher { pid, _us: us })
-    }
-
-    /// From now on, our death kills PID 1.
-    pub fn watch(&self, pid1: &OwnedFd) {
-        sys::watch(Some(pid1.as_fd()));
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        sys::watch(None);
-        let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
-    }
-}
-
-/// The way out of a foreground run that a signal does not end: a PID 1
-/// that drops what we forward (a workload without a SIGINT handler ignores
-/// Ctrl-C: that is the PID 1 rule, and the lesson), or one that catches it
-/// and carries on (a shell waiting for its command). Three forwarded
-/// signals within 2 s (dropped ones, or Ctrl-C however taken) SIGKILL PID 1, which nothing in the namespace can
-/// refuse; a dropped one is said on the spot. With `--nest`, what counts
-/// is the innermost PID 1, the workload's: the outer levels pass every
-/// signal on to it.
-#[derive(Default)]
-struct Escape {
-    sent: Vec<Instant>,
-}
-
-impl Escape {
-    const WINDOW: Duration = Duration::from_secs(2);
-
-    /// After `sig` went to PID 1, forwarded by us (`pidfd`: PID 1's, to
-    /// SIGKILL it through) or sent inside by its terminal (`None`: then a
-    /// caught Ctrl-C does not count, as an interactive shell catches it).
-    fn after(
-        &mut self,
-        sig: Signal,
-        pid1: Pid,
-        name: Option<&str>,
-        pidfd: Option<std::os::fd::BorrowedFd<'_>>,
-    ) {
-        let Some(outcome) = settled_outcome(pid1.as_raw(), sig) else { return };
-        let dropped = outcome == "dropped";
-        // A signal PID 1 takes counts only if it is Ctrl-C forwarded by
-        // us: a USR1 or HUP it handles is its business, however often sent.
-        if !dropped && (pidfd.is_none() || sig != Signal::SIGINT) {
-            self.sent.clear();
-            return;
-        }
-        let now = Instant::now();
-        self.sent.retain(|at| now.duration_since(*at) < Self::WINDOW);
-        self.sent.push(now);
-        let elsewhere = match name {
-            Some(name) => format!(", or `pidlab kill {name}` from another terminal"),
-            None => format!(
-                ", or `kill -9 {}` (this pidlab: its sandbox dies with it) from another terminal",
-                nix::unistd::getpid()
-            ),
-        };
-        match (self.sent.len(), dropped) {
-            (1, true) => say!(
-                "pidlab: {sig} to PID 1 was dropped: it has no handler for it, and the kernel drops such \
-                 a signal to a namespace's PID 1. Press Ctrl-C twice more within 2 s to SIGKILL it{elsewhere}"
-            ),
-            // Caught: PID 1 may well be ending as asked; say nothing yet.
-            (1, false) => {}
-            (2, true) => say!("pidlab: {sig} dropped again; once more within 2 s sends SIGKILL"),
-            (2, false) => say!(
-                "pidlab: PID 1 {}, and is still running. Press Ctrl-C once more within 2 s to SIGKILL \
-                 it{elsewhere}",
-                match outcome {
-                    "queued" => format!("has {sig} blocked (queued for it)"),
-                    _ => format!("caught {sig}"),
-                }
-            ),
-            _ => {
-                say!(
-                    "pidlab: sending SIGKILL to PID 1 (host PID {pid1}): three signals within 2 s did not end it"
-                );
-                match pidfd {
-                    Some(pidfd) => drop(sys::pidfd_send_signal(pidfd, Signal::SIGKILL)),
-                    None => drop(nix::sys::signal::kill(pid1, Signal::SIGKILL)),
-                }
-                self.sent.clear();
-            }
-        }
-    }
-}
-
-/// What `sig` does to the innermost PID 1, from /proc, once two looks 2 ms
-/// apart agree (at most six looks). An init that waits for signals with
-/// sigtimedwait (tini, pidlab's) has them unblocked while it waits and
-/// blocked again once woken: a look at its mask and at its system call
-/// taken across that moment sees neither, and would call a signal it took
-/// "dropped". `None` if PID 1 is gone.
-fn settled_outcome(pid1: i32, sig: Signal) -> Option<&'static str> {
-    let look = || {
-        let (workload, status) = crate::procfs::innermost_init(pid1)?;
-        Some(crate::observe::explain::predict(&status, sig, signals::waited_for(workload)).0)
-    };
-    let mut last = look()?;
-    for _ in 0..5 {
-        std::thread::sleep(Duration::from_millis(2));
-        let now = look()?;
-        if now == last {
-            break;
-        }
-        last = now;
-    }
-    Some(last)
-}
-
-/// `--explain`: what `sig`, about to be sent to PID 1, will do.
-fn explain_before(pid1: Pid, sig: Signal) {
-    let rows = crate::observe::explain::predict_all(pid1.as_raw(), sig, false);
-    for line in crate::observe::explain::render(&rows, sig, false).lines() {
-        say!("pidlab: {line}");
-    }
+/// Add `fd`, if any, to the poll set; its place there.
+fn place<'a>(fds: &mut Vec<PollFd<'a>>, fd: Option<std::os::fd::BorrowedFd<'a>>) -> Option<usize> {
+    fd.map(|fd| {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        fds.len() - 1
+    })
 }
 
 fn next_deadline(phase: &Phase, stop: &Stop, started: Instant) -> Option<Instant> {
@@ -436,63 +308,5 @@ fn describe(status: WaitStatus) -> String {
         WaitStatus::Exited(_, code) => format!("exit code {code}"),
         WaitStatus::Signaled(_, sig, _) => format!("killed by {sig}"),
         other => format!("{other:?}"),
-    }
-}
-
-/// The terminal's foreground process group, lent to the sandbox while it
-/// runs and taken back when it ends.
-pub struct Terminal {
-    ours: Option<Pid>,
-    /// `-t`: PID 1 leads a session of its own, whose terminal it gets.
-    own_session: bool,
-}
-
-impl Terminal {
-    /// Before PID 1 is born: decide whether it takes the terminal. Only
-    /// with `-i` (`lend`), and if stdin is a terminal whose foreground
-    /// process group is ours. Without `-i` the terminal stays with pidlab,
-    /// as with `docker run`: Ctrl-C reaches pidlab, which forwards it.
-    pub fn before_start(lend: bool, own_terminal: bool) -> Terminal {
-        let stdin = std::io::stdin();
-        let ours = getpgrp();
-        let in_foreground = isatty(stdin.as_fd()).unwrap_or(false) && tcgetpgrp(stdin.as_fd()) == Ok(ours);
-        if !lend || !in_foreground {
-            return Terminal { ours: None, own_session: own_terminal };
-        }
-        // A background process group calling tcsetpgrp gets SIGTTOU unless
-        // it blocks it: PID 1 inherits this mask (until step 13), and we
-        // keep it blocked for the whole run, to take the terminal back.
-        let mut ttou = SigSet::empty();
-        ttou.add(Signal::SIGTTOU);
-        let _ = ttou.thread_block();
-        Terminal { ours: Some(ours), own_session: own_terminal }
-    }
-
-    /// In PID 1, before the workload: a process group of its own, as a
-    /// container is never in its runtime's group, and the terminal's
-    /// foreground if it was ours. PID 1 does this itself because it must
-    /// happen before the exec, and when PID 1 is spawned borrowing our
-    /// memory (`sys::Spawn::Borrow`) we sleep until then.
-    pub fn join(&self) -> nix::Result<()> {
-        if self.own_session {
-            // setsid(2) makes PID 1 lead a new session and group; it
-            // would fail in a process that already leads a group.
-            return nix::unistd::setsid().map(drop);
-        }
-        setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
-        if self.ours.is_some() {
-            // Best effort, as before: a terminal that went away is no reason
-            // not to run.
-            let _ = tcsetpgrp(std::io::stdin().as_fd(), getpgrp());
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        if let Some(ours) = self.ours {
-            let _ = tcsetpgrp(std::io::stdin().as_fd(), ours);
-        }
     }
 }
