@@ -156,12 +156,10 @@ fn plan_of(record: &Record) -> Value {
 /// directory it was typed in), or `null` for the default root (the host's
 /// /usr, /bin, /lib* and /etc, read-only).
 fn rootfs_of(sandbox: &Sandbox) -> Value {
-    let owner = sandbox.read("owner").unwrap_or(Value::Null);
-    let Some(words) = owner["command_line"].as_array() else { return Value::Null };
-    let words = words.iter().filter_map(Value::as_str);
-    match Cli::try_parse_from(words).map(|cli| cli.command) {
+    let Some(owner) = sandbox.owner() else { return Value::Null };
+    match Cli::try_parse_from(&owner.command_line).map(|cli| cli.command) {
         Ok(Command::Run(run)) => run.rootfs.map_or(Value::Null, |dir| {
-            let cwd = std::path::Path::new(owner["cwd"].as_str().unwrap_or("/"));
+            let cwd = std::path::Path::new(owner.cwd.as_deref().unwrap_or("/"));
             cwd.join(dir).to_string_lossy().into_owned().into()
         }),
         _ => Value::Null,

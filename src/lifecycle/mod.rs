@@ -177,7 +177,7 @@ fn stop_one(name: &str, args: &StopArgs) -> Result<Done> {
     }
     await_supervisor(Some(&record));
     sandbox.set_stopping(false);
-    let how = sandbox.read("exit.json").and_then(|e| e["how"].as_str().map(str::to_string));
+    let how = sandbox.exit().map(|e| e.how);
     let how = how.map(|h| format!(" ({h})")).unwrap_or_default();
     let line = if graceful {
         format!("{}: exited {took:.3} s after {sig}{how}", sandbox.name)
@@ -259,21 +259,20 @@ fn wait_one(sandbox: &Sandbox) -> Result<i32> {
 pub fn restart(args: RestartArgs) -> Result<i32> {
     each(&args.names, args.format, |name| {
         let sandbox = Sandbox::open(name)?;
-        let owner = sandbox.read("owner").unwrap_or(Value::Null);
+        let owner = sandbox.owner().unwrap_or_default();
         if sandbox.record().is_none_or(|r| !r.detached) {
             return Err(refuse(format!(
                 "cannot restart {name}: only detached sandboxes (run -d) can be restarted; run a \
                  foreground one again yourself"
             )));
         }
-        let (Some(command_line), Some(cwd)) = (owner["command_line"].as_array(), owner["cwd"].as_str())
-        else {
+        let (false, Some(cwd)) = (owner.command_line.is_empty(), owner.cwd.as_deref()) else {
             return Err(refuse(format!(
                 "cannot restart {name}: its record does not say how it was started (an older pidlab wrote \
                  it); `pidlab rm -f {name}` and run it again"
             )));
         };
-        let mut command_line: Vec<&str> = command_line.iter().filter_map(Value::as_str).collect();
+        let mut command_line: Vec<&str> = owner.command_line.iter().map(String::as_str).collect();
         // A generated name was not on the command line: keep the one it got.
         let named = command_line
             .iter()

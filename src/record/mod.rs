@@ -36,7 +36,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use nix::errno::Errno;
-use serde_json::{Value, json};
 
 use crate::procfs;
 use crate::sys;
@@ -108,20 +107,34 @@ pub struct RecordedUser {
     pub home: String,
 }
 
+/// `owner`: the process that claimed the name, and how to start the
+/// sandbox again (`pidlab restart`): the command line that claimed it and
+/// the directory it was typed in (for relative paths).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Owner {
+    #[serde(flatten)]
+    pub process: Process,
+    /// Empty in an older pidlab's record.
+    #[serde(default)]
+    pub command_line: Vec<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+}
+
+/// `exit.json`: how PID 1 ended, written by its supervisor.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Exit {
+    /// The exit code, 128+N after signal N.
+    pub code: i32,
+    /// "exit code N" or "killed by SIGNAME" (the supervisor's `describe`).
+    pub how: String,
+    /// When, in seconds since the epoch.
+    pub exited: f64,
+}
+
 impl Process {
     pub fn of(pid: i32) -> Option<Process> {
         Some(Process { pid, start: procfs::start_time(pid)? })
-    }
-
-    pub fn to_record(self) -> Value {
-        json!({ "pid": self.pid, "start": self.start })
-    }
-
-    pub fn from_record(value: &Value) -> Process {
-        Process {
-            pid: value["pid"].as_i64().unwrap_or(0) as i32,
-            start: value["start"].as_u64().unwrap_or(0),
-        }
     }
 
     /// Still the same process, and not a zombie.

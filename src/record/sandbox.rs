@@ -11,10 +11,9 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat, renameat};
 use nix::sys::stat::{Mode, fstatat, mkdirat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
-use serde_json::{Value, json};
 
 use super::state_dir::{StateDir, state_dir_error};
-use super::{Ended, Process, Record, Status, check_name, now};
+use super::{Ended, Exit, Owner, Process, Record, Status, check_name, now};
 
 /// One sandbox's state directory, held open: every file in it is reached
 /// through this descriptor.
@@ -50,12 +49,11 @@ impl Sandbox {
         mkdirat(state.fd.as_fd(), name, Mode::from_bits_truncate(0o700))
             .with_context(|| state_dir_error(&format!("create {}", path.display())))?;
         let sandbox = state.sandbox(name)?.with_context(|| format!("{} vanished", path.display()))?;
-        let me = Process::of(nix::unistd::getpid().as_raw()).context("read our own start time")?;
-        // How to start it again (`pidlab restart`): the command line that
-        // claimed the name, and where it was typed (relative paths).
-        let mut owner = me.to_record();
-        owner["command_line"] = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
-        owner["cwd"] = std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned()).into();
+        let owner = Owner {
+            process: Process::of(nix::unistd::getpid().as_raw()).context("read our own start time")?,
+            command_line: std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect(),
+            cwd: std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned()),
+        };
         if let Err(err) = sandbox.write("owner", &owner) {
             let _ = sandbox.remove();
             return Err(err);
@@ -100,7 +98,8 @@ impl Sandbox {
         self.dir.join("log")
     }
 
-    pub fn write(&self, file: &str, value: &Value) -> Result<()> {
+    /// Write one of the sandbox's JSON files, whole or not at all.
+    pub fn write<T: serde::Serialize>(&self, file: &str, value: &T) -> Result<()> {
         self.write_bytes(file, &serde_json::to_vec_pretty(value)?)
     }
 
@@ -135,7 +134,9 @@ impl Sandbox {
         bail!("write {}: 100 temporary names taken", self.dir.join(file).display())
     }
 
-    pub fn read(&self, file: &str) -> Option<Value> {
+    /// One of the sandbox's JSON files, typed; `None` if missing or not
+    /// what this pidlab writes.
+    pub fn read<T: serde::de::DeserializeOwned>(&self, file: &str) -> Option<T> {
         let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = openat(self.fd.as_fd(), file, flags, Mode::empty()).ok()?;
         let mut text = Vec::new();
@@ -150,12 +151,22 @@ impl Sandbox {
     /// `sandbox.json`, typed; `None` if missing, or not one this pidlab
     /// wrote (an older pidlab's lacks the limits `exec` needs).
     pub fn record(&self) -> Option<Record> {
-        serde_json::from_value(self.read("sandbox.json")?).ok()
+        self.read("sandbox.json")
+    }
+
+    /// `owner`, typed (`Owner`).
+    pub fn owner(&self) -> Option<Owner> {
+        self.read("owner")
+    }
+
+    /// `exit.json`, typed (`Exit`): written once PID 1 has ended.
+    pub fn exit(&self) -> Option<Exit> {
+        self.read("exit.json")
     }
 
     /// Write `sandbox.json`.
     pub fn write_record(&self, record: &Record) -> Result<()> {
-        self.write("sandbox.json", &serde_json::to_value(record)?)
+        self.write("sandbox.json", record)
     }
 
     pub fn set_stopping(&self, on: bool) {
@@ -168,19 +179,18 @@ impl Sandbox {
 
     /// Record how PID 1 ended (the supervisor calls this).
     pub fn record_exit(&self, code: i32, how: &str) -> Result<()> {
-        self.write("exit.json", &json!({ "code": code, "how": how, "exited": now() }))
+        self.write("exit.json", &Exit { code, how: how.to_string(), exited: now() })
     }
 
     /// How PID 1 ended, as its supervisor recorded it (`record_exit`). Its
     /// `how` is "exit code N" or "killed by SIGNAME" (the supervisor's
     /// `describe`); the signal is read from the latter.
     pub fn ended(&self) -> Option<Ended> {
-        let exit = self.read("exit.json")?;
-        let how = exit["how"].as_str().unwrap_or("");
+        let exit = self.exit()?;
         Some(Ended {
-            code: exit["code"].as_i64().unwrap_or(-1) as i32,
-            signal: how.strip_prefix("killed by ").map(str::to_string),
-            at: exit["exited"].as_f64(),
+            code: exit.code,
+            signal: exit.how.strip_prefix("killed by ").map(str::to_string),
+            at: Some(exit.exited),
         })
     }
 
@@ -202,14 +212,14 @@ impl Sandbox {
     fn is_stale(&self) -> bool {
         match self.record() {
             Some(record) => !record.detached && !record.pid1.alive() && !record.supervisor.alive(),
-            None => !self.read("owner").is_some_and(|owner| Process::from_record(&owner).alive()),
+            None => !self.owner().is_some_and(|owner| owner.process.alive()),
         }
     }
 
     /// Running, exited, or dead, decided from the files and from /proc.
     pub fn status(&self) -> Status {
-        if let Some(exit) = self.read("exit.json") {
-            return Status::Exited { code: exit["code"].as_i64().unwrap_or(-1) as i32 };
+        if let Some(exit) = self.exit() {
+            return Status::Exited { code: exit.code };
         }
         let Some(record) = self.record() else { return Status::Starting };
         match (record.pid1.alive(), record.supervisor.alive()) {

@@ -124,8 +124,8 @@ pub fn observe(
     // The supervisor records how PID 1 ended; give it a moment to do so.
     let deadline = Instant::now() + Duration::from_secs(2);
     let how = loop {
-        if let Some(exit) = sandbox.read("exit.json") {
-            break exit["how"].as_str().unwrap_or("exited").to_string();
+        if let Some(exit) = sandbox.exit() {
+            break exit.how;
         }
         if Instant::now() >= deadline {
             break "exited (its status was not recorded)".to_string();
