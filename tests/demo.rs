@@ -43,7 +43,9 @@ fn redis_demo_rows_show_who_saves_and_who_loses() {
     }
     let dash = row("shell form, dash");
     assert_eq!(dash["pid1"], "/bin/sh", "{dash}");
-    assert!(dash["sigkill"] == true && dash["stop_seconds"].as_f64() == Some(2.0), "took the grace: {dash}");
+    // Measured by the script's clock: the 2 s grace, and not much more.
+    let took = dash["stop_seconds"].as_f64().unwrap_or_else(|| panic!("no stop time: {dash}"));
+    assert!(dash["sigkill"] == true && (1.95..3.5).contains(&took), "took the 2 s grace: {dash}");
     assert!(dash["redis_got_sigterm"] == false && dash["saved"] == false, "lost: {dash}");
     assert_eq!(dash["exit"], 137, "{dash}");
 
