@@ -75,8 +75,12 @@ pub enum Outcome {
     Ignored,
     /// res=2.
     AlreadyPending,
-    /// Any other res: the queue was full.
+    /// res=3 (TRACE_SIGNAL_OVERFLOW_FAIL): a real-time signal, or one sent
+    /// with sigqueue(3), that found the queue full: not queued.
     Lost,
+    /// res=4 (TRACE_SIGNAL_LOSE_INFO): queued, but without its siginfo (who
+    /// sent it, how): the kernel could not allocate one.
+    QueuedWithoutInfo,
     // signal_deliver: the target took it.
     Killed,
     DefaultAction,
@@ -107,7 +111,10 @@ impl Outcome {
             }
             Outcome::Ignored => "ignored: SIG_IGN, or a default action of ignore",
             Outcome::AlreadyPending => "already pending: not queued twice",
-            Outcome::Lost => "lost: the signal queue was full",
+            Outcome::Lost => "lost: the queue of real-time and sigqueue(3) signals was full",
+            Outcome::QueuedWithoutInfo => {
+                "queued, without its sender's details: the kernel had no memory for them"
+            }
             Outcome::Killed => "killed",
             Outcome::DefaultAction => "delivered at its default action",
             Outcome::DeliveredIgnored => "delivered while ignored",

@@ -119,7 +119,8 @@ pub(super) fn taken(events: &[Event]) -> HashMap<usize, usize> {
     let mut taken = HashMap::new();
     for (i, e) in events.iter().enumerate() {
         match &e.kind {
-            Kind::Generate { signal, res: 0, .. } => {
+            // res=4: queued too, only without its siginfo.
+            Kind::Generate { signal, res: 0 | 4, .. } => {
                 queued.entry((e.target.host_pid, signal)).or_default().push_back(i)
             }
             Kind::Deliver { signal } => {
@@ -152,7 +153,7 @@ pub(super) fn fates(events: &[Event], taken: &HashMap<usize, usize>) -> HashMap<
             (_, Outcome::QueuedTeardown) => Fate::Teardown,
             (_, outcome) if outcome.is_dropped_at_init() => Fate::DroppedAtInit,
             (0, _) if signal == "SIGKILL" && !sender.inside => Fate::AncestorKill,
-            (0, _) => match taken.get(&i).map(|&d| events[d].outcome) {
+            (0 | 4, _) => match taken.get(&i).map(|&d| events[d].outcome) {
                 Some(Outcome::Handler) => Fate::Handler,
                 Some(Outcome::DeliveredIgnored) => Fate::DeliveredIgnored,
                 Some(_) => Fate::DefaultAction,

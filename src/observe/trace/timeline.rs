@@ -179,6 +179,7 @@ impl Timeline {
             1 if target_init => Outcome::DroppedFromInside,
             1 => Outcome::Ignored,
             2 => Outcome::AlreadyPending,
+            4 => Outcome::QueuedWithoutInfo,
             _ => Outcome::Lost,
         }
     }
@@ -233,4 +234,241 @@ fn signal_name(sig: i32) -> String {
 
 pub fn monotonic() -> f64 {
     clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0.0, |t| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The timeline's rules on made-up trace records: which record is the
+    //! sandbox's, and each outcome the kernel's `res` and the processes'
+    //! places give. Processes are placed by hand (`member`); where a rule
+    //! reads /proc, the test process itself stands in.
+
+    use super::*;
+
+    const INIT: i32 = 100; // PID 1 of the sandbox (NSpid 100/1)
+    const CHILD: i32 = 101; // PID 2 (NSpid 101/2)
+    const THREAD: i32 = 102; // a thread of CHILD
+    const OUTSIDE: i32 = 50; // a host process
+
+    fn empty() -> Timeline {
+        Timeline { start: 10.0, members: HashMap::new(), namespaces: Vec::new(), events: Vec::new() }
+    }
+
+    fn member(timeline: &mut Timeline, pid: i32, nspid: &[i32], tgid: i32) {
+        timeline.members.insert(pid, Member { nspid: nspid.to_vec(), comm: format!("p{pid}"), tgid });
+    }
+
+    fn sandbox() -> Timeline {
+        let mut timeline = empty();
+        member(&mut timeline, INIT, &[INIT, 1], INIT);
+        member(&mut timeline, CHILD, &[CHILD, 2], CHILD);
+        member(&mut timeline, THREAD, &[THREAD, 3], CHILD);
+        timeline
+    }
+
+    fn record(event: &str, task: i32, fields: &[(&str, &str)]) -> Record {
+        Record {
+            time: 11.23456,
+            task_pid: task,
+            task_comm: format!("t{task}"),
+            event: event.into(),
+            fields: fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn generate(timeline: &Timeline, sender: i32, target: i32, sig: i32, code: i32, res: i32) -> Outcome {
+        let (sig, code, res, target_s) =
+            (sig.to_string(), code.to_string(), res.to_string(), target.to_string());
+        let fields = [
+            ("sig", sig.as_str()),
+            ("pid", target_s.as_str()),
+            ("code", code.as_str()),
+            ("res", res.as_str()),
+        ];
+        let record = record("signal_generate", sender, &fields);
+        timeline.generate_outcome(&record, sender, target, sig.parse().unwrap())
+    }
+
+    #[test]
+    fn only_a_namespaces_pid_1_is_an_init() {
+        let init = |nspid: &[i32]| Member { nspid: nspid.to_vec(), comm: String::new(), tgid: 0 }.is_init();
+        assert!(init(&[100, 1]));
+        assert!(init(&[100, 7, 1]));
+        assert!(!init(&[1]), "the host's init is not a sandbox's");
+        assert!(!init(&[100, 2]));
+        assert!(!init(&[]));
+    }
+
+    #[test]
+    fn each_res_and_place_has_its_outcome() {
+        let t = sandbox();
+        let (kill, stop, term) = (libc::SIGKILL, libc::SIGSTOP, libc::SIGTERM);
+        let table = [
+            // An unkillable drop from "outside": the sender was inside, and gone.
+            (OUTSIDE, INIT, kill, 0, 1, Outcome::DroppedSenderInside),
+            (OUTSIDE, INIT, stop, 0, 1, Outcome::DroppedSenderInside),
+            (CHILD, INIT, kill, 0, 1, Outcome::DroppedFromInside),
+            (INIT, CHILD, kill, 128, 0, Outcome::QueuedTeardown),
+            (OUTSIDE, INIT, kill, 0, 0, Outcome::QueuedAncestorKill),
+            (OUTSIDE, INIT, kill, 128, 0, Outcome::QueuedAncestorKill),
+            (OUTSIDE, CHILD, kill, 0, 0, Outcome::Queued),
+            (CHILD, INIT, kill, 0, 0, Outcome::Queued),
+            (OUTSIDE, CHILD, term, 0, 0, Outcome::Queued),
+            (OUTSIDE, INIT, term, 0, 1, Outcome::DroppedFromOutside),
+            (CHILD, INIT, term, 0, 1, Outcome::DroppedFromInside),
+            (OUTSIDE, CHILD, term, 0, 1, Outcome::Ignored),
+            (OUTSIDE, CHILD, term, 0, 2, Outcome::AlreadyPending),
+            (OUTSIDE, CHILD, 34, 0, 3, Outcome::Lost),
+            (OUTSIDE, CHILD, term, 0, 4, Outcome::QueuedWithoutInfo),
+        ];
+        for (sender, target, sig, code, res, want) in table {
+            let got = generate(&t, sender, target, sig, code, res);
+            assert_eq!(got, want, "signal {sig} from {sender} to {target}, code {code}, res {res}");
+        }
+    }
+
+    #[test]
+    fn a_signal_pid_1_ignores_itself_is_told_apart_from_a_drop() {
+        // The test process ignores SIGPIPE (Rust's runtime sets SIG_IGN),
+        // and not SIGTERM: it stands in for a PID 1 that set SIG_IGN.
+        let mut t = empty();
+        let me = std::process::id() as i32;
+        member(&mut t, me, &[me, 1], me);
+        assert_eq!(generate(&t, OUTSIDE, me, libc::SIGPIPE, 0, 1), Outcome::IgnoredByInit);
+        assert_eq!(generate(&t, OUTSIDE, me, libc::SIGTERM, 0, 1), Outcome::DroppedFromOutside);
+    }
+
+    #[test]
+    fn time_is_from_the_start_in_milliseconds() {
+        let mut t = sandbox();
+        let fields = [("sig", "15"), ("pid", "101"), ("code", "0"), ("res", "0")];
+        let event = t.ingest(&record("signal_generate", OUTSIDE, &fields)).expect("the sandbox's");
+        assert_eq!(event.t, 1.235);
+    }
+
+    #[test]
+    fn signals_are_kept_only_when_the_sandbox_sends_or_receives_them() {
+        let mut t = sandbox();
+        let sent = |t: &mut Timeline, sender: i32, target: &str, sig: &str| {
+            let fields = [("sig", sig), ("pid", target), ("code", "0"), ("res", "0")];
+            t.ingest(&record("signal_generate", sender, &fields))
+        };
+        assert!(sent(&mut t, OUTSIDE, "60", "15").is_none(), "host to host");
+        let event = sent(&mut t, OUTSIDE, "101", "15").expect("host to the sandbox");
+        assert_eq!((event.target.host_pid, event.target.inside, event.target.own_pid()), (CHILD, true, 2));
+        let Kind::Generate { signal, sender, .. } = &event.kind else { panic!("{event:?}") };
+        assert_eq!((signal.as_str(), sender.inside, sender.name()), ("SIGTERM", false, "t50"));
+        let event = sent(&mut t, CHILD, "60", "10").expect("the sandbox to the host");
+        assert!(!event.target.inside);
+        assert!(sent(&mut t, OUTSIDE, "60", "17").is_none(), "SIGCHLD to a host process");
+        assert!(sent(&mut t, CHILD, "60", "17").is_none(), "SIGCHLD to the supervisor");
+        assert!(sent(&mut t, OUTSIDE, "100", "17").is_some(), "SIGCHLD to PID 1");
+    }
+
+    #[test]
+    fn deliveries_say_what_the_target_did() {
+        let mut t = sandbox();
+        let deliver = |t: &mut Timeline, task: i32, sig: &str, handler: &str| {
+            t.ingest(&record("signal_deliver", task, &[("sig", sig), ("sa_handler", handler)]))
+                .map(|e| e.outcome)
+        };
+        assert_eq!(deliver(&mut t, CHILD, "9", "0"), Some(Outcome::Killed));
+        assert_eq!(deliver(&mut t, CHILD, "15", "0"), Some(Outcome::DefaultAction));
+        assert_eq!(deliver(&mut t, CHILD, "15", "1"), Some(Outcome::DeliveredIgnored));
+        assert_eq!(deliver(&mut t, CHILD, "15", "55d0c0de"), Some(Outcome::Handler));
+        assert_eq!(deliver(&mut t, OUTSIDE, "15", "0"), None, "a host process");
+    }
+
+    #[test]
+    fn a_process_exits_once_whichever_thread_is_last() {
+        let mut t = sandbox();
+        let exit = |t: &mut Timeline, pid: &str, dead: &str| {
+            let fields = [("pid", pid), ("group_dead", dead), ("comm", "last")];
+            t.ingest(&record("sched_process_exit", 0, &fields))
+        };
+        assert!(exit(&mut t, "102", "false").is_none(), "a thread leaving a live process");
+        let event = exit(&mut t, "102", "true").expect("the last thread");
+        assert_eq!(
+            (event.target.host_pid, event.outcome),
+            (CHILD, Outcome::Exited),
+            "named after its process"
+        );
+        let event = exit(&mut t, "101", "true").expect("the main thread");
+        assert_eq!((event.target.host_pid, event.target.name()), (CHILD, "last"));
+        assert!(exit(&mut t, "60", "true").is_none(), "a host process");
+    }
+
+    #[test]
+    fn forks_teach_the_timeline_its_new_members() {
+        let me = std::process::id() as i32;
+        let fork = |t: &mut Timeline, parent: i32| {
+            let child = me.to_string();
+            assert!(
+                t.ingest(&record("sched_process_fork", parent, &[("child_pid", child.as_str())])).is_none()
+            );
+            t.members.contains_key(&me)
+        };
+        assert!(fork(&mut sandbox(), CHILD), "a child of a member is one");
+        assert!(!fork(&mut sandbox(), OUTSIDE), "a host process's child, in the host's namespace, is not");
+        let mut entered = sandbox();
+        entered.namespaces.push(procfs::pid_namespace(me).unwrap());
+        assert!(fork(&mut entered, OUTSIDE), "a child born in the sandbox's namespace (`exec`) is one");
+        assert_eq!(entered.members[&me].tgid, me);
+    }
+
+    #[test]
+    fn a_thread_is_learnt_with_its_process() {
+        // libtest runs each test on a thread of its own: its task ID is not
+        // the process's.
+        let (me, thread) = (std::process::id() as i32, nix::unistd::gettid().as_raw());
+        assert_ne!(me, thread, "this test needs to run on a thread other than the main one");
+        let mut t = empty();
+        t.learn(thread);
+        assert_eq!(t.members[&thread].tgid, me);
+    }
+
+    #[test]
+    fn the_clock_is_the_monotonic_one_in_seconds() {
+        let (before, instant) = (monotonic(), std::time::Instant::now());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let (after, elapsed) = (monotonic(), instant.elapsed().as_secs_f64());
+        assert!(before > 1.0, "seconds since boot, not {before}");
+        assert!(
+            (after - before - elapsed).abs() < 0.01,
+            "{after} - {before} is not the {elapsed} s that passed"
+        );
+    }
+
+    #[test]
+    fn the_verdict_tells_drops_teardowns_outside_kills_and_handlers() {
+        let mut t = sandbox();
+        let mut add = |sender: i32, target: &str, sig: &str, code: &str, res: &str| {
+            let fields = [("sig", sig), ("pid", target), ("code", code), ("res", res)];
+            let event = t.ingest(&record("signal_generate", sender, &fields)).unwrap();
+            t.events.push(event);
+        };
+        add(OUTSIDE, "100", "15", "0", "1");
+        add(INIT, "101", "9", "128", "0");
+        add(OUTSIDE, "100", "9", "0", "0");
+        add(OUTSIDE, "101", "10", "0", "0");
+        // None of these makes a sentence: a signal ignored by a process
+        // that is not PID 1, one the kernel sent that is not a teardown's
+        // SIGKILL, a SIGKILL sent from inside, a default action.
+        add(OUTSIDE, "101", "15", "0", "1");
+        add(INIT, "101", "17", "128", "0");
+        add(INIT, "101", "9", "0", "0");
+        for handler in ["abc", "0"] {
+            let fields = [("sig", "10"), ("sa_handler", handler)];
+            let event = t.ingest(&record("signal_deliver", CHILD, &fields)).unwrap();
+            t.events.push(event);
+        }
+        assert_eq!(
+            t.verdict(),
+            "At 1.24 s SIGTERM sent to p100 (PID 1) was dropped by the kernel: PID 1 had no handler for it. \
+             At 1.24 s the kernel killed p101 (PID 2) in the teardown of its namespace, which follows the death of a PID 1. \
+             At 1.24 s SIGKILL from outside the namespace reached p100 (PID 1). \
+             At 1.24 s t101 (PID 2) received SIGUSR1 in its handler."
+        );
+        assert_eq!(verdict(&[]), "No signal reached or missed the sandbox while it was traced.");
+    }
 }
