@@ -316,3 +316,42 @@ fn ctrl_c_taken_by_an_init_is_never_called_dropped() {
     }
     lab.finish();
 }
+
+/// The terminal's foreground process group, read from /proc/PID/stat
+/// (`tpgid`), and the process's own group (`pgrp`).
+fn foreground_and_group(pid: i32) -> (i32, i32) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<i32> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .skip(1)
+        .take(5)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    (fields[4], fields[1])
+}
+
+/// Without `-i`, a foreground `run` keeps the terminal for itself, as
+/// `docker run` does: Ctrl-C reaches pidlab, which forwards it to PID 1.
+/// With `-i` (and no `-t`), the sandbox's process group is lent the
+/// terminal's foreground, so Ctrl-C reaches every process in it.
+#[test]
+fn only_i_lends_the_terminal_to_the_sandbox() {
+    for (flags, lent) in [("", false), ("-i", true)] {
+        let session = on_a_terminal(&format!("run {flags} -- sleep 100"));
+        let chain = chain_until(session.pid(), "sleep", T);
+        let (pidlab, sleep) = (chain[0], *chain.last().unwrap());
+        let (foreground, group) = foreground_and_group(sleep);
+        let (_, pidlab_group) = foreground_and_group(pidlab);
+        kill(Pid::from_raw(sleep), Signal::SIGKILL).unwrap();
+        let out = session.finish(T);
+        assert_ne!(group, pidlab_group, "{flags:?}: the sandbox has a process group of its own: {out:?}");
+        if lent {
+            assert_eq!(foreground, group, "{flags:?}: the terminal's foreground is the sandbox's: {out:?}");
+        } else {
+            assert_eq!(
+                foreground, pidlab_group,
+                "{flags:?}: the terminal's foreground stays pidlab's: {out:?}"
+            );
+        }
+    }
+}
