@@ -232,3 +232,79 @@ fn peers_options_and_environment() {
     assert_eq!(version.code(), 0, "{version:?}");
     assert!(version.stdout.contains(env!("CARGO_PKG_VERSION")), "{version:?}");
 }
+
+/// The modes of `pidlab init`, each a combination of its two switches.
+const MODES: [&[&str]; 4] = [&[], &["--group"], &["--drain"], &["--group", "--drain"]];
+
+/// The core contract, in every mode: every catchable signal but the ones
+/// the init needs for itself reaches the workload (classic, real-time, and
+/// synchronous ones sent with kill(2)); the init exits with the workload's
+/// code, or 128+N after signal N; and, not being PID 1 here, it is a
+/// subreaper that adopts and reaps the workload's orphans. Each mode's
+/// failures are collected, so one run names every broken cell.
+#[test]
+fn every_mode_keeps_the_core_contract() {
+    let forwarded = [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+        libc::SIGCONT,
+        libc::SIGSEGV,
+        libc::SIGABRT,
+        34,
+        37,
+        64,
+        // Last: in drain mode the stop signal starts the drain.
+        libc::SIGTERM,
+    ];
+    let mut broken = Vec::new();
+    for mode in MODES {
+        let init: Vec<&str> = [bin(), "init"].into_iter().chain(mode.iter().copied()).collect();
+        let caught = caught_under(&init, &forwarded);
+        if caught != forwarded {
+            broken.push(format!("{mode:?}: forwarded {caught:?} of {forwarded:?}"));
+        }
+        for (script, code) in [("exit 3", 3), ("kill -USR1 $$", 128 + libc::SIGUSR1)] {
+            let out = run(init.iter().skip(1).copied().chain(["--", "sh", "-c", script]));
+            if out.code() != code {
+                broken.push(format!("{mode:?}: `{script}` exited {}, not {code}", out.code()));
+            }
+        }
+        if let Err(what) = adopts_and_reaps(&init) {
+            broken.push(format!("{mode:?}: {what}"));
+        }
+    }
+    assert!(broken.is_empty(), "modes that break the contract:\n{}", broken.join("\n"));
+}
+
+/// The workload leaves an orphan: it must become the init's child (the
+/// init is a subreaper when it is not PID 1), and, once it exits, be
+/// reaped, not left a zombie.
+fn adopts_and_reaps(init: &[&str]) -> Result<(), String> {
+    let script = "sh -c 'sleep 1 & echo orphan $!'; read x";
+    let mut cmd = std::process::Command::new(init[0]);
+    cmd.args(&init[1..]).args(["--", "sh", "-c", script]);
+    let mut running = Running::start(&mut cmd);
+    let _reaped = Reaped(running.pid());
+    let line = running.expect_line("orphan", T);
+    let orphan: i32 = line.trim_start_matches("orphan ").trim().parse().map_err(|_| line.clone())?;
+    let parent = status_field(orphan, "PPid");
+    if parent != running.pid().to_string() {
+        return Err(format!("orphan {orphan}'s parent is {parent}, not the init {}", running.pid()));
+    }
+    let gone = std::path::PathBuf::from(format!("/proc/{orphan}"));
+    let deadline = std::time::Instant::now() + T;
+    while gone.exists() {
+        if std::time::Instant::now() > deadline {
+            let state = status_field(orphan, "State");
+            return Err(format!("orphan {orphan} not reaped after it exited: {state}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running.write_stdin("\n");
+    let _ = running.finish(T);
+    Ok(())
+}
