@@ -285,12 +285,9 @@ fn lesson_17_starter_fails_and_solutions_pass() {
     );
     let solution = check("17", &dir.join("solution/init.c"));
     assert_eq!(solution.code(), 0, "{solution:?}");
-    if which("rustc") {
-        let rust = check("17", &dir.join("solution/init.rs"));
-        assert_eq!(rust.code(), 0, "{rust:?}");
-    } else {
-        eprintln!("rustc is not on the PATH: the Rust solution was not checked");
-    }
+    assert!(which("rustc"), "rustc is not on the PATH: the Rust solution cannot be checked (rustup.rs)");
+    let rust = check("17", &dir.join("solution/init.rs"));
+    assert_eq!(rust.code(), 0, "{rust:?}");
 }
 
 #[test]
@@ -350,6 +347,14 @@ fn lesson_19_transcripts() {
     check_transcripts("19-build-a-sandbox");
 }
 
+#[test]
+fn lesson_20_transcripts() {
+    require("/usr/bin/script", "apt-get install bsdutils (.ci/run does)");
+    require("/usr/bin/tini", "apt-get install tini (.ci/run does)");
+    require("/usr/bin/dumb-init", "apt-get install dumb-init (.ci/run does)");
+    check_transcripts("20-ctrl-c-and-process-groups");
+}
+
 /// The second build exercise: the starter (unshare without fork) fails,
 /// the solution passes, and each missing step is named — seen from
 /// outside, with nothing left mounted or on disk (check_answer).
@@ -363,6 +368,13 @@ fn lesson_19_starter_fails_solution_passes_and_missing_steps_are_named() {
     let solution = std::fs::read_to_string(dir.join("solution/sandbox.c")).unwrap();
     let passed = check_answer("19", "sandbox.c", &solution);
     assert_eq!(passed.code(), 0, "{passed:?}");
+    assert!(which("rustc"), "rustc is not on the PATH: the Rust solution cannot be checked (rustup.rs)");
+    let rust = std::fs::read_to_string(dir.join("solution/sandbox.rs")).unwrap();
+    let passed = check_answer("19", "sandbox.rs", &rust);
+    assert_eq!(passed.code(), 0, "the Rust solution: {passed:?}");
+    let wrong = rust.replace("CLONE_NEWPID | CLONE_NEWNS", "CLONE_NEWNS");
+    assert_ne!(wrong, rust);
+    assert_not_yet(&check_answer("19", "sandbox.rs", &wrong), &["in the host's PID namespace only"]);
     for (from, to, cause) in [
         (
             "CLONE_NEWPID | CLONE_NEWNS",

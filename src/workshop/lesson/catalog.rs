@@ -16,6 +16,9 @@ pub(super) struct Lesson {
     pub(super) stretch: Option<Stretch>,
     /// More reference solutions, `solution/NAME` (another language).
     pub(super) more_solutions: &'static [(&'static str, &'static str)],
+    /// Files the lesson's commands use (a helper script), exported beside
+    /// its README.
+    pub(super) tools: &'static [(&'static str, &'static str)],
 }
 
 /// A stretch exercise: always a `stretch.sh` in the lesson's directory,
@@ -38,6 +41,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 1,
@@ -50,6 +54,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 2,
@@ -66,6 +71,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 3,
@@ -84,6 +90,7 @@ pub(super) const LESSONS: &[Lesson] = &[
             ],
         }),
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 4,
@@ -98,6 +105,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: Some(include_str!("../../../lessons/04-pid1-signal-rules/solution/exercise.sh")),
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 5,
@@ -112,6 +120,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: Some(include_str!("../../../lessons/05-shell-vs-exec-form/solution/Dockerfile")),
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 6,
@@ -130,6 +139,7 @@ pub(super) const LESSONS: &[Lesson] = &[
             ],
         }),
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 7,
@@ -144,6 +154,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: Some(include_str!("../../../lessons/07-orphans-and-zombies/solution/exercise.sh")),
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 8,
@@ -162,6 +173,7 @@ pub(super) const LESSONS: &[Lesson] = &[
             ],
         }),
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 9,
@@ -179,6 +191,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: Some(include_str!("../../../lessons/09-entrypoint-scripts/solution/entrypoint.sh")),
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 10,
@@ -189,6 +202,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 11,
@@ -199,6 +213,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 12,
@@ -209,6 +224,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 13,
@@ -222,6 +238,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 14,
@@ -235,6 +252,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 15,
@@ -248,6 +266,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 16,
@@ -261,6 +280,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 17,
@@ -277,6 +297,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: Some(include_str!("../../../lessons/17-write-an-init/solution/init.c")),
         stretch: None,
         more_solutions: &[("init.rs", include_str!("../../../lessons/17-write-an-init/solution/init.rs"))],
+        tools: &[],
     },
     Lesson {
         number: 18,
@@ -290,6 +311,7 @@ pub(super) const LESSONS: &[Lesson] = &[
         solution: None,
         stretch: None,
         more_solutions: &[],
+        tools: &[],
     },
     Lesson {
         number: 19,
@@ -304,7 +326,29 @@ pub(super) const LESSONS: &[Lesson] = &[
         starter: Some(("sandbox.c", include_str!("../../../lessons/19-build-a-sandbox/sandbox.c"))),
         solution: Some(include_str!("../../../lessons/19-build-a-sandbox/solution/sandbox.c")),
         stretch: None,
+        more_solutions: &[(
+            "sandbox.rs",
+            include_str!("../../../lessons/19-build-a-sandbox/solution/sandbox.rs"),
+        )],
+        tools: &[],
+    },
+    Lesson {
+        number: 20,
+        slug: "20-ctrl-c-and-process-groups",
+        text: include_str!("../../../lessons/20-ctrl-c-and-process-groups/README.md"),
+        hints: &[
+            "`pidlab kill -s INT` reaches PID 1 only. Who would have to pass SIGINT on, and to whom?",
+            "An init in front, told to signal the workload's whole process group: tini's -g, pidlab's \
+             --init-group.",
+        ],
+        starter: None,
+        solution: None,
+        stretch: None,
         more_solutions: &[],
+        tools: &[(
+            "at-a-terminal.sh",
+            include_str!("../../../lessons/20-ctrl-c-and-process-groups/at-a-terminal.sh"),
+        )],
     },
 ];
 

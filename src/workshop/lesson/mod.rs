@@ -212,6 +212,11 @@ fn export(dir: &Path) -> Result<()> {
             std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
             println!("wrote {}", path.display());
         }
+        for (name, text) in lesson.tools {
+            let path = to.join(name);
+            std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
         for (name, text) in lesson.more_solutions {
             let path = to.join("solution").join(name);
             std::fs::create_dir_all(to.join("solution"))

@@ -14,30 +14,8 @@ use crate::workshop::lesson::check::{Bench, Verdict};
 pub fn check_17(file: &Path) -> Result<Verdict> {
     let bench = Bench::new()?;
     let init = bench.data.path().join("init");
-    let (compiler, package, flags): (&str, &str, &[&str]) = match file.extension().and_then(|e| e.to_str()) {
-        Some("c") => ("cc", "apt-get install gcc", &["-O2"]),
-        Some("rs") => ("rustc", "rustup.rs", &["-O"]),
-        _ => {
-            return Err(crate::exit_code::Exit {
-                code: crate::exit_code::SETUP_FAILED,
-                message: format!(
-                    "{}: lesson 17's check builds a C file (.c, with cc) or a Rust file (.rs, with rustc); \
-                         the starter is lessons/17-write-an-init/init.c",
-                    file.display()
-                ),
-            }
-            .into());
-        }
-    };
-    let mut args: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
-    args.extend([std::ffi::OsStr::new("-o"), init.as_os_str(), file.as_os_str()]);
-    let built = bench.tool(compiler, &args, package)?;
-    if !built.success() {
-        return Ok(Err(format!(
-            "{compiler} could not build it (exit code {}):\n{}",
-            built.code(),
-            indent(&built.text())
-        )));
+    if let Err(failed) = build(&bench, file, &init, "17", "lessons/17-write-an-init/init.c")? {
+        return Ok(Err(failed));
     }
     let lesson = format!("{}:/lesson", bench.data.path().display());
     // 1. The child's status, relayed: an exit code, and 128+N for a signal.
@@ -117,20 +95,43 @@ pub fn check_17(file: &Path) -> Result<Verdict> {
     )))
 }
 
+/// Build the attendee's C file (with cc) or Rust file (with rustc, the
+/// standard library only) into `out`. `Ok(Err(..))`: it does not build,
+/// with the compiler's words; `Err`: no such compiler, or another kind of
+/// file (a usage error).
+fn build(bench: &Bench, file: &Path, out: &Path, lesson: &str, starter: &str) -> Result<Result<(), String>> {
+    let (compiler, package, flags): (&str, &str, &[&str]) = match file.extension().and_then(|e| e.to_str()) {
+        Some("c") => ("cc", "apt-get install gcc", &["-O2"]),
+        Some("rs") => ("rustc", "rustup.rs", &["-O"]),
+        _ => {
+            return Err(usage(format!(
+                "{}: lesson {lesson}'s check builds a C file (.c, with cc) or a Rust file (.rs, with rustc); \
+                 the starter is {starter}",
+                file.display()
+            )));
+        }
+    };
+    let mut args: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
+    args.extend([std::ffi::OsStr::new("-o"), out.as_os_str(), file.as_os_str()]);
+    let built = bench.tool(compiler, &args, package)?;
+    if !built.success() {
+        return Ok(Err(format!(
+            "{compiler} could not build it (exit code {}):\n{}",
+            built.code(),
+            indent(&built.text())
+        )));
+    }
+    Ok(Ok(()))
+}
+
 /// Lesson 19: the attendee's own sandbox, `sandbox ROOT COMMAND...`,
-/// built with cc, run (as root) on a busybox root, and verified from
+/// built with cc or rustc, run (as root) on a busybox root, and verified from
 /// outside while its workload runs: NSpid (a new PID namespace, the
 /// workload PID 1 in it), /proc/PID/root (the root switched), its
 /// mountinfo (/proc mounted inside) and the host's (nothing leaked).
 pub fn check_19(file: &Path) -> Result<Verdict> {
     if !nix::unistd::geteuid().is_root() {
         return Err(usage("lesson 19's check runs your sandbox, and unshare(CLONE_NEWPID) needs root: sudo pidlab lesson check 19 FILE".into()));
-    }
-    if file.extension().and_then(|e| e.to_str()) != Some("c") {
-        return Err(usage(format!(
-            "{}: lesson 19's check builds a C file (.c); the starter is lessons/19-build-a-sandbox/sandbox.c",
-            file.display()
-        )));
     }
     let bench = Bench::new()?;
     let root = bench.data.path().join("root");
@@ -144,15 +145,8 @@ pub fn check_19(file: &Path) -> Result<Verdict> {
         ));
     }
     let sandbox = bench.data.path().join("sandbox");
-    let args: Vec<&std::ffi::OsStr> =
-        vec!["-O2".as_ref(), "-o".as_ref(), sandbox.as_os_str(), file.as_os_str()];
-    let built = bench.tool("cc", &args, "apt-get install gcc")?;
-    if !built.success() {
-        return Ok(Err(format!(
-            "cc could not build it (exit code {}):\n{}",
-            built.code(),
-            indent(&built.text())
-        )));
+    if let Err(failed) = build(&bench, file, &sandbox, "19", "lessons/19-build-a-sandbox/sandbox.c")? {
+        return Ok(Err(failed));
     }
     let running = Background::start(&sandbox, &root)?;
     let Some(workload) = running.find_workload()? else {
