@@ -355,6 +355,11 @@ fn lesson_20_transcripts() {
     check_transcripts("20-ctrl-c-and-process-groups");
 }
 
+#[test]
+fn lesson_21_transcripts() {
+    check_transcripts("21-the-shim");
+}
+
 /// The second build exercise: the starter (unshare without fork) fails,
 /// the solution passes, and each missing step is named — seen from
 /// outside, with nothing left mounted or on disk (check_answer).

@@ -350,6 +350,20 @@ pub(super) const LESSONS: &[Lesson] = &[
             include_str!("../../../lessons/20-ctrl-c-and-process-groups/at-a-terminal.sh"),
         )],
     },
+    Lesson {
+        number: 21,
+        slug: "21-the-shim",
+        text: include_str!("../../../lessons/21-the-shim/README.md"),
+        hints: &[
+            "Which process waits for PID 1, and which one only watches the shim?",
+            "The watcher kills PID 1 when the shim dies; it never waits for PID 1. The shim still does.",
+        ],
+        starter: None,
+        solution: None,
+        stretch: None,
+        more_solutions: &[],
+        tools: &[],
+    },
 ];
 
 /// The facts the lessons cite, with their sources.
