@@ -308,3 +308,28 @@ fn adopts_and_reaps(init: &[&str]) -> Result<(), String> {
     let _ = running.finish(T);
     Ok(())
 }
+
+/// Isolating the workload (its own process group, the terminal's
+/// foreground) is not optional, as in tini: a tcsetpgrp that fails for any
+/// reason but "no terminal here" (ENOTTY) stops the start. With stdin
+/// closed it fails with EBADF; with stdin /dev/null, ENOTTY, and the
+/// workload runs.
+#[test]
+fn a_failed_isolation_stops_the_start_as_in_tini() {
+    require("/usr/bin/tini", "apt-get install tini (.ci/run does)");
+    let under = |init: &str, stdin: &str| {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", &format!("exec {init} -- true {stdin}")]);
+        run_within(cmd, T)
+    };
+    let ours = under(&format!("{} init", bin()), "<&-");
+    assert_eq!(ours.code(), 125, "{ours:?}");
+    assert!(ours.stderr.contains("tcsetpgrp") && ours.stderr.contains("EBADF"), "{ours:?}");
+    let tini = under("/usr/bin/tini -s", "<&-");
+    assert_ne!(tini.code(), 0, "{tini:?}");
+    assert!(tini.stderr.contains("tcsetpgrp failed"), "{tini:?}");
+    for init in [format!("{} init", bin()), "/usr/bin/tini -s".to_string()] {
+        let out = under(&init, "</dev/null");
+        assert_eq!(out.code(), 0, "{init}, stdin not a terminal: {out:?}");
+    }
+}

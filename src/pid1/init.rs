@@ -353,13 +353,28 @@ impl Init {
 /// as a whole), or with `--setsid` a session of its own; the terminal's
 /// foreground if there is a terminal; the signal mask the init inherited;
 /// then exec.
+///
+/// A failure to isolate the workload ends it before the exec (125), as
+/// tini does, except a tcsetpgrp that finds no terminal (ENOTTY: stdin is
+/// not one, or not ours), which is the normal case without `-t`.
 fn start_workload(argv: &[CString], inherited: &SigSet, new_session: bool) -> ! {
+    let fail = |what: &str, err: nix::errno::Errno| -> ! {
+        say!("pidlab init: {what}: {err}");
+        sys::exit_now(crate::exit_code::SETUP_FAILED)
+    };
     if new_session {
-        let _ = setsid();
+        if let Err(err) = setsid() {
+            fail("setsid (a session for the workload)", err);
+        }
     } else {
-        let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+        if let Err(err) = setpgid(Pid::from_raw(0), Pid::from_raw(0)) {
+            fail("setpgid (a process group for the workload)", err);
+        }
         // SIGTTOU is still blocked here, so taking the terminal cannot stop us.
-        let _ = tcsetpgrp(std::io::stdin().as_fd(), nix::unistd::getpgrp());
+        match tcsetpgrp(std::io::stdin().as_fd(), nix::unistd::getpgrp()) {
+            Ok(()) | Err(nix::errno::Errno::ENOTTY) => {}
+            Err(err) => fail("tcsetpgrp (the terminal's foreground for the workload)", err),
+        }
     }
     if nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(inherited), None).is_err() {
         sys::exit_now(crate::exit_code::SETUP_FAILED);

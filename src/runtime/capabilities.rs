@@ -113,9 +113,7 @@ impl Capabilities {
 
     /// Keep only `keep`, as `user` (step 12, and `pidlab exec`).
     pub fn apply(&self, user: &User) -> Result<(), StepError> {
-        let errno = |e: caps::errors::CapsError| {
-            StepError::new(nix::errno::Errno::EPERM, format!("capabilities: {e}"))
-        };
+        let errno = |e: caps::errors::CapsError| StepError::new(errno_of(&e), format!("capabilities: {e}"));
         // The bounding set first, while we still hold CAP_SETPCAP to change it.
         for cap in &self.bounding_drop {
             caps::drop(None, CapSet::Bounding, *cap).map_err(errno)?;
@@ -145,6 +143,17 @@ impl Capabilities {
     }
 }
 
+/// The errno a caps error carries. The caps crate reports a failed system
+/// call as text ending in std's `(os error N)`; anything else (a capability
+/// this kernel does not know) is the caller's mistake, EINVAL.
+fn errno_of(err: &caps::errors::CapsError) -> nix::errno::Errno {
+    let text = err.to_string();
+    text.rsplit_once("(os error ")
+        .and_then(|(_, n)| n.strip_suffix(')'))
+        .and_then(|n| n.parse().ok())
+        .map_or(nix::errno::Errno::EINVAL, nix::errno::Errno::from_raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +173,14 @@ mod tests {
         assert_eq!(all.keep, caps::all());
         assert!(all.bounding_drop.is_empty());
         assert!(plan(&["SYS_MAGIC".into()], &[]).unwrap_err().to_string().contains("SYS_MAGIC"));
+    }
+
+    #[test]
+    fn a_failed_call_keeps_its_errno() {
+        let err = |text: &str| caps::errors::CapsError::from(text.to_string());
+        use nix::errno::Errno;
+        assert_eq!(errno_of(&err("capset failure: Operation not permitted (os error 1)")), Errno::EPERM);
+        assert_eq!(errno_of(&err("PR_CAPBSET_DROP failure: Permission denied (os error 13)")), Errno::EACCES);
+        assert_eq!(errno_of(&err("invalid capability: CAP_MAGIC")), Errno::EINVAL);
     }
 }
