@@ -56,7 +56,7 @@ use crate::cli::{Cli, Command};
 /// quietly like any Unix tool, instead of failing to print.
 #[cfg_attr(test, allow(dead_code))]
 fn main() -> i32 {
-    let _ = sys::set_disposition(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+    let _ = sys::set_disposition(nix::sys::signal::Signal::SIGPIPE, false);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

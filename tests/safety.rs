@@ -210,3 +210,24 @@ fn a_workloads_control_characters_are_printed_escaped() {
     }
     lab.finish();
 }
+
+/// Started with stdout closed (`1>&-`), pidlab gives descriptors 0 to 2 a
+/// /dev/null, as Rust's own start-up does: otherwise the first file it
+/// opens (the probe's `--log`) takes number 1 and receives what was meant
+/// for stdout.
+#[test]
+fn a_closed_stdout_is_not_taken_by_the_next_file() {
+    let tmp = private_tmp();
+    let log = tmp.path().join("log");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args([
+        "-c",
+        "exec \"$0\" probe --catch USR1 --log \"$1\" --sleep 0 1>&-",
+        bin(),
+        log.to_str().unwrap(),
+    ]);
+    let out = run_within(cmd, Duration::from_secs(20));
+    assert_eq!(out.code(), 0, "{out:?}");
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert!(!written.contains("probe: "), "stdout's lines went to the --log file:\n{written}");
+}

@@ -125,14 +125,14 @@ pub fn run(args: ExecArgs) -> Result<i32> {
     let console = (args.tty && !args.detach).then(console::socket).transpose()?;
     // SAFETY: pidlab starts no thread (see `sys::fork`).
     match unsafe { sys::fork() }.map_err(|errno| fork_error(errno, &args.name))? {
-        ForkResult::Child => {
+        ForkResult::Child => sys::child(|| {
             let io = Io {
                 detach: args.detach,
                 interactive: args.interactive,
                 console: console.map(|(_, theirs)| theirs),
             };
             inside(&limits, &root, &args.command[0], &argv, &env, io)
-        }
+        }),
         // `docker exec -d`: leave it running. When we exit, the kernel
         // hands it to the sandbox's PID 1, which must reap it.
         ForkResult::Parent { .. } if args.detach => Ok(0),
@@ -267,9 +267,10 @@ fn inside(limits: &Limits, root: &OwnedFd, program: &str, argv: &[CString], env:
         fail(&format!("chdir {}", limits.workdir), err, SETUP_FAILED);
     }
     let keep: Vec<i32> = io.console.iter().map(AsRawFd::as_raw_fd).collect();
-    // SAFETY: this child ends in execve or exit_now: no owner of a closed
-    // descriptor (`root`, our parent's copies of its pipes) is used or
-    // dropped after this; `root` was last used just above.
+    // SAFETY: this child ends in execve or exit_now, a panic too
+    // (`sys::child`): no owner of a closed descriptor (`root`, our parent's
+    // copies of its pipes) is used or dropped after this; `root` was last
+    // used just above.
     if let Err(err) = unsafe { sys::close_fds_except(&keep) } {
         fail("close inherited descriptors", err, SETUP_FAILED);
     }

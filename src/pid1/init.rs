@@ -151,7 +151,9 @@ pub fn run(args: InitArgs) -> Result<i32> {
     // The workload borrows our memory until it execs (as posix_spawn(3)
     // does; see `sys::Spawn`): we have nothing to do in between.
     let setsid_child = options.setsid;
-    // SAFETY: pidlab starts no thread (see `sys::fork`).
+    // SAFETY: pidlab starts no thread (see `sys::fork`). `start_workload`
+    // drops nothing of ours, takes no lock but stderr's for a failure
+    // message right before `exit_now`, and installs no handler.
     let (child, pidfd) =
         unsafe { sys::spawn(Spawn::Borrow, &mut || start_workload(&argv, &inherited, setsid_child)) }
             .context("clone the workload")?;
@@ -159,8 +161,9 @@ pub fn run(args: InitArgs) -> Result<i32> {
     // What we inherited and do not need, the workload has by now: keep
     // no descriptor above 2 (a pipe's end held open, a deleted file) and
     // no working directory (a mount it would hold busy).
-    // SAFETY: the init owns no descriptor above 2 from here on (the
-    // workload's pidfd was just dropped; it opens none of its own).
+    // SAFETY: the init owns no descriptor above 2 at this point (the
+    // workload's pidfd was just dropped); what it opens later is opened
+    // after this call.
     let _ = unsafe { sys::close_fds_except(&[]) };
     let _ = nix::unistd::chdir("/");
     let say = Narrator { verbosity: options.verbosity };

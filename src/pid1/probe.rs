@@ -14,7 +14,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigHandler, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, getpid, getppid, pipe2};
 
@@ -42,10 +42,13 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut li
     record[..4].copy_from_slice(&sig.to_ne_bytes());
     record[4..].copy_from_slice(&sender.to_ne_bytes());
     let fd = PIPE.load(Ordering::Relaxed);
-    // write(2) is async-signal-safe; a full pipe just loses the record.
-    // SAFETY: fd is the pipe's write end, open for the life of the process;
+    // write(2) is async-signal-safe; a full pipe just loses the record. It
+    // may set errno, which the interrupted code may be about to read.
+    let saved = nix::errno::Errno::last_raw();
+    // SAFETY: fd is the pipe's write end, never closed (`run` leaks it);
     // record is a valid 8-byte buffer.
     let _ = unsafe { libc::write(fd, record.as_ptr().cast(), record.len()) };
+    nix::errno::Errno::set_raw(saved);
 }
 
 pub fn run(args: ProbeArgs) -> Result<i32> {
@@ -89,7 +92,9 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
     }
 
     let (rx, tx) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).context("self-pipe")?;
-    PIPE.store(tx.as_raw_fd(), Ordering::Relaxed);
+    // Never closed: the handlers write to it for as long as they are
+    // installed, which is the rest of the process's life.
+    PIPE.store(std::os::fd::IntoRawFd::into_raw_fd(tx), Ordering::Relaxed);
     let mut catch = match &args.catch {
         Some(list) => signals::parse_list(list).context("--catch")?,
         None => Vec::new(),
@@ -104,7 +109,7 @@ pub fn run(args: ProbeArgs) -> Result<i32> {
     }
     if let Some(list) = &args.ignore {
         for sig in signals::parse_list(list).context("--ignore")? {
-            sys::set_disposition(sig, SigHandler::SigIgn).with_context(|| format!("ignore {sig}"))?;
+            sys::set_disposition(sig, true).with_context(|| format!("ignore {sig}"))?;
         }
     }
     if args.orphans > 0 {
@@ -260,20 +265,23 @@ fn leave_orphans(n: u32, life: Duration) -> Result<Vec<OwnedFd>> {
     let (held_rx, held_tx) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     // SAFETY: pidlab starts no thread (see `sys::fork`).
     match unsafe { sys::fork() }.context("fork the orphans' parent")? {
-        ForkResult::Child => {
+        ForkResult::Child => sys::child(|| {
             drop((pids_rx, held_tx));
             for _ in 0..n {
                 // SAFETY: as above, a single thread.
                 match unsafe { sys::fork() } {
-                    Ok(ForkResult::Child) => {
+                    Ok(ForkResult::Child) => sys::child(|| {
                         // Hold none of the pipes: their ends are our
-                        // parents' business.
-                        // SAFETY: this child ends in exit_now, dropping
-                        // none of the pipe ends it closes here.
+                        // parents' business. The handlers we inherited
+                        // write to the self-pipe: point them at nothing.
+                        PIPE.store(-1, Ordering::Relaxed);
+                        // SAFETY: this child ends in exit_now, a panic too
+                        // (`sys::child`), dropping none of the pipe ends it
+                        // closes here.
                         let _ = unsafe { sys::close_fds_except(&[]) };
                         std::thread::sleep(life);
-                        sys::exit_now(0);
-                    }
+                        0
+                    }),
                     Ok(ForkResult::Parent { child }) => {
                         let _ = nix::unistd::write(&pids_tx, &child.as_raw().to_ne_bytes());
                     }
@@ -283,8 +291,8 @@ fn leave_orphans(n: u32, life: Duration) -> Result<Vec<OwnedFd>> {
             drop(pids_tx);
             // End of file: the probe holds a pidfd on each orphan.
             let _ = nix::unistd::read(&held_rx, &mut [0u8; 1]);
-            sys::exit_now(0);
-        }
+            0
+        }),
         ForkResult::Parent { child } => {
             drop((pids_tx, held_rx));
             let mut pids = Vec::new();

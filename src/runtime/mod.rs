@@ -48,7 +48,7 @@ pub mod userns;
 pub mod walkthrough;
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -139,7 +139,7 @@ pub fn start(plan: &Plan, root: &Root, register: Register, started: Option<&mut 
     // PID 1 dies with us even after a credential change, which clears its
     // PR_SET_PDEATHSIG: a watcher, made while our children are still born
     // in our own PID namespace.
-    let watcher = supervisor::Watcher::start()?;
+    let mut watcher = supervisor::Watcher::start()?;
     if plan.rootless {
         // 1: a user namespace, in which we are root
         match walk.as_mut() {
@@ -177,10 +177,17 @@ pub fn start(plan: &Plan, root: &Root, register: Register, started: Option<&mut 
         go: go.as_ref().map(|(rx, _)| rx.as_raw_fd()),
         console: console.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
     };
-    // SAFETY: pidlab starts no thread (see `sys::fork`).
+    // SAFETY: pidlab starts no thread (see `sys::fork`). With Borrow, `pid1`
+    // drops nothing of ours (it owns only the descriptors in `fds`, which
+    // are its own table's), holds no lock at its exec or exit, and installs
+    // no handler (it resets every disposition to the default).
     let (child, pidfd) = unsafe { sys::spawn(how, &mut || pid1(plan, root, &terminal, fds)) }
         .map_err(|errno| anyhow::anyhow!("{}: clone: {errno}", Step::PidNamespace))?;
-    watcher.watch(&pidfd);
+    if let Err(err) = watcher.watch(&pidfd) {
+        // Nothing would kill PID 1 if we died: do not leave it running.
+        let _ = sys::pidfd_send_signal(pidfd.as_fd(), nix::sys::signal::Signal::SIGKILL);
+        return Err(err);
+    }
     // Our copies of PID 1's ends: closed, so that end-of-file on the report
     // pipe means PID 1 has exec'd (or exited).
     drop(report_tx);
@@ -265,8 +272,11 @@ struct Pid1Fds {
 /// Steps 3 to 14, as PID 1 of the new namespace. Never returns: it ends in
 /// `execve` or in `_exit` after reporting the step that failed.
 fn pid1(plan: &Plan, root: &Root, terminal: &Terminal, fds: Pid1Fds) -> ! {
-    // SAFETY: see `Pid1Fds`: each number is open in this process and has no
-    // other owner here (our parent's `OwnedFd`s refer to its own table).
+    // SAFETY: see `Pid1Fds`: each number is open in this process's table.
+    // Our parent's `OwnedFd`s for the same numbers (the same objects when
+    // PID 1 borrows its memory, copies of them otherwise) live in frames
+    // PID 1 never returns to (it ends in execve or exit_now, a panic too:
+    // `sys::spawn` catches it), so these are the only owners that act.
     let own = |fd: RawFd| unsafe { OwnedFd::from_raw_fd(fd) };
     let pidlab = own(fds.pidlab);
     let go = fds.go.map(own);

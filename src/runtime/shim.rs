@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigHandler, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid, pipe2};
 
@@ -40,11 +40,10 @@ pub fn detach(plan: &Plan, root: RootPlan, name: &str, remove_when_done: bool) -
     let (ready_rx, ready_tx) = pipe2(OFlag::O_CLOEXEC).context("create the ready pipe")?;
     // SAFETY: pidlab starts no thread (see `sys::fork`).
     match unsafe { sys::fork() }.context("fork the shim")? {
-        ForkResult::Child => {
+        ForkResult::Child => sys::child(|| {
             drop(ready_rx);
-            let code = shim(plan, root, name, ready_tx, remove_when_done);
-            sys::exit_now(code)
-        }
+            shim(plan, root, name, ready_tx, remove_when_done)
+        }),
         ForkResult::Parent { .. } => {
             drop(ready_tx);
             match Message::receive(&ready_rx).context("read the shim's word")? {
@@ -70,7 +69,7 @@ fn shim(plan: &Plan, root: RootPlan, name: &str, ready: OwnedFd, remove_when_don
     // The client may be gone (killed) when we tell it the sandbox runs: a
     // write to a pipe nobody reads must fail with EPIPE, not kill us with
     // SIGPIPE. PID 1 starts from default dispositions (step 13).
-    let _ = sys::set_disposition(Signal::SIGPIPE, SigHandler::SigIgn);
+    let _ = sys::set_disposition(Signal::SIGPIPE, true);
     let mut ready = Some(ready);
     let sandbox = match Sandbox::claim(name) {
         Ok(sandbox) => sandbox,
@@ -132,7 +131,7 @@ fn redirect_output(sandbox: &Sandbox, plan: &Plan, logger: &mut Option<Logger>) 
     let (stderr_rx, stderr_tx) = pipe2(OFlag::O_CLOEXEC).context("create the stderr pipe")?;
     // SAFETY: pidlab starts no thread (see `sys::fork`).
     match unsafe { sys::fork() }.context("fork the logger")? {
-        ForkResult::Child => {
+        ForkResult::Child => sys::child(|| {
             let _ = nix::sys::prctl::set_name(c"pidlab:log");
             // Keep the pipes' read ends and the log, nothing else: not the
             // write ends (or the pipes would never end), not the ready pipe
@@ -142,15 +141,15 @@ fn redirect_output(sandbox: &Sandbox, plan: &Plan, logger: &mut Option<Logger>) 
             let _ = nix::unistd::dup2_stdout(&null);
             let _ = nix::unistd::dup2_stderr(&null);
             drop(null);
-            // SAFETY: this child ends in exit_now; the owners of what is
-            // closed here (the shim's own descriptors) live in frames it
-            // never returns to.
+            // SAFETY: this child ends in exit_now, a panic too
+            // (`sys::child`); the owners of what is closed here (the shim's
+            // own descriptors) live in frames it never returns to.
             let _ = unsafe {
                 sys::close_fds_except(&[stdout_rx.as_raw_fd(), stderr_rx.as_raw_fd(), log.as_raw_fd()])
             };
             logfile::keep(std::fs::File::from(stdout_rx), std::fs::File::from(stderr_rx), log);
-            sys::exit_now(0)
-        }
+            0
+        }),
         ForkResult::Parent { child } => {
             drop((stdout_rx, stderr_rx));
             let pidfd = sys::pidfd_open(child).context("pidfd_open on the logger")?;

@@ -34,6 +34,17 @@ pub unsafe fn fork() -> nix::Result<ForkResult> {
     unsafe { nix::unistd::fork() }
 }
 
+/// The whole life of a child made by `fork`: run `body`, then exit with its
+/// code, never returning into the frames fork copied from the parent. A
+/// panic exits with 101 (as in `spawn`'s children): unwinding would run code
+/// meant for the parent and drop the parent's owners of descriptors the
+/// child may have closed (`close_fds_except`) or that now mean something
+/// else.
+pub fn child(body: impl FnOnce() -> i32) -> ! {
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(101);
+    exit_now(code)
+}
+
 /// How `spawn` makes a child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Spawn {
@@ -64,6 +75,15 @@ pub enum Spawn {
 /// reason `fork` gives; with `Spawn::Borrow` because only the calling thread
 /// sleeps while the child runs in our memory: another would run beside it,
 /// on the same heap and the same thread-local `errno`, unsynchronised.
+///
+/// With `Spawn::Borrow`, `child` runs in our memory as a function call
+/// that never returns, so it must also: free or drop nothing we own
+/// (dropping what it made itself is fine, it only leaks); hold no lock or
+/// guard when it execs or exits (we would find it held); leave no pointer
+/// into its own stack where we can reach it (that stack is unmapped when
+/// `spawn` returns); and install no signal handler (the handler would run
+/// in our memory, in the child, before its exec; posix_spawn(3) resets
+/// handlers for this reason).
 pub unsafe fn spawn(how: Spawn, mut child: &mut dyn FnMut() -> Infallible) -> nix::Result<(Pid, OwnedFd)> {
     let stack = Stack::new(512 * 1024)?;
     let mut flags = libc::CLONE_PIDFD | libc::SIGCHLD;

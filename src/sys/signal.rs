@@ -3,9 +3,11 @@
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 
-/// Set the disposition of `sig` to SIG_DFL or SIG_IGN (no handler code).
-pub fn set_disposition(sig: Signal, handler: SigHandler) -> nix::Result<()> {
-    debug_assert!(matches!(handler, SigHandler::SigDfl | SigHandler::SigIgn));
+/// Set the disposition of `sig` to its default action, or to ignored when
+/// `ignore` (no handler code of ours: any handler is an `unsafe` promise,
+/// see `set_siginfo_handler`).
+pub fn set_disposition(sig: Signal, ignore: bool) -> nix::Result<()> {
+    let handler = if ignore { SigHandler::SigIgn } else { SigHandler::SigDfl };
     let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
     // SAFETY: SIG_DFL and SIG_IGN run no code of ours in signal context.
     unsafe { nix::sys::signal::sigaction(sig, &action) }.map(drop)
@@ -33,8 +35,12 @@ pub fn set_default_raw(signo: i32) -> nix::Result<()> {
 /// # Safety
 /// `handler` runs in signal context, interrupting this thread anywhere,
 /// perhaps inside `malloc` or while it holds a lock: it must make only
-/// async-signal-safe calls (signal-safety(7)) and touch only atomics
-/// (pidlab's only handler writes a few bytes to a pipe, see `pid1/probe.rs`).
+/// async-signal-safe calls (signal-safety(7)), touch only atomics, and leave
+/// `errno` as it found it, since the code it interrupted may be about to
+/// read it (pidlab's only handler writes a few bytes to a pipe, see
+/// `pid1/probe.rs`). Any descriptor it writes to must stay open for as long
+/// as the handler is installed, in this process and in children that
+/// inherit it.
 pub unsafe fn set_siginfo_handler(
     sig: Signal,
     handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),

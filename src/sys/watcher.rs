@@ -34,7 +34,12 @@ static WATCHED: AtomicI32 = AtomicI32::new(-1);
 /// or C library code that could allocate, lock or set `errno`: only system
 /// calls made directly (`raw_syscall`), on its own stack, which is never
 /// unmapped. Returns its PID; it exits with SIGCHLD, like any child.
-pub fn spawn_watcher(us: BorrowedFd<'_>) -> nix::Result<Pid> {
+///
+/// # Safety
+/// `us` must stay open for as long as the watcher lives: it shares our
+/// descriptor table and polls that number, so if it were closed and the
+/// number reused, the watcher would wait on an unrelated file.
+pub unsafe fn spawn_watcher(us: BorrowedFd<'_>) -> nix::Result<Pid> {
     let stack = Stack::new(64 * 1024)?;
     // Born with its name: a child's name is its parent's at clone time, and
     // anyone looking at our children must tell it from PID 1 at once.
@@ -46,9 +51,12 @@ pub fn spawn_watcher(us: BorrowedFd<'_>) -> nix::Result<Pid> {
     // of ours but `arg` (an integer) and the atomic `WATCHED` (see `watch`).
     let rc =
         unsafe { libc::clone(watch_over, stack.top(), flags, us.as_raw_fd() as isize as *mut libc::c_void) };
+    if rc > 0 {
+        // Before anything that can fail: the child runs on this stack now.
+        std::mem::forget(stack);
+    }
     nix::sys::prctl::set_name(&ours)?;
     let pid = Errno::result(rc)?;
-    std::mem::forget(stack);
     Ok(Pid::from_raw(pid))
 }
 
@@ -65,9 +73,13 @@ fn own_name() -> nix::Result<std::ffi::CString> {
     std::ffi::CStr::from_bytes_until_nul(&buf).map(std::ffi::CStr::to_owned).map_err(|_| Errno::EINVAL)
 }
 
-/// Tell the watcher which process to kill if we die (`None`: none). The
-/// descriptor must stay open until this is called again with `None`.
-pub fn watch(pidfd: Option<BorrowedFd<'_>>) {
+/// Tell the watcher which process to kill if we die (`None`: none).
+///
+/// # Safety
+/// The descriptor must stay open until this is called again with `None`:
+/// the watcher keeps its number, and would send SIGKILL through whatever
+/// file the number named by then (another process's pidfd).
+pub unsafe fn watch(pidfd: Option<BorrowedFd<'_>>) {
     WATCHED.store(pidfd.map_or(-1, |fd| fd.as_raw_fd()), Ordering::SeqCst);
 }
 
