@@ -401,6 +401,20 @@ fn lesson_19_starter_fails_solution_passes_and_missing_steps_are_named() {
         assert_ne!(wrong, solution, "{from}");
         assert_not_yet(&check_answer("19", "sandbox.c", &wrong), &[cause]);
     }
+    // /proc mounted by the parent, which unshare(CLONE_NEWPID) does not
+    // move: it shows the host's processes (an attendee's answer that used
+    // to pass).
+    let in_the_parent = solution
+        .replace("if (mount(\"proc\", \"/proc\", \"proc\", 0, NULL) != 0) _exit(fail(\"mount /proc\"));", "")
+        .replace(
+            "    pid_t child = fork();",
+            "    char proc[4096];\n    snprintf(proc, sizeof proc, \"%s/proc\", argv[1]);\n    \
+             if (mount(NULL, \"/\", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return fail(\"make / private\");\n    \
+             if (mount(\"proc\", proc, \"proc\", 0, NULL) != 0) return fail(\"mount /proc\");\n    \
+             pid_t child = fork();",
+        );
+    assert!(in_the_parent.contains("snprintf(proc") && !in_the_parent.contains("\"/proc\", \"proc\""));
+    assert_not_yet(&check_answer("19", "sandbox.c", &in_the_parent), &["another PID namespace's processes"]);
 }
 
 #[test]

@@ -11,7 +11,8 @@ name=$1
 command=$2
 out=$(mktemp)
 {
-  timeout 20 sh -c "until [ \"\$(pidlab inspect $name 2>/dev/null | grep -c ' sleep ')\" = 2 ]; do sleep 0.05; done"
+  # inspect lists each process as "  HOST/.../NS STATE COMM COMMAND LINE".
+  timeout 20 sh -c "until [ \"\$(pidlab inspect $name 2>/dev/null | grep -cE '^ +[0-9/]+ [A-Z] sleep ')\" = 2 ]; do sleep 0.05; done"
   printf '\003'
 } | script -qec "$command" /dev/null >"$out"
 code=$?

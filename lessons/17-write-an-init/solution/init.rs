@@ -1,6 +1,6 @@
 //! The same init in Rust, with the standard library only: the few libc
 //! calls std does not offer are declared here (glibc, x86_64).
-//! Build: rustc -O -o init init.rs
+//! Build: rustc -O --edition 2021 -o init init.rs
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 

@@ -1,6 +1,6 @@
 //! The same sandbox in Rust, with the standard library only: the three
 //! libc calls std does not offer are declared here (glibc, x86_64).
-//! Build: rustc -O -o sandbox sandbox.rs
+//! Build: rustc -O --edition 2021 -o sandbox sandbox.rs
 //!
 //! The recipe in kernel order: new namespaces, a child that is PID 1,
 //! make / private, switch root, mount /proc, exec. std's `Command` forks

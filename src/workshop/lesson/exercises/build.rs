@@ -102,7 +102,7 @@ pub fn check_17(file: &Path) -> Result<Verdict> {
 fn build(bench: &Bench, file: &Path, out: &Path, lesson: &str, starter: &str) -> Result<Result<(), String>> {
     let (compiler, package, flags): (&str, &str, &[&str]) = match file.extension().and_then(|e| e.to_str()) {
         Some("c") => ("cc", "apt-get install gcc", &["-O2"]),
-        Some("rs") => ("rustc", "rustup.rs", &["-O"]),
+        Some("rs") => ("rustc", "rustup.rs", &["-O", "--edition", "2021"]),
         _ => {
             return Err(usage(format!(
                 "{}: lesson {lesson}'s check builds a C file (.c, with cc) or a Rust file (.rs, with rustc); \
@@ -131,7 +131,7 @@ fn build(bench: &Bench, file: &Path, out: &Path, lesson: &str, starter: &str) ->
 /// mountinfo (/proc mounted inside) and the host's (nothing leaked).
 pub fn check_19(file: &Path) -> Result<Verdict> {
     if !nix::unistd::geteuid().is_root() {
-        return Err(usage("lesson 19's check runs your sandbox, and unshare(CLONE_NEWPID) needs root: sudo pidlab lesson check 19 FILE".into()));
+        return Err(usage("lesson 19's check runs your sandbox, and unshare(CLONE_NEWPID) needs root: run `pidlab lesson check 19 FILE` as root".into()));
     }
     let bench = Bench::new()?;
     let root = bench.data.path().join("root");
@@ -202,6 +202,21 @@ pub fn check_19(file: &Path) -> Result<Verdict> {
              child, after chroot (a /proc mounted by a process inside the new PID namespace shows that namespace)."
                 .into(),
         ));
+    }
+    // A proc file system shows the PID namespace of the process that
+    // mounted it: read through the workload's own root, its /proc must
+    // have the workload as PID 1. (Mounted by the parent, which
+    // unshare(CLONE_NEWPID) does not move, it shows the host's processes.)
+    let ns = |path: String| std::fs::read_link(path).ok();
+    let inner = ns(format!("/proc/{workload}/root/proc/1/ns/pid"));
+    if inner.is_none() || inner != ns(format!("/proc/{workload}/ns/pid")) {
+        let shown = std::fs::read_to_string(format!("/proc/{workload}/root/proc/1/comm")).unwrap_or_default();
+        return Ok(Err(format!(
+            "the /proc the workload sees shows another PID namespace's processes (its PID 1 is {:?}, not your \
+             workload): it was mounted by a process outside the new PID namespace. Mount it in the child, the \
+             new namespace's PID 1, after chroot.",
+            shown.trim()
+        )));
     }
     let outside = std::fs::read_to_string(format!("/proc/{started}/mountinfo")).unwrap_or_default();
     if outside.contains(&format!(" {} ", root.join("proc").display())) {
