@@ -35,10 +35,13 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// PID 1 of the sandbox `pidlab run` (PID `pid`) started: its child that is
+/// not `pidlab:watch`, the watcher it starts first.
 fn first_child(pid: u32) -> i32 {
+    let comm = |child: &str| std::fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default();
     for _ in 0..10_000 {
         let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        if let Some(child) = text.split_whitespace().next() {
+        if let Some(child) = text.split_whitespace().find(|c| comm(c).trim() != "pidlab:watch") {
             return child.parse().unwrap();
         }
         std::thread::sleep(Duration::from_millis(1));
@@ -127,6 +130,9 @@ impl Drop for Catcher {
     fn drop(&mut self) {
         let _ =
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid1), nix::sys::signal::Signal::SIGKILL);
+        // And pidlab itself, so that a wrong PID 1 cannot leave us waiting
+        // for ever (its watcher then kills the sandbox).
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
