@@ -391,7 +391,18 @@ impl ForNobody {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::Builder::new().prefix("pidlab-test-nobody-").tempdir().expect("temp dir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::copy(bin(), dir.path().join("pidlab")).expect("copy pidlab");
+        let copy = dir.path().join("pidlab");
+        std::fs::copy(bin(), &copy).expect("copy pidlab");
+        // A child another test thread forked while the copy was open for
+        // writing holds that descriptor until its own exec, and until then
+        // executing the copy fails with ETXTBSY ("Text file busy"). Wait
+        // (bounded) until it runs.
+        wait_until(Duration::from_secs(10), "the copy of pidlab to be executable (ETXTBSY)", || {
+            Command::new(&copy)
+                .arg("--version")
+                .output()
+                .map_or_else(|e| e.raw_os_error() != Some(libc::ETXTBSY), |_| true)
+        });
         for path in extra {
             let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
             let to = dir.path().join(path);
