@@ -169,9 +169,7 @@ fn monotonic_ns() -> u128 {
 /// ESRCH, where a zombie still accepts it, as kill(2) does.
 fn await_reaped(orphans: &[OwnedFd], limit: Duration) -> Result<()> {
     let deadline = Instant::now() + limit;
-    let unreaped = || {
-        orphans.iter().filter(|fd| sys::pidfd_send_signal_number(fd.as_fd(), 0) != Err(Errno::ESRCH)).count()
-    };
+    let unreaped = |fd: &&OwnedFd| sys::pidfd_send_signal_number(fd.as_fd(), 0) != Err(Errno::ESRCH);
     // First until all have exited: a wait on the descriptors.
     for orphan in orphans {
         let mut fds = [PollFd::new(orphan.as_fd(), PollFlags::POLLIN)];
@@ -181,8 +179,12 @@ fn await_reaped(orphans: &[OwnedFd], limit: Duration) -> Result<()> {
     // Then until the adopter has reaped them: no descriptor tells that, so
     // look again after each yield of the CPU (PID 1 reaps within
     // microseconds; one that does not reap is the point of lesson 07).
+    // Each look checks only those not yet seen reaped (a reaped process
+    // stays reaped), so the looks get cheaper as PID 1 gets on.
+    let mut left: Vec<&OwnedFd> = orphans.iter().collect();
     loop {
-        let zombies = unreaped();
+        left.retain(|fd| unreaped(fd));
+        let zombies = left.len();
         if zombies == 0 {
             return Ok(());
         }
