@@ -291,12 +291,23 @@ fn adopts_and_reaps(init: &[&str]) -> Result<(), String> {
     let _reaped = Reaped(running.pid());
     let line = running.expect_line("orphan", T);
     let orphan: i32 = line.trim_start_matches("orphan ").trim().parse().map_err(|_| line.clone())?;
-    let parent = status_field(orphan, "PPid");
-    if parent != running.pid().to_string() {
-        return Err(format!("orphan {orphan}'s parent is {parent}, not the init {}", running.pid()));
+    // It is an orphan once the shell that printed its PID has exited.
+    let init = running.pid().to_string();
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let parent = std::fs::read_to_string(format!("/proc/{orphan}/status"))
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("PPid:")).map(|p| p.trim().to_string()))
+            .unwrap_or_default();
+        if parent == init {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("orphan {orphan}'s parent is {parent:?}, not the init {init}, after {T:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
     let gone = std::path::PathBuf::from(format!("/proc/{orphan}"));
-    let deadline = std::time::Instant::now() + T;
     while gone.exists() {
         if std::time::Instant::now() > deadline {
             let state = status_field(orphan, "State");
