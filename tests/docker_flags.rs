@@ -285,8 +285,13 @@ fn dry_run_explains_that_a_shell_form_entrypoint_ignores_cmd() {
 fn pid_container_joins_another_sandboxs_namespace_and_pid_host_joins_none() {
     let lab = Lab::new();
     lab.start(&["run", "-d", "--name", "web", "--", "pidlab", "probe"]);
+    let started = std::time::Instant::now();
     let out = lab.run(&["run", "--pid", "container:web", "--", "ps", "-e", "-o", "pid=,comm="]);
     assert_eq!(out.code(), 0, "{out:?}");
+    // A run that ends by itself does not wait to see whether web's PID 1
+    // took it down (that wait, up to 1 s, is for a run SIGKILLed).
+    assert!(started.elapsed() < std::time::Duration::from_millis(900), "took {:?}", started.elapsed());
+    assert!(!out.stderr.contains("killed every other process"), "{out:?}");
     let rows: Vec<Vec<&str>> = out.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(rows.first(), Some(&vec!["1", "pidlab"]), "web's PID 1 is not in the list: {out:?}");
     assert!(rows.iter().any(|r| r.get(1) == Some(&"ps") && r[0] != "1"), "{out:?}");

@@ -402,3 +402,17 @@ fn no_mount_propagates_even_from_an_all_shared_namespace() {
     assert_eq!(counts[0], counts[1], "the sandbox's mounts reached its parent namespace: {out:?}");
     let _ = std::fs::remove_file(tmp.path().join("out"));
 }
+
+/// With `--nest`, the outer levels' inits (`pidlab:nest-K`) pass signals on
+/// to the next level. A SIGCHLD that reports nothing to reap (sent with
+/// kill, here) must leave an init waiting for the next signal, not looping:
+/// the USR1 after it still reaches the workload, two levels down.
+#[test]
+fn nested_inits_pass_signals_on_after_a_sigchld_with_nothing_to_reap() {
+    let lab = Lab::new();
+    lab.start(&["run", "-d", "--name", "deep", "--nest", "3", "--", "pidlab", "probe", "--catch", "USR1"]);
+    lab.ok(&["kill", "-s", "CHLD", "deep"]);
+    lab.ok(&["kill", "-s", "USR1", "deep"]);
+    lab.ok(&["logs", "--wait-for", "caught SIGUSR1", "--timeout", "10", "deep"]);
+    lab.finish();
+}
