@@ -8,6 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -332,5 +334,42 @@ fn rm_force_removes_a_sandbox_that_dies_while_it_looks() {
         let _ = fg.finish(T);
         assert!(sandboxes_in(lab.state.path()).is_empty(), "round {round}");
     }
+    lab.finish();
+}
+
+/// A detached sandbox's end is recorded only once its log is complete, as
+/// `docker ps -a` showing "Exited" means `docker logs` has every line. The
+/// shim used to record the end and only then let its logger drain the last
+/// pipeful, so a `logs` right after could miss it (a 48 MiB log short by
+/// 50 KiB, once, in CI). Here the logger is stopped (SIGSTOP) while the
+/// workload writes its last 60 KiB and exits: an end recorded now would come
+/// with an incomplete log.
+#[test]
+fn an_end_is_recorded_once_the_log_is_complete() {
+    let lab = Lab::new();
+    let script =
+        "echo ready; until [ -e /tmp/go ]; do sleep 0.01; done; head -c 61440 /dev/zero | tr '\\0' x";
+    lab.ok(&["run", "-d", "--name", "chatty", "--", "sh", "-c", script]);
+    lab.ok(&["logs", "--wait-for", "ready", "chatty"]);
+    let doc: serde_json::Value = serde_json::from_str(&lab.ok(&["ps", "--format", "json"])).unwrap();
+    let pid1 = doc[0]["pid1"]["host_pid"].as_i64().unwrap() as i32;
+    let shim = status_field(pid1, "PPid").parse::<i32>().unwrap();
+    let logger = *children(shim).iter().find(|c| comm(**c) == "pidlab:log").expect("the shim's logger");
+    kill(Pid::from_raw(logger), Signal::SIGSTOP).unwrap();
+    let pidfd = pidfd_open(Pid::from_raw(pid1));
+    lab.ok(&["exec", "chatty", "touch", "/tmp/go"]);
+    assert!(exits_within(&pidfd, T), "the workload did not end");
+    let recorded = || lab.ok(&["ps", "-a"]).contains("exited (0)");
+    let early = (0..20).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        recorded()
+    });
+    let early_log = lab.ok(&["logs", "chatty"]);
+    let _ = kill(Pid::from_raw(logger), Signal::SIGCONT);
+    if early {
+        assert!(early_log.contains(&"x".repeat(61440)), "the end was recorded before the log was complete");
+    }
+    wait_until(T, "the end recorded", recorded);
+    assert!(lab.ok(&["logs", "chatty"]).contains(&"x".repeat(61440)), "the log lacks the last output");
     lab.finish();
 }

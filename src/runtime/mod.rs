@@ -92,16 +92,28 @@ pub fn run(args: RunArgs) -> Result<i32> {
         Some(sandbox) => Register::BeforeWorkload(sandbox),
         None => Register::AfterExec,
     };
-    let result = root.create().and_then(|root| start(&plan, &root, register, None));
+    let result = root.create().and_then(|root| start(&plan, &root, register, Hooks::default()));
     if let Some(sandbox) = named {
         let _ = sandbox.remove();
     }
     result
 }
 
+/// What the caller of `start` wants done at two moments of the sandbox's
+/// life (`run -d`'s shim uses both).
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// Once PID 1 has exec'd the workload.
+    pub started: Option<&'a mut dyn FnMut()>,
+    /// Once PID 1 has been waited for, before its end is recorded: the
+    /// shim lets its logger write the rest of the output here, so that a
+    /// recorded end (`ps -a`, `wait`) means a complete log.
+    pub ended: Option<&'a mut dyn FnMut()>,
+}
+
 /// Steps 1 and 2 on the host, then spawn PID 1, which runs `pid1`; the
 /// parent records the sandbox and supervises it.
-pub fn start(plan: &Plan, root: &Root, register: Register, started: Option<&mut dyn FnMut()>) -> Result<i32> {
+pub fn start(plan: &Plan, root: &Root, register: Register, hooks: Hooks) -> Result<i32> {
     let register_first = matches!(register, Register::BeforeWorkload(_));
     // The tracer is started first: once we have unshared CLONE_NEWPID, every
     // child we fork is born inside the new namespace — it would see none of
@@ -238,7 +250,7 @@ pub fn start(plan: &Plan, root: &Root, register: Register, started: Option<&mut 
         None => None,
     };
     let pid1 = supervisor::Pid1 { pid: child, pidfd, report: report_rx, reported };
-    let result = supervisor::supervise(pid1, terminal, plan, sandbox, started, relay);
+    let result = supervisor::supervise(pid1, terminal, plan, sandbox, hooks, relay);
     drop(watcher);
     drop(generated);
     if let Some(tracer) = tracer {

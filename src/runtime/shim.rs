@@ -75,14 +75,21 @@ fn shim(plan: &Plan, root: RootPlan, name: &str, ready: OwnedFd, remove_when_don
         Ok(sandbox) => sandbox,
         Err(err) => return report_failure(&mut ready, &err),
     };
-    let mut logger = None;
+    let mut logger: Option<Logger> = None;
     let result = redirect_output(&sandbox, plan, &mut logger).and_then(|()| root.create()).and_then(|root| {
         let mut tell_ready = || {
             if let Some(pipe) = ready.take() {
                 let _ = Message::Started.send(&pipe);
             }
         };
-        start(plan, &root, super::Register::BeforeWorkload(&sandbox), Some(&mut tell_ready))
+        // The log complete before the end is recorded.
+        let mut drain_log = || {
+            if let Some(logger) = logger.take() {
+                logger.finish();
+            }
+        };
+        let hooks = super::Hooks { started: Some(&mut tell_ready), ended: Some(&mut drain_log) };
+        start(plan, &root, super::Register::BeforeWorkload(&sandbox), hooks)
     });
     // Failed before PID 1 ran: no record is left behind.
     let started = ready.is_none();

@@ -119,9 +119,10 @@ pub fn supervise(
     terminal: Terminal,
     plan: &Plan,
     sandbox: Option<&Sandbox>,
-    mut started: Option<&mut dyn FnMut()>,
+    hooks: crate::runtime::Hooks,
     mut relay: Option<Relay>,
 ) -> Result<i32> {
+    let crate::runtime::Hooks { mut started, ended } = hooks;
     let Pid1 { pid: child, pidfd, report, reported } = pid1;
     let mut watched = signals::proxied();
     if relay.is_some() {
@@ -241,9 +242,6 @@ pub fn supervise(
         WaitStatus::Signaled(_, sig, _) => signals::exit_code_for(sig),
         other => bail!("unexpected wait status for PID 1: {other:?}"),
     };
-    if let Some(sandbox) = sandbox {
-        sandbox.record_exit(code, &describe(status))?;
-    }
     if let Phase::Signalled { at } = phase {
         say!(
             "pidlab: PID 1 exited {:.2} s after {} ({})",
@@ -254,6 +252,14 @@ pub fn supervise(
     }
     if let Some(mut pipe) = report {
         let _ = std::io::Read::read_to_end(&mut pipe, &mut reported);
+    }
+    // Last, once everything the run says is said: the caller's hook (the
+    // shim completes the log), then the recorded end.
+    if let Some(ended) = ended {
+        ended();
+    }
+    if let Some(sandbox) = sandbox {
+        sandbox.record_exit(code, &describe(status))?;
     }
     if let Some(report) = Report::parse(&reported) {
         return Err(classify(&report, &plan.launch, &plan.path).into());
