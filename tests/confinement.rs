@@ -241,7 +241,7 @@ fn a_volume_never_creates_its_mount_point_in_an_earlier_volume_or_in_dir() {
     // A root without mount points (assembled), on the same file system as A.
     let root = tmp.path().join("root");
     std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/sh")).unwrap();
+    copy_executable(std::path::Path::new("/bin/busybox"), &root.join("bin/sh"));
     let args =
         ["run", "--rootfs", root.to_str().unwrap(), "-v", &spec(&a, "/tmp"), "-v", &spec(&b, "/bin/newdir")];
     let out = run([&args[..], &["--", "/bin/sh", "-c", "true"]].concat());
@@ -312,7 +312,7 @@ fn a_rootfs_entry_swapped_for_a_link_after_the_check_is_refused() {
     let dir = tmp.path().join("root");
     std::fs::create_dir_all(dir.join("etc")).unwrap();
     std::fs::create_dir_all(dir.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", dir.join("bin/sh")).unwrap();
+    copy_executable(std::path::Path::new("/bin/busybox"), &dir.join("bin/sh"));
     let secret = tmp.path().join("host-secret");
     std::fs::create_dir(&secret).unwrap();
     std::fs::write(secret.join("marker"), "host\n").unwrap();
@@ -343,7 +343,7 @@ fn a_fifo_for_etc_passwd_does_not_hang_user_resolution() {
     let dir = tmp.path().join("root");
     std::fs::create_dir_all(dir.join("etc")).unwrap();
     std::fs::create_dir_all(dir.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", dir.join("bin/sh")).unwrap();
+    copy_executable(std::path::Path::new("/bin/busybox"), &dir.join("bin/sh"));
     nix::unistd::mkfifo(&dir.join("etc/passwd"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
     let root = dir.to_str().unwrap();
     let started = std::time::Instant::now();
@@ -392,7 +392,7 @@ fn a_proc_mount_point_swapped_for_a_link_is_refused() {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }
     std::fs::write(dir.join(".pidlab/pidlab"), "").unwrap();
-    std::fs::copy("/bin/busybox", dir.join("bin/sh")).unwrap();
+    copy_executable(std::path::Path::new("/bin/busybox"), &dir.join("bin/sh"));
     let mut cmd = std::process::Command::new("sh");
     // Where the proc mount would land (DIR/d), and where it should be.
     let probe = "for f in /d/sys/kernel/core_pattern /proc/sys/kernel/core_pattern; do \

@@ -391,18 +391,7 @@ impl ForNobody {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::Builder::new().prefix("pidlab-test-nobody-").tempdir().expect("temp dir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let copy = dir.path().join("pidlab");
-        std::fs::copy(bin(), &copy).expect("copy pidlab");
-        // A child another test thread forked while the copy was open for
-        // writing holds that descriptor until its own exec, and until then
-        // executing the copy fails with ETXTBSY ("Text file busy"). Wait
-        // (bounded) until it runs.
-        wait_until(Duration::from_secs(10), "the copy of pidlab to be executable (ETXTBSY)", || {
-            Command::new(&copy)
-                .arg("--version")
-                .output()
-                .map_or_else(|e| e.raw_os_error() != Some(libc::ETXTBSY), |_| true)
-        });
+        copy_executable(Path::new(bin()), &dir.path().join("pidlab"));
         for path in extra {
             let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
             let to = dir.path().join(path);
@@ -438,4 +427,20 @@ pub fn wait_until(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) 
         assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
         std::thread::yield_now();
     }
+}
+
+/// Copy an executable, and wait (bounded) until it can be executed. A child
+/// that another test thread forked while the copy was open for writing
+/// holds that descriptor until its own exec, and until then executing the
+/// copy fails with ETXTBSY ("Text file busy"); seen once in a full run.
+pub fn copy_executable(from: &Path, to: &Path) {
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
+    wait_until(Duration::from_secs(10), "the copy to be executable (ETXTBSY)", || {
+        Command::new(to)
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_or_else(|e| e.raw_os_error() != Some(libc::ETXTBSY), |_| true)
+    });
 }
