@@ -85,7 +85,7 @@ impl Fate {
 
     /// Dark colours that keep their contrast on white, told apart by hue
     /// and, for the signals that never arrive, by a dashed line.
-    pub(super) fn colour(self) -> &'static str {
+    pub(crate) fn colour(self) -> &'static str {
         match self {
             Fate::Handler => "#1a7f37",
             Fate::DefaultAction => "#0b57d0",

@@ -43,7 +43,8 @@ const ROW: f64 = 34.0;
 /// The room a namespace box's title takes above the box inside it.
 const LEVEL: f64 = 28.0;
 const HEADER: f64 = 54.0;
-const FONT: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
+/// The pictures' typeface (the tree's too, `tree/svg.rs`).
+pub(crate) const FONT: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
 
 /// A lifeline: one process, one column.
 struct Lane {

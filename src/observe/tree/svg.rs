@@ -13,7 +13,7 @@
 use std::fmt::Write;
 
 use super::Node;
-use crate::observe::picture::escape;
+use crate::observe::picture::{FONT, Fate, escape};
 use crate::procfs;
 
 const WIDTH: f64 = 1280.0;
@@ -30,21 +30,21 @@ const BELOW_ROW: f64 = 26.0;
 const TITLE: f64 = 60.0;
 /// The key below the boxes.
 const LEGEND: f64 = 64.0;
-const FONT: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
 
-/// The border colour for what the stop signal would do, as the trace's
-/// picture colours the same fates (`picture/fate.rs`), and its legend.
-const OUTCOMES: [(&str, &str, &str); 6] = [
-    ("handled", "#1a7f37", "handled: a handler runs"),
-    ("killed", "#0b57d0", "default action: it ends (or stops)"),
-    ("dropped", "#c5221f", "dropped: PID 1 without a handler"),
-    ("queued", "#9a5b00", "queued: blocked, or awaited by sigwait"),
-    ("ignored", "#3c4043", "ignored"),
-    ("exited", "#3c4043", "a zombie: already exited"),
+/// What the stop signal would do, the trace picture's fate whose colour
+/// the border takes (one palette for both pictures, `picture/fate.rs`),
+/// and its words in the legend.
+const OUTCOMES: [(&str, Fate, &str); 6] = [
+    ("handled", Fate::Handler, "handled: a handler runs"),
+    ("killed", Fate::DefaultAction, "default action: it ends (or stops)"),
+    ("dropped", Fate::DroppedAtInit, "dropped: PID 1 without a handler"),
+    ("queued", Fate::Blocked, "queued: blocked, or awaited by sigwait"),
+    ("ignored", Fate::Ignored, "ignored"),
+    ("exited", Fate::Ignored, "a zombie: already exited"),
 ];
 
 fn colour(outcome: &str) -> &'static str {
-    OUTCOMES.iter().find(|(o, ..)| *o == outcome).map_or("#0b57d0", |(_, c, _)| c)
+    OUTCOMES.iter().find(|(o, ..)| *o == outcome).map_or(Fate::DefaultAction, |(_, fate, _)| *fate).colour()
 }
 
 /// About the width of `text` at `size` px in a sans-serif bold face.
@@ -211,7 +211,8 @@ pub fn render(title: &str, root: &Node, signal: &str) -> String {
         key_top + 20.0
     );
     let mut x = MARGIN;
-    for (outcome, colour, legend) in OUTCOMES {
+    for (outcome, fate, legend) in OUTCOMES {
+        let colour = fate.colour();
         if !placed.iter().any(|p| p.node.outcome == outcome) {
             continue;
         }
