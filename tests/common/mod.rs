@@ -438,6 +438,7 @@ pub fn copy_executable(from: &Path, to: &Path) {
     wait_until(Duration::from_secs(10), "the copy to be executable (ETXTBSY)", || {
         Command::new(to)
             .arg("--help")
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
